@@ -1,0 +1,71 @@
+# fewbits: the two README commands (`make demo`, `make test`) and their helpers.
+#
+# Every target bootstraps what it needs, idempotently:
+#   .venv            python3 -m venv (once)
+#   Python packages  torch==2.13.0 first (the CPU build on these machines; a bare
+#                    `torch` would pull multi-GB CUDA wheels), then `pip install -e '.[dev]'`;
+#                    redone only when pyproject.toml changes (stamp file inside .venv)
+#   system tools     yosys, iverilog (+ g++/perl for Verilator builds): apt-get when
+#                    missing and running as root, otherwise one line saying what to install
+
+SHELL      := /bin/bash
+PYTHON     ?= python3
+VENV       := .venv
+PY         := $(VENV)/bin/python
+STAMP      := $(VENV)/.fewbits-installed
+TORCH      := torch==2.13.0
+JOBS       ?= 2
+PYTEST_ARGS ?=
+
+# command -> Debian package providing it
+TOOLS := yosys:yosys yosys-abc:yosys iverilog:iverilog g++:g++ perl:perl
+
+.PHONY: test demo bench venv tools clean distclean
+
+test: venv tools
+	$(PY) -m pytest -n $(JOBS) $(PYTEST_ARGS)
+
+bench: venv tools
+	@# -m bench overrides the 'not slow and not bench' default in pyproject addopts.
+	@# Exit code 5 (no benchmark collected yet) is reported, not hidden behind success.
+	$(PY) -m pytest -m bench -p no:xdist $(PYTEST_ARGS)
+
+demo: venv tools
+	$(VENV)/bin/fewbits demo -o build/demo
+
+venv: $(STAMP)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install $(TORCH)
+	$(PY) -m pip install -e '.[dev]'
+	touch $@
+
+tools:
+	@missing=""; pkgs=""; \
+	for t in $(TOOLS); do \
+	  cmd=$${t%%:*}; pkg=$${t##*:}; \
+	  if ! command -v "$$cmd" >/dev/null 2>&1; then \
+	    missing="$$missing $$cmd"; \
+	    case " $$pkgs " in *" $$pkg "*) ;; *) pkgs="$$pkgs $$pkg";; esac; \
+	  fi; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "fewbits: installing missing tools:$$missing (apt-get install$$pkgs)"; \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$pkgs; \
+	  else \
+	    echo "fewbits: missing$$missing; install with: sudo apt-get install$$pkgs" >&2; \
+	    exit 1; \
+	  fi; \
+	fi
+
+clean:
+	rm -rf build .hypothesis .pytest_cache sim_build results.xml
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# Also drops the virtualenv: the next target re-creates it from scratch.
+distclean: clean
+	rm -rf $(VENV) *.egg-info

