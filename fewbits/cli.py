@@ -49,7 +49,7 @@ COMMANDS: dict[str, _Planned] = {
                       "fewbits sweep sweep.toml --results build/results"),
     "report": _Planned(7, "Write the HTML/CSV report of a sweep: error vs bits, area and energy.",
                        "fewbits report build/results -o build/report"),
-    "demo": _Planned(7, "The main job end to end on a small example (what `make demo` runs).",
+    "demo": _Planned(7, "Run the main job end to end on a small example (`make demo`).",
                      "fewbits demo -o build/demo"),
 }
 
@@ -168,11 +168,14 @@ Examples:
 """)
 @click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("build/demo"), show_default=True, help="Where demo.json goes.")
-@click.option("--a", "a_fmt", default="fixed:11:5,symmetric,round=rna", show_default=True,
+@click.option("--a", "a_fmt", metavar="FMT", default="fixed:11:5,symmetric,round=rna",
+              show_default=True,
               help="Format of the A operand (a format string).")
-@click.option("--b", "b_fmt", default="fixed:11:5,symmetric,round=rna", show_default=True,
+@click.option("--b", "b_fmt", metavar="FMT", default="fixed:11:5,symmetric,round=rna",
+              show_default=True,
               help="Format of the B operand.")
-@click.option("--out", "out_fmt", default="fixed:11:5,symmetric,round=rna", show_default=True,
+@click.option("--out", "out_fmt", metavar="FMT", default="fixed:11:5,symmetric,round=rna",
+              show_default=True,
               help="Format of the result Z.")
 @click.option("--rows", type=click.IntRange(1, 32), default=4, show_default=True)
 @click.option("--cols", type=click.IntRange(1, 32), default=4, show_default=True)
@@ -215,8 +218,12 @@ def _demo(output_dir: Path, a_fmt: str, b_fmt: str, out_fmt: str, rows: int, col
                f"{int(ovf.sum())} of {ovf.numel()} outputs saturated")
     fine = ~ovf
     if bool(fine.any()):
-        err = ((z - exact).abs()[fine].max() / out.ulp).item()
-        click.echo(f"max |Z - float64 A@B| over unsaturated outputs: {err:.3f} ulp of out")
+        diff = (z - exact).abs()[fine]
+        if out.kind == "float":
+            rel = (diff / exact.abs()[fine].clamp_min(out.min_subnormal)).max().item()
+            click.echo(f"max relative |Z - float64 A@B| over finite outputs: {rel:.3g}")
+        else:
+            click.echo(f"max |Z - float64 A@B| over unsaturated outputs: {diff.max().item() / out.ulp:.3f} ulp of out")
     click.echo(f"Z[0, :] = {z[0].tolist()}")
     click.echo(f"wrote {output_dir / 'demo.json'}")
 
