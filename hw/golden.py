@@ -1,0 +1,55 @@
+"""Small golden functions for single hardware components, as thin wrappers over ``mac_reference``.
+
+Nothing here re-derives arithmetic: each one builds a tiny MAC (1 x K x N) whose
+result is exactly the component's output, and lets ``fewbits.sim`` compute it.
+(Candidates to move into ``sim``.)
+"""
+
+from __future__ import annotations
+
+import torch
+
+from fewbits.sim import Fixed, Overflow, mac_reference
+
+
+def _t(x):
+    return torch.as_tensor(x, dtype=torch.int64)
+
+
+def requantize(acc_codes, acc_fmt, out_fmt, shift=None):
+    """Accumulator codes (ints, |code| < 2**63) -> (out codes, overflow flags), via the bias path.
+
+    A 1x1x1 MAC with zero operands and the value as a bias on the accumulator's own grid.
+    """
+    n = len(acc_codes)
+    if n == 0:
+        return [], []
+    if shift is not None:  # the runtime shift is acc.frac - out.frac: put out on that grid
+        o = out_fmt
+        out_fmt = Fixed(o.width, acc_fmt.frac - shift, o.signed, o.round, o.overflow, o.symmetric)
+    bias_fmt = Fixed(min(acc_fmt.width, 64), acc_fmt.frac)
+    zero_fmt = Fixed(2, acc_fmt.frac)
+    z, ovf = mac_reference(_t([[0]]), _t([[0] * n]), zero_fmt, Fixed(2, 0), acc_fmt, out_fmt,
+                           bias_codes=_t(acc_codes), bias_fmt=bias_fmt)
+    return z[0].tolist(), ovf[0].tolist()
+
+
+def product_on_grid(a_codes, b_codes, a_fmt, b_fmt, acc_fmt):
+    """Every product a_i * b_j as an accumulator code (exact, or rounded with acc.round; modulo 2**W).
+
+    One R x 1 x C MAC (an outer product) whose output format is the accumulator's
+    own grid with WRAP, so the requantization is the identity (width <= 62).
+    Returns an R x C list of lists.
+    """
+    out = Fixed(acc_fmt.width, acc_fmt.frac, overflow=Overflow.WRAP)
+    z, _ = mac_reference(_t([[a] for a in a_codes]), _t([list(b_codes)]), a_fmt, b_fmt, acc_fmt, out)
+    return z.tolist()
+
+
+def bias_on_grid(bias_codes, bias_fmt, acc_fmt, a_fmt, b_fmt):
+    """Each bias code converted onto the accumulator grid (as the MAC's step 4 does; width <= 64)."""
+    out = Fixed(acc_fmt.width, acc_fmt.frac, overflow=Overflow.WRAP)
+    n = len(bias_codes)
+    z, _ = mac_reference(_t([[0]]), _t([[0] * n]), a_fmt, b_fmt, acc_fmt, out,
+                         bias_codes=_t(bias_codes), bias_fmt=bias_fmt)
+    return z[0].tolist()

@@ -1,0 +1,254 @@
+"""MacUnit (one processing element) and MacArray (R x C of them): Z = requant(A @ B + bias).
+
+Golden model: ``fewbits.sim.mac_reference`` (``MacSpec.compute``).  One K step
+per cycle; ``first`` restarts the accumulator from the bias, ``last`` ends the
+tile; results and overflow flags appear ``latency`` cycles after ``last`` with
+a one-cycle ``valid`` strobe.  A new tile may start on the cycle after ``last``.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from fewbits.sim import MacSpec
+
+from . import hwfmt
+from .align import FloatAligner, align_static, align_var
+from .fmul import FloatMultiplier, float_fields
+from .fround import FloatRounder
+from .multiplier import Multiplier
+from .requant import Requantizer
+
+
+def resolve_spec(a_fmt, b_fmt=None, out_fmt=None, acc_fmt=None, bias_fmt=None, rows=1, cols=1, k_max=1024):
+    """A validated ``MacSpec`` (sim resolves the accumulator and bias) that hardware can build."""
+    if isinstance(a_fmt, MacSpec):
+        spec = a_fmt
+    else:
+        spec = MacSpec(a_fmt, b_fmt, out_fmt, acc_fmt, bias_fmt, rows, cols, k_max)
+    if not (1 <= spec.rows <= hwfmt.MAX_DIM and 1 <= spec.cols <= hwfmt.MAX_DIM):
+        raise hwfmt.FormatError(f"bad array shape {spec.rows}x{spec.cols}: accepted rows and cols 1..{hwfmt.MAX_DIM}")
+    hwfmt.check_formats(spec.a_fmt, spec.b_fmt, spec.out_fmt, spec.acc_fmt, spec.bias_fmt)
+    return spec
+
+
+class PeConfig:
+    """Static facts of one PE for a spec (no hardware): dynamic shift, float datapath, latency."""
+
+    def __init__(self, spec: MacSpec):
+        self.dynamic = any(hwfmt.is_dynamic(f) for f in (spec.a_fmt, spec.b_fmt, spec.out_fmt, spec.bias_fmt))
+        self.float_ops = hwfmt.is_float(spec.a_fmt)
+        self.shift_width = hwfmt.shift_width(spec.acc_fmt, spec.out_fmt) if self.dynamic else None
+        # cycles from the cycle ``last`` is presented to the cycle ``out_valid`` is high
+        self.latency = 4 if self.float_ops else 3
+
+
+class MacUnit(wiring.Component):
+    """One PE: product -> (align) -> accumulate -> requantize, with registers between the stages."""
+
+    golden = "fewbits.sim.mac_reference (one output element, K steps)"
+
+    def __init__(self, spec: MacSpec):
+        spec = resolve_spec(spec)
+        self.spec = spec
+        cfg = PeConfig(spec)
+        self.dynamic, self.float_ops, self.shift_width = cfg.dynamic, cfg.float_ops, cfg.shift_width
+        self.latency = cfg.latency
+        sig = {
+            "in_valid": In(1), "in_first": In(1), "in_last": In(1),
+            "a": In(hwfmt.code_shape(spec.a_fmt)),
+            "b": In(hwfmt.code_shape(spec.b_fmt)),
+            "bias": In(hwfmt.code_shape(spec.bias_fmt)),
+            "out_valid": Out(1),
+            "z": Out(hwfmt.code_shape(spec.out_fmt)),
+            "ovf": Out(1),
+        }
+        if self.dynamic:
+            sig["shift"] = In(signed(self.shift_width))
+        super().__init__(sig)
+
+    # ---- stages ------------------------------------------------------
+    def _bias_on_grid(self, m):
+        """Bias code -> (accumulator code, nan, +inf, -inf), combinational from the inputs."""
+        acc, bf = self.spec.acc_fmt, self.spec.bias_fmt
+        zero = Signal(1, name="b_nospecial")
+        if hwfmt.is_fixed(bf):
+            if self.dynamic:
+                sw = self.shift_width
+                v = align_var(m, self.bias, self.shift, -(1 << (sw - 1)), (1 << (sw - 1)) - 1,
+                              _floor_grid(acc), name="bias_al")
+            else:
+                v = align_static(m, self.bias, acc.frac - bf.frac, acc, name="bias_al")
+            return v, zero, zero, zero
+        s, man, off, nan, inf = float_fields(m, self.bias, bf, "bias")
+        vs = Signal(signed(bf.bits_man + 1), name="bias_sv")
+        m.d.comb += vs.eq(Mux(s, -man, man))
+        d0 = bf.q0 + acc.frac
+        emax = (1 << bf.exp) - 2
+        t = Signal(signed(max(abs(d0), abs(d0 + emax)).bit_length() + 2), name="bias_t")
+        m.d.comb += t.eq(off + d0)
+        v = align_var(m, vs, t, d0, d0 + emax, acc, name="bias_al")
+        return v, nan, inf & ~s, inf & s
+
+    def elaborate(self, platform):
+        m = Module()
+        spec, acc = self.spec, self.spec.acc_fmt
+        W = acc.width
+        # stage P: aligned product, aligned bias, control (registered)
+        p_valid, p_first, p_last = Signal(), Signal(), Signal()
+        p_val = Signal(signed(W))
+        p_nan, p_pinf, p_ninf = Signal(), Signal(), Signal()
+        b_val = Signal(signed(W))
+        b_nan, b_pinf, b_ninf = Signal(), Signal(), Signal()
+        if self.dynamic:
+            p_shift = Signal(signed(self.shift_width))
+            m.d.sync += p_shift.eq(self.shift)
+        bv, bn, bpi, bni = self._bias_on_grid(m)
+        m.d.sync += [b_val.eq(bv), b_nan.eq(bn), b_pinf.eq(bpi), b_ninf.eq(bni)]
+        if not self.float_ops:
+            m.submodules.mul = mul = Multiplier(spec.a_fmt, spec.b_fmt)
+            m.d.comb += [mul.a.eq(self.a), mul.b.eq(self.b)]
+            if self.dynamic:
+                pv = mul.p  # the accumulator grid is the product grid (checked in hwfmt)
+            else:
+                pv = align_static(m, mul.p, acc.frac - spec.a_fmt.frac - spec.b_fmt.frac, acc, name="p_al")
+            m.d.sync += [p_valid.eq(self.in_valid), p_first.eq(self.in_first), p_last.eq(self.in_last),
+                         p_val.eq(pv)]
+        else:
+            m.submodules.fmul = fm = FloatMultiplier(spec.a_fmt, spec.b_fmt)
+            m.d.comb += [fm.a.eq(self.a), fm.b.eq(self.b)]
+            # stage M: registered exact product, then alignment into the accumulator
+            m_valid, m_first, m_last = Signal(), Signal(), Signal()
+            m_sign, m_man = Signal(), Signal(unsigned(fm.man_width))
+            m_exp = Signal(range(fm.exp_max + 1))
+            m_nan, m_inf = Signal(), Signal()
+            m.d.sync += [m_valid.eq(self.in_valid), m_first.eq(self.in_first), m_last.eq(self.in_last),
+                         m_sign.eq(fm.sign), m_man.eq(fm.man), m_exp.eq(fm.exp),
+                         m_nan.eq(fm.nan), m_inf.eq(fm.inf)]
+            m.submodules.align = al = FloatAligner(fm.q0, fm.man_width, fm.exp_max, acc)
+            m.d.comb += [al.sign.eq(m_sign), al.man.eq(m_man), al.exp.eq(m_exp)]
+            # the bias is sampled with in_first: delay it alongside the product
+            b2_val = Signal(signed(W))
+            b2_nan, b2_pinf, b2_ninf = Signal(), Signal(), Signal()
+            m.d.sync += [b2_val.eq(b_val), b2_nan.eq(b_nan), b2_pinf.eq(b_pinf), b2_ninf.eq(b_ninf)]
+            b_val, b_nan, b_pinf, b_ninf = b2_val, b2_nan, b2_pinf, b2_ninf
+            m.d.sync += [p_valid.eq(m_valid), p_first.eq(m_first), p_last.eq(m_last), p_val.eq(al.acc),
+                         p_nan.eq(m_nan), p_pinf.eq(m_inf & ~m_sign), p_ninf.eq(m_inf & m_sign)]
+        # stage A: the accumulator (modulo 2**W) and its NaN/inf state
+        a_val = Signal(signed(W))
+        a_nan, a_pinf, a_ninf = Signal(), Signal(), Signal()
+        a_done = Signal()
+        base = Mux(p_first, b_val, a_val)
+        m.d.sync += a_done.eq(p_valid & p_last)
+        with m.If(p_valid):
+            m.d.sync += a_val.eq(base + p_val)
+            if self.float_ops or hwfmt.is_float(spec.bias_fmt):
+                m.d.sync += [
+                    a_nan.eq(Mux(p_first, b_nan, a_nan) | p_nan),
+                    a_pinf.eq(Mux(p_first, b_pinf, a_pinf) | p_pinf),
+                    a_ninf.eq(Mux(p_first, b_ninf, a_ninf) | p_ninf),
+                ]
+            if self.dynamic:
+                a_shift = Signal(signed(self.shift_width))
+                with m.If(p_first):
+                    m.d.sync += a_shift.eq(p_shift)
+        # stage R: requantize into registered outputs
+        z = Signal(hwfmt.code_shape(spec.out_fmt))
+        ovf = Signal()
+        if hwfmt.is_float(spec.out_fmt):
+            m.submodules.rq = rq = FloatRounder(acc, spec.out_fmt)
+            m.d.comb += [rq.acc.eq(a_val), rq.nan.eq(a_nan), rq.pinf.eq(a_pinf), rq.ninf.eq(a_ninf)]
+            m.d.comb += [z.eq(rq.z), ovf.eq(rq.ovf)]
+        else:
+            m.submodules.rq = rq = Requantizer(acc, spec.out_fmt, dynamic=self.dynamic)
+            m.d.comb += rq.acc.eq(a_val)
+            if self.dynamic:
+                m.d.comb += rq.shift.eq(a_shift)
+            of = spec.out_fmt
+            is_nan = a_nan | (a_pinf & a_ninf)
+            with m.If(is_nan):      # Fixed.encode_ovf: NaN -> 0, inf -> saturated, both flagged
+                m.d.comb += [z.eq(0), ovf.eq(1)]
+            with m.Elif(a_pinf):
+                m.d.comb += [z.eq(of.max_code), ovf.eq(1)]
+            with m.Elif(a_ninf):
+                m.d.comb += [z.eq(of.min_code), ovf.eq(1)]
+            with m.Else():
+                m.d.comb += [z.eq(rq.z), ovf.eq(rq.ovf)]
+        m.d.sync += self.out_valid.eq(a_done)
+        with m.If(a_done):
+            m.d.sync += [self.z.eq(z), self.ovf.eq(ovf)]
+        return m
+
+
+def _floor_grid(acc):
+    """The accumulator with RDN rounding: a dynamic bias shifted right is floored (sim rejects it unless exact)."""
+    import dataclasses
+
+    return dataclasses.replace(acc, round=type(acc.round).RDN)
+
+
+class MacArray(wiring.Component):
+    """R x C MacUnits on broadcast operands: ``in_a`` is column k of A, ``in_b`` row k of B.
+
+    Packing: element i of a vector port at bits ``[i*w +: w]``; ``out_z`` element
+    (i, j) at index ``i*C + j``.  ``in_bias`` and ``in_shift`` are sampled with ``in_first``.
+    """
+
+    golden = "fewbits.sim.mac_reference (MacSpec.compute)"
+
+    def __init__(self, rows, cols, a_fmt=None, b_fmt=None, out_fmt=None, acc_fmt=None, bias_fmt=None,
+                 k_max=1024, *, spec: MacSpec | None = None):
+        if spec is None:
+            spec = MacSpec(a_fmt, b_fmt, out_fmt, acc_fmt, bias_fmt, rows, cols, k_max)
+        self.spec = spec = resolve_spec(spec)
+        self.rows, self.cols = spec.rows, spec.cols
+        self.unit = PeConfig(spec)
+        R, C = spec.rows, spec.cols
+        sig = {
+            "in_valid": In(1), "in_first": In(1), "in_last": In(1),
+            "in_a": In(R * spec.a_fmt.width),
+            "in_b": In(C * spec.b_fmt.width),
+            "in_bias": In(C * spec.bias_fmt.width),
+        }
+        if self.unit.dynamic:
+            sig["in_shift"] = In(signed(self.unit.shift_width))
+        sig.update({"out_valid": Out(1), "out_z": Out(R * C * spec.out_fmt.width), "out_ovf": Out(R * C)})
+        super().__init__(sig)
+
+    @property
+    def latency(self) -> int:
+        return self.unit.latency
+
+    @property
+    def dynamic(self) -> bool:
+        return self.unit.dynamic
+
+    def elaborate(self, platform):
+        m = Module()
+        s = self.spec
+        R, C = s.rows, s.cols
+        wa, wb, wbias, wo = s.a_fmt.width, s.b_fmt.width, s.bias_fmt.width, s.out_fmt.width
+        for i in range(R):
+            for j in range(C):
+                pe = MacUnit(s)
+                m.submodules[f"pe_{i}_{j}"] = pe
+                m.d.comb += [
+                    pe.in_valid.eq(self.in_valid), pe.in_first.eq(self.in_first), pe.in_last.eq(self.in_last),
+                    pe.a.eq(self.in_a[i * wa:(i + 1) * wa]),
+                    pe.b.eq(self.in_b[j * wb:(j + 1) * wb]),
+                    pe.bias.eq(self.in_bias[j * wbias:(j + 1) * wbias]),
+                    self.out_z[(i * C + j) * wo:(i * C + j + 1) * wo].eq(pe.z),
+                    self.out_ovf[i * C + j].eq(pe.ovf),
+                ]
+                if self.dynamic:
+                    m.d.comb += pe.shift.eq(self.in_shift)
+                if i == 0 and j == 0:
+                    m.d.comb += self.out_valid.eq(pe.out_valid)
+        return m
+
+
+def create_mac_array(spec: MacSpec) -> MacArray:
+    """The MacArray for a MacSpec (what ``MacSpec.create()`` returns)."""
+    return MacArray(spec.rows, spec.cols, spec=spec)
