@@ -104,7 +104,10 @@ class FloatRounder(wiring.Component):
         m.d.comb += field.eq(Mux(normal, e + o.bias, 0))
         max_mant = (1 << man) - 1 - (1 if o.special is Special.FN else 0)
         over = Signal()
-        m.d.comb += over.eq(normal & ((e > emax) | ((e == emax) & (mant > max_mant))))
+        if max_mant == (1 << man) - 1:   # every mantissa at emax is finite
+            m.d.comb += over.eq(normal & (e > emax))
+        else:
+            m.d.comb += over.eq(normal & ((e > emax) | ((e == emax) & (mant > max_mant))))
         sign = Signal()
         m.d.comb += sign.eq(neg)
         finite = Signal(unsigned(o.width))

@@ -250,5 +250,6 @@ class MacArray(wiring.Component):
 
 
 def create_mac_array(spec: MacSpec) -> MacArray:
-    """The MacArray for a MacSpec (what ``MacSpec.create()`` returns)."""
+    """The MacArray for a MacSpec (what ``MacSpec.create()`` returns); validates before building."""
+    spec = resolve_spec(spec)
     return MacArray(spec.rows, spec.cols, spec=spec)
