@@ -85,9 +85,16 @@ def test_bad_usage_is_one_line_exit_2(args, fragment):
 
 @pytest.mark.parametrize("bad", ["fixed:0:3", "fixed:65:0", "float:1:3", "fixed:8:4,round=up", "garbage"])
 def test_bad_format_string_is_one_line_exit_2(bad, tmp_path):
-    proc = run("demo", "-o", str(tmp_path / "demo"), "--a", bad)
+    result = CliRunner().invoke(cli.main, ["demo", "-o", str(tmp_path / "demo"), "--a", bad], prog_name="fewbits")
+    assert result.exit_code == 2, result.output
+    assert_one_line_error(result.stderr, "fewbits: error:")
+    assert not (tmp_path / "demo").exists()  # rejected before any work
+
+
+def test_bad_format_string_in_a_real_shell(tmp_path):
+    proc = run("demo", "-o", str(tmp_path / "demo"), "--out", "fixed:8:4,bogus")
     assert proc.returncode == 2, proc.stderr
-    assert_one_line_error(proc.stderr, "fewbits: error:")
+    assert_one_line_error(proc.stderr, "fewbits: error:", "bogus")
 
 
 def _toy_group() -> click.Group:
