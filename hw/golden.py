@@ -53,3 +53,14 @@ def bias_on_grid(bias_codes, bias_fmt, acc_fmt, a_fmt, b_fmt):
     z, _ = mac_reference(_t([[0]]), _t([[0] * n]), a_fmt, b_fmt, acc_fmt, out,
                          bias_codes=_t(bias_codes), bias_fmt=bias_fmt)
     return z[0].tolist()
+
+
+def product_class(a_codes, b_codes, a_fmt, b_fmt):
+    """'nan', '+inf', '-inf' or 'finite' of every product a_i * b_j (R x C lists; IEEE rules of
+    mac_reference, read off an fp32 output: fp64 trips sim's 2.0**(emax+1), see the hw report)."""
+    from fewbits.sim import fp32
+
+    z, _ = mac_reference(_t([[a] for a in a_codes]), _t([list(b_codes)]), a_fmt, b_fmt, None, fp32)
+    nan, inf, sign = fp32.is_nan(z), fp32.is_inf(z), fp32.fields(z)[0]
+    return [["nan" if nan[i, j] else (("-inf" if sign[i, j] else "+inf") if inf[i, j] else "finite")
+             for j in range(z.shape[1])] for i in range(z.shape[0])]
