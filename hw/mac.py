@@ -97,11 +97,17 @@ class MacUnit(wiring.Component):
         spec, acc = self.spec, self.spec.acc_fmt
         W = acc.width
         # stage P: aligned product, aligned bias, control (registered)
-        p_valid, p_first, p_last = Signal(), Signal(), Signal()
+        p_valid = Signal(name="p_valid")
+        p_first = Signal(name="p_first")
+        p_last = Signal(name="p_last")
         p_val = Signal(signed(W))
-        p_nan, p_pinf, p_ninf = Signal(), Signal(), Signal()
+        p_nan = Signal(name="p_nan")
+        p_pinf = Signal(name="p_pinf")
+        p_ninf = Signal(name="p_ninf")
         b_val = Signal(signed(W))
-        b_nan, b_pinf, b_ninf = Signal(), Signal(), Signal()
+        b_nan = Signal(name="b_nan")
+        b_pinf = Signal(name="b_pinf")
+        b_ninf = Signal(name="b_ninf")
         if self.dynamic:
             p_shift = Signal(signed(self.shift_width))
             m.d.sync += p_shift.eq(self.shift)
@@ -120,10 +126,14 @@ class MacUnit(wiring.Component):
             m.submodules.fmul = fm = FloatMultiplier(spec.a_fmt, spec.b_fmt)
             m.d.comb += [fm.a.eq(self.a), fm.b.eq(self.b)]
             # stage M: registered exact product, then alignment into the accumulator
-            m_valid, m_first, m_last = Signal(), Signal(), Signal()
-            m_sign, m_man = Signal(), Signal(unsigned(fm.man_width))
+            m_valid = Signal(name="m_valid")
+            m_first = Signal(name="m_first")
+            m_last = Signal(name="m_last")
+            m_sign = Signal(name="m_sign")
+            m_man = Signal(unsigned(fm.man_width), name="m_man")
             m_exp = Signal(range(fm.exp_max + 1))
-            m_nan, m_inf = Signal(), Signal()
+            m_nan = Signal(name="m_nan")
+            m_inf = Signal(name="m_inf")
             m.d.sync += [m_valid.eq(self.in_valid), m_first.eq(self.in_first), m_last.eq(self.in_last),
                          m_sign.eq(fm.sign), m_man.eq(fm.man), m_exp.eq(fm.exp),
                          m_nan.eq(fm.nan), m_inf.eq(fm.inf)]
@@ -131,14 +141,18 @@ class MacUnit(wiring.Component):
             m.d.comb += [al.sign.eq(m_sign), al.man.eq(m_man), al.exp.eq(m_exp)]
             # the bias is sampled with in_first: delay it alongside the product
             b2_val = Signal(signed(W))
-            b2_nan, b2_pinf, b2_ninf = Signal(), Signal(), Signal()
+            b2_nan = Signal(name="b2_nan")
+            b2_pinf = Signal(name="b2_pinf")
+            b2_ninf = Signal(name="b2_ninf")
             m.d.sync += [b2_val.eq(b_val), b2_nan.eq(b_nan), b2_pinf.eq(b_pinf), b2_ninf.eq(b_ninf)]
             b_val, b_nan, b_pinf, b_ninf = b2_val, b2_nan, b2_pinf, b2_ninf
             m.d.sync += [p_valid.eq(m_valid), p_first.eq(m_first), p_last.eq(m_last), p_val.eq(al.acc),
                          p_nan.eq(m_nan), p_pinf.eq(m_inf & ~m_sign), p_ninf.eq(m_inf & m_sign)]
         # stage A: the accumulator (modulo 2**W) and its NaN/inf state
         a_val = Signal(signed(W))
-        a_nan, a_pinf, a_ninf = Signal(), Signal(), Signal()
+        a_nan = Signal(name="a_nan")
+        a_pinf = Signal(name="a_pinf")
+        a_ninf = Signal(name="a_ninf")
         a_done = Signal()
         base = Mux(p_first, b_val, a_val)
         m.d.sync += a_done.eq(p_valid & p_last)
