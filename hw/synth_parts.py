@@ -1,0 +1,69 @@
+"""Bare parts of a MAC array (the multiplier, one MacUnit) as Designs of their own.
+
+Why: the array's figures divided by its PE count hide what the multiplier
+costs; synthesizing the bare ``Multiplier``/``FloatMultiplier`` and a bare
+``MacUnit`` of the same formats puts the multiplier's share next to the PE's.
+Verilog goes to the cache folder, keyed by the spec, never the cwd.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .synth import Design, cache_dir
+
+PARTS = ("multiplier", "mac_unit")
+
+
+def _spec_of(design_or_spec):
+    from fewbits.sim import MacSpec
+
+    if isinstance(design_or_spec, MacSpec):
+        return design_or_spec
+    man = getattr(design_or_spec, "manifest", None)
+    if not man or "spec" not in man:
+        return None
+    return MacSpec.from_dict(man["spec"])
+
+
+def component(spec, part: str):
+    """The Amaranth component of ``part`` for ``spec`` (bare, no registers around it)."""
+    from . import hwfmt
+    from .fmul import FloatMultiplier
+    from .mac import MacUnit
+    from .multiplier import Multiplier
+
+    if part == "multiplier":
+        cls = FloatMultiplier if hwfmt.is_float(spec.a_fmt) else Multiplier
+        a, b = spec.a_fmt, spec.b_fmt
+        if hwfmt.is_dynamic(a):
+            a = a.fixed
+        if hwfmt.is_dynamic(b):
+            b = b.fixed
+        return cls(a, b)
+    if part == "mac_unit":
+        return MacUnit(spec)
+    raise ValueError(f"unknown part {part!r}: accepted {', '.join(PARTS)}")
+
+
+def part_design(design_or_spec, part: str, name: str | None = None) -> Design | None:
+    """A Design for ``part`` of a manifest design (None when the design has no spec)."""
+    from amaranth.back import verilog
+
+    spec = _spec_of(design_or_spec)
+    if spec is None:
+        return None
+    top = {"multiplier": "multiplier", "mac_unit": "mac_unit"}[part]
+    d = cache_dir() / "parts" / spec.key()
+    d.mkdir(parents=True, exist_ok=True)
+    v = d / f"{top}.v"
+    if not v.exists():
+        text = verilog.convert(component(spec, part), name=top, emit_src=False)
+        tmp = v.with_name(v.name + f".tmp{os.getpid()}")
+        tmp.write_text(text)
+        os.replace(tmp, v)
+    base = name or getattr(design_or_spec, "name", None) or spec.key()
+    man = {"spec": spec.to_dict(), "formats": {"a": str(spec.a_fmt), "b": str(spec.b_fmt),
+                                                "acc": str(spec.acc_fmt), "out": str(spec.out_fmt)}}
+    return Design(top, (Path(v),), man, label=f"{base}:{part}")
