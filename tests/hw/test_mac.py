@@ -173,3 +173,27 @@ def test_gaps_and_hold():
     assert len(outs) == 4 and set(lats) == {dut.latency}
     for tile, (z, ovf) in zip(tiles, outs):
         assert (z, ovf) == expected(spec, tile)
+
+
+@pytest.mark.parametrize("rows,cols,a,b,out", [
+    (32, 32, Fixed(4, 2), Fixed(4, 1, round=Rounding.RNA), Fixed(6, 2, round=Rounding.RNA)),   # the largest
+    (1, 32, Float(4, 3, special=Special.FN), Float(3, 2), Float(5, 2)),
+    (32, 1, DynamicFixed(6), DynamicFixed(5), DynamicFixed(7, round=Rounding.RTZ)),
+], ids=["32x32-fixed", "1x32-float", "32x1-dfixed"])
+def test_edge_shapes_short_run(rows, cols, a, b, out):
+    spec = MacSpec(a, b, out, rows=rows, cols=cols, k_max=4)
+    dut = MacArray(rows, cols, spec=spec)
+    rng = random.Random(f"{rows}x{cols}")
+    tiles = [make_tile(rng, spec, 1), make_tile(rng, spec, 4), make_tile(rng, spec, 2)]
+    fracs = None
+    if dut.dynamic:
+        fracs = [dyn_fracs(rng, spec) for _ in tiles]
+        for t, fr in zip(tiles, fracs):
+            t["shift"] = fr[0] + fr[1] - fr[2]
+    run_and_check(dut, spec, tiles, fracs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(32, 160), ids=lambda s: f"seed{s}")
+def test_random_combination_sweep(seed):
+    test_random_combination(seed)
