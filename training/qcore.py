@@ -1,0 +1,147 @@
+"""Quantization points and MAC-contract matmuls of one network, with their range state.
+
+Every value of a quantized run lives on the grid of a named *group* format
+(``L1.z``, ``L1.dEdw``, ...).  ``QuantState`` is the single place that turns a
+float tensor into a group's codes (``fmt.encode_ovf``) and multiplies two
+groups' codes with ``fewbits.sim.mac_reference``: the arithmetic itself is
+never re-implemented here.  With ``prop=None`` (fp32) every point is the
+identity and matmuls are plain float32 ``torch.matmul``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+
+from .precision import Precision, group_format
+from .ranges import RangeController
+
+#: the paper's quantization points, in the order of one training step
+FORWARD_POINTS = ("w", "b", "z", "y")
+BACKWARD_POINTS = ("dEdy", "dEdz", "dEdw", "dEdb")
+UPDATE_POINTS = ("update_w", "update_b", "w_stored", "b_stored")
+ALL_POINTS = FORWARD_POINTS + BACKWARD_POINTS + UPDATE_POINTS
+
+
+@dataclasses.dataclass
+class QT:
+    """A quantized tensor: float64 values on ``fmt``'s grid and their int64 codes.
+
+    ``fmt is None`` means unquantized (float32 values, no codes).
+    """
+
+    values: torch.Tensor
+    codes: torch.Tensor | None = None
+    fmt: object = None
+
+    def t(self) -> "QT":
+        return QT(self.values.t(), None if self.codes is None else self.codes.t(), self.fmt)
+
+
+def scale_format(fmt, scale: float):
+    """``fmt`` whose codes mean ``scale`` times as much (a power of two), or None if not a shift."""
+    if fmt is None or fmt.kind == "float":
+        return None
+    k = -math.log2(scale)
+    if k != int(k):
+        raise ValueError(f"weight scale {scale} must be a power of two for fixed point")
+    if fmt.kind == "dfixed":
+        return fmt.with_frac(fmt.frac + int(k))
+    return dataclasses.replace(fmt, frac=fmt.frac + int(k))
+
+
+class QuantState:
+    """Formats, range controller, observation hooks and capture hook of one network."""
+
+    def __init__(self, precision: Precision, controller: RangeController | None = None):
+        self.precision = precision
+        self.controller = controller or RangeController()
+        self.training = True  # record overflow statistics only while training
+        self.width_override = None  # range warm-up: Precision.widened(...)
+        #: ``fn(group, QT)`` called at every quantization point (tests instrument with it)
+        self.point_hooks: list = []
+        #: ``fn(tag, a, b, bias, out, ovf, acc_fmt)`` called after every MAC-contract matmul
+        self.mac_hooks: list = []
+
+    # ---- formats -------------------------------------------------------
+    @property
+    def active(self) -> Precision:
+        return self.width_override or self.precision
+
+    def base(self, width: str):
+        p = self.active
+        return p.update if width == "update" else p.prop
+
+    def fmt(self, group: str, width: str = "prop"):
+        """The current format of ``group`` at the ``prop`` or ``update`` width (None = fp32)."""
+        base = self.base(width)
+        if base is None or base.kind != "dfixed":
+            return base
+        return group_format(base, self.controller.int_bits(group))
+
+    def _range_group(self, group: str) -> str:
+        # stored parameters share the range of their propagation group (paper: w_range)
+        if group.endswith(".w_stored"):
+            return group[: -len("_stored")]
+        if group.endswith(".b_stored"):
+            return group[: -len("_stored")]
+        return group
+
+    # ---- quantization points ---------------------------------------------
+    def quantize(self, group: str, x: torch.Tensor, width: str = "prop", record: bool = True) -> QT:
+        """Quantize ``x`` at ``group``'s format; counts overflow for the range controller."""
+        rgroup = self._range_group(group)
+        base = self.base(width)
+        if base is None:
+            qt = QT(x.to(torch.float32) if x.dtype != torch.float32 else x)
+        else:
+            if base.kind == "dfixed" and self.training:
+                self.controller.maybe_init(rgroup, x, base)
+            fmt = self.fmt(rgroup, width)
+            codes, ovf = fmt.encode_ovf(x)
+            if record and self.training:
+                self.controller.observe(rgroup, codes, ovf, fmt)
+            qt = QT(fmt.decode(codes), codes, fmt)
+        for h in self.point_hooks:
+            h(group, qt)
+        return qt
+
+    def encode_on_grid(self, x: torch.Tensor, fmt) -> QT:
+        """Codes of values known to be on ``fmt``'s grid (after dropout masks, max, pooling)."""
+        if fmt is None:
+            return QT(x)
+        return QT(x, fmt.encode(x), fmt)
+
+    # ---- MAC-contract matmul ------------------------------------------------
+    def matmul(self, tag: str, a: QT, b: QT, out_group: str, bias: QT | None = None, record: bool = True) -> QT:
+        """``requant(a @ b + bias)`` to ``out_group``'s prop format via ``fewbits.sim.mac_reference``."""
+        if a.fmt is None or b.fmt is None or self.base("prop") is None:
+            v = a.values.to(torch.float32) @ b.values.to(torch.float32)
+            if bias is not None:
+                v = v + bias.values.to(torch.float32)
+            return self.quantize(out_group, v, record=record) if self.base("prop") is not None else QT(v)
+        from fewbits.sim import mac_reference
+
+        out_fmt = self.fmt(out_group)
+        if out_fmt.kind == "dfixed" and self.training and not self.controller.state(out_group).set:
+            # an unset output range is set from the exact result first (a float64 matmul is
+            # only used to pick the range; the codes below come from mac_reference)
+            est = a.values @ b.values
+            if bias is not None:
+                est = est + bias.values
+            self.controller.maybe_init(out_group, est, out_fmt)
+            out_fmt = self.fmt(out_group)
+        z, ovf = mac_reference(
+            a.codes, b.codes, a.fmt, b.fmt, None, out_fmt,
+            None if bias is None else bias.codes, None if bias is None else bias.fmt,
+        )
+        if record and self.training:
+            self.controller.observe(out_group, z, ovf, out_fmt)
+        qt = QT(out_fmt.decode(z), z, out_fmt)
+        for h in self.mac_hooks:
+            h(tag, a, b, bias, qt, ovf)
+        for h in self.point_hooks:
+            h(out_group, qt)
+        return qt

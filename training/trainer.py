@@ -1,0 +1,293 @@
+"""The training loop of the paper's ``Trainer``: epochs of shuffled mini-batches,
+linear learning-rate and momentum ramps, range updates, validation/test error.
+
+Deterministic: every random draw (initialization, shuffling, dropout) comes
+from one local ``torch.Generator`` seeded by ``config.seed``; a checkpoint
+(``checkpoint.pt``, loadable with ``torch.load(weights_only=True)``) holds the
+parameters, momentum buffers, ranges and generator state, so ``resume``
+continues to the same result as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import datasets as ds
+from .capture import Capture
+from .nets import build
+from .precision import Precision
+from .qcore import QuantState
+from .ranges import RangeController
+from .update import apply_update
+
+RESULT = "result.json"
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    dataset: str = "digits"
+    data_dir: str | None = None
+    net: str = "mlp-small"
+    epochs: int = 30
+    batch_size: int | None = None  # None: the network's (paper: 100 for the MLP)
+    lr: float | None = None  # None: the network's starting learning rate
+    seed: int = 0
+    prop: str = "fp32"
+    update: str = "fp32"
+    paper_bits: bool = False
+    max_overflow: float = 1e-4
+    range_every: int | None = None  # None: 100 batches, or a fifth of an epoch if shorter
+    range_warmup: int = 0
+    warmup_width: int = 21  # high-precision width (with sign) of the warm-up: 21+21+log2(K) <= 53
+    capture: tuple = ()
+    capture_step: int = 0
+    limit_train: int | None = None  # use only the first N training examples (tests, quick looks)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["capture"] = list(self.capture)
+        return d
+
+    def key_fields(self) -> dict:
+        """Everything that determines the result (a resumed run must match these)."""
+        d = self.to_dict()
+        d.pop("epochs")
+        return d
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, out_dir=None, progress: bool = False, dataset: ds.Dataset | None = None):
+        self.cfg = config
+        self.out = Path(out_dir) if out_dir is not None else None
+        self.progress = progress
+        self.precision = Precision.parse(config.prop, config.update, config.paper_bits)
+        self.data = dataset if dataset is not None else ds.load(config.dataset, config.data_dir)
+        if config.limit_train:
+            t = self.data.train
+            self.data.train = ds.Split(t.x[: config.limit_train], t.y[: config.limit_train])
+        self.qs = QuantState(self.precision, RangeController(config.max_overflow))
+        self.net = build(config.net, self.qs, self.data.input_shape, self.data.n_classes)
+        self.schedule = self.net.schedule
+        self.batch_size = config.batch_size or self.schedule.batch_size
+        if len(self.data.train.y) < self.batch_size:
+            raise ValueError(f"batch size {self.batch_size} exceeds the {len(self.data.train.y)} training examples")
+        self.qs.controller.update_every = self.range_every()
+        self.gen = torch.Generator().manual_seed(int(config.seed))
+        self.net.set_generator(self.gen)
+        self.net.reset_parameters(self.gen)
+        self.epoch = 0  # epochs completed
+        self.step = 0  # training batches completed (after warm-up)
+        self.history: list[dict] = []
+        self.warmed_up = False
+        self.capture = Capture(config.capture, config.capture_step) if config.capture else None
+        self.capture_path = None
+        self.on_epoch = None  # ``fn(history_entry)`` after every epoch (the CLI prints it)
+        self._x = {k: torch.from_numpy(getattr(self.data, k).x) for k in ("train", "valid", "test")}
+        self._y = {k: torch.from_numpy(getattr(self.data, k).y) for k in ("train", "valid", "test")}
+
+    def range_every(self) -> int:
+        """Batches between range updates: the configured value, else the paper's 100 batches
+        capped at a fifth of an epoch (the paper's 5 updates per MNIST epoch) for short epochs."""
+        if self.cfg.range_every:
+            return int(self.cfg.range_every)
+        return max(1, min(100, (len(self.data.train.y) // self.batch_size) // 5))
+
+    # ---- one batch / one epoch ---------------------------------------------
+    def lr(self, epoch):
+        return self.schedule.lr(epoch, self.cfg.epochs, self.cfg.lr)
+
+    def train_batch(self, x, y, lr, momentum) -> int:
+        net, qs = self.net, self.qs
+        out = net(x)
+        p = out.values.detach()
+        t = torch.nn.functional.one_hot(y, self.data.n_classes).to(p.dtype)
+        # the paper's combined softmax + NLL gradient, divided by the number of classes
+        out.values.backward((p - t) / self.data.n_classes)
+        for layer in net.layers:
+            apply_update(qs, layer, lr, momentum)
+        qs.controller.end_batch()
+        return int((p.argmax(dim=1) != y).sum())
+
+    def train_epoch(self, epoch: int, lr: float, momentum: float, desc: str) -> tuple[float, float]:
+        n = len(self._y["train"])
+        bs = self.batch_size
+        order = torch.randperm(n, generator=self.gen)
+        n_batches = n // bs
+        self.net.train()
+        self.qs.training = True
+        errors = seen = 0
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=n_batches, desc=desc, leave=False, unit="batch")
+        for i in range(n_batches):
+            idx = order[i * bs:(i + 1) * bs]
+            hook = None
+            if self.capture is not None and self.warmed_up and self.capture.wants(self.step):
+                hook = self.capture.hook
+                self.qs.mac_hooks.append(hook)
+            errors += self.train_batch(self._x["train"][idx], self._y["train"][idx], lr, momentum)
+            if hook is not None:
+                self.qs.mac_hooks.remove(hook)
+                if self.out is not None:
+                    self.capture_path = str(self.capture.save(self.out / "capture", {
+                        "config": self.cfg.to_dict(), "epoch": epoch}))
+            seen += bs
+            if self.warmed_up:
+                self.step += 1
+            if bar is not None:
+                c = self.qs.controller
+                rate = c.epoch_overflow / c.epoch_count if c.epoch_count else 0.0
+                bar.set_postfix(err=f"{100 * errors / seen:.2f}%", ovf=f"{rate:.1e}")
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        return 100.0 * errors / max(1, seen), self.qs.controller.take_epoch_rate()
+
+    @torch.no_grad()
+    def error(self, split: str, batch: int = 500) -> float:
+        self.net.eval()
+        self.qs.training = False
+        x, y = self._x[split], self._y[split]
+        wrong = 0
+        for i in range(0, len(y), batch):
+            out = self.net(x[i:i + batch])
+            wrong += int((out.values.argmax(dim=1) != y[i:i + batch]).sum())
+        self.qs.training = True
+        self.net.train()
+        return 100.0 * wrong / max(1, len(y))
+
+    # ---- warm-up ------------------------------------------------------------
+    def warm_up(self) -> None:
+        """The paper's range initialization: epochs at high precision, then the initial parameters back."""
+        if self.warmed_up:
+            return
+        if self.cfg.range_warmup > 0 and self.precision.dynamic:
+            saved = {k: v.clone() for k, v in self.net.state_dict().items()}
+            self.qs.width_override = self.precision.widened(self.cfg.warmup_width)
+            for e in range(self.cfg.range_warmup):
+                self.qs.controller.tracking = e == 0
+                self.train_epoch(-1, self.lr(0), self.schedule.momentum(0, self.cfg.epochs),
+                                 f"range warm-up {e + 1}/{self.cfg.range_warmup}")
+            self.qs.controller.tracking = False
+            self.qs.width_override = None
+            self.net.load_state_dict(saved)
+        self.warmed_up = True
+
+    # ---- the run ------------------------------------------------------------
+    def run(self) -> dict:
+        self.warm_up()
+        while self.epoch < self.cfg.epochs:
+            e = self.epoch
+            lr, m = self.lr(e), self.schedule.momentum(e, self.cfg.epochs)
+            # no warm-up: the first epoch's ranges follow the data every batch
+            self.qs.controller.tracking = self.precision.dynamic and e == 0 and self.cfg.range_warmup == 0
+            t0 = time.perf_counter()
+            train_err, ovf = self.train_epoch(e, lr, m, f"epoch {e + 1}/{self.cfg.epochs}")
+            self.qs.controller.tracking = False
+            seconds = time.perf_counter() - t0
+            valid, test = self.error("valid"), self.error("test")
+            self.history.append({"epoch": e + 1, "lr": lr, "momentum": m, "train_error": train_err,
+                                 "valid_error": valid, "test_error": test, "overflow_rate": ovf,
+                                 "seconds": seconds})
+            self.epoch += 1
+            if self.out is not None:
+                self.save_checkpoint()
+                self.write_result()
+            if self.on_epoch is not None:
+                self.on_epoch(self.history[-1])
+        return self.result()
+
+    def ranges(self) -> dict:
+        out = {}
+        for name, g in sorted(self.qs.controller.groups.items()):
+            if not (self.precision.dynamic and g.set):
+                continue
+            entry = {"int_bits": g.int_bits, "moves": g.moves}
+            for width in ("prop", "update"):
+                f = self.qs.fmt(name, width)
+                if f is not None and f.kind == "dfixed":
+                    entry[f"{width}_format"] = str(f)
+            out[name] = entry
+        return out
+
+    def result(self) -> dict:
+        last = self.history[-1] if self.history else {}
+        best = min(self.history, key=lambda h: h["valid_error"]) if self.history else {}
+        return {
+            "test_error": last.get("test_error"),
+            "valid_error": last.get("valid_error"),
+            "best_valid_error": best.get("valid_error"),
+            "test_error_at_best_valid": best.get("test_error"),
+            "epochs": self.epoch,
+            "history": self.history,
+            "seconds_per_epoch": [h["seconds"] for h in self.history],
+            "ranges": self.ranges(),
+            "formats": self.precision.describe(),
+            "config": self.cfg.to_dict(),
+            "capture": self.capture_path,
+            "torch_threads": torch.get_num_threads(),
+        }
+
+    def write_result(self) -> Path:
+        self.out.mkdir(parents=True, exist_ok=True)
+        tmp = self.out / (RESULT + ".tmp")
+        tmp.write_text(json.dumps(self.result(), indent=1))
+        tmp.replace(self.out / RESULT)
+        return self.out / RESULT
+
+    # ---- checkpoints ---------------------------------------------------------
+    def state(self) -> dict:
+        return {
+            "config": json.dumps(self.cfg.key_fields(), sort_keys=True),
+            "epoch": self.epoch,
+            "step": self.step,
+            "warmed_up": self.warmed_up,
+            "model": self.net.state_dict(),
+            "generator": self.gen.get_state(),
+            "ranges": self.qs.controller.state_dict(),
+            "history": json.dumps(self.history),
+            "capture_done": bool(self.capture.done) if self.capture else False,
+            "capture_path": self.capture_path or "",
+        }
+
+    def save_checkpoint(self) -> Path:
+        self.out.mkdir(parents=True, exist_ok=True)
+        tmp = self.out / (CHECKPOINT + ".tmp")
+        torch.save(self.state(), tmp)
+        os.replace(tmp, self.out / CHECKPOINT)
+        return self.out / CHECKPOINT
+
+    def load_checkpoint(self, path) -> None:
+        st = torch.load(path, weights_only=True)
+        mine = json.dumps(self.cfg.key_fields(), sort_keys=True)
+        if st["config"] != mine:
+            theirs = json.loads(st["config"])
+            diff = sorted(k for k in theirs if theirs.get(k) != self.cfg.key_fields().get(k))
+            raise ValueError(f"cannot resume {path}: its configuration differs in {', '.join(diff)}")
+        self.net.load_state_dict(st["model"])
+        self.gen.set_state(st["generator"])
+        self.qs.controller.load_state_dict(st["ranges"])
+        self.epoch, self.step, self.warmed_up = int(st["epoch"]), int(st["step"]), bool(st["warmed_up"])
+        self.history = json.loads(st["history"])
+        if self.capture is not None:
+            self.capture.done = bool(st["capture_done"])
+        self.capture_path = st["capture_path"] or None
+
+
+def train(config: TrainConfig, out_dir=None, resume: bool = False, progress: bool = False,
+          dataset: ds.Dataset | None = None) -> dict:
+    """Train ``config``; with ``out_dir`` write checkpoints and ``result.json``; ``resume`` continues."""
+    t = Trainer(config, out_dir, progress, dataset)
+    if resume and out_dir is not None and (Path(out_dir) / CHECKPOINT).is_file():
+        t.load_checkpoint(Path(out_dir) / CHECKPOINT)
+    return t.run()
