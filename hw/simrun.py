@@ -55,11 +55,13 @@ def fit(bits: int, sig) -> int:
     return bits
 
 
-def run_tiles(array, tiles, gaps=None, max_extra=16):
+def run_tiles(array, tiles, gaps=None, max_extra=16, stalls=None):
     """Run ``tiles`` back to back through a MacArray in the simulator.
 
     ``tiles``: dicts with ``a`` (R x K codes), ``b`` (K x C), ``bias`` (C codes) and,
-    for dynamic fixed point, ``shift``. ``gaps[t]`` idle cycles before tile t (default 0).
+    for dynamic fixed point, ``shift``. ``gaps[t]`` idle cycles before tile t (default 0);
+    ``stalls[t]`` a set of k before which one cycle with ``in_valid`` low (and junk on every
+    other input) is inserted inside tile t.
     Returns ``(outputs, latencies)``: per tile ``(z R x C codes, ovf R x C bools)``
     and the cycles from its ``in_last`` to its ``out_valid``.
     """
@@ -92,6 +94,14 @@ def run_tiles(array, tiles, gaps=None, max_extra=16):
             a, b = tile["a"], tile["b"]
             K = len(b)
             for k in range(K):
+                if stalls and k in stalls[len(last_cycles)]:
+                    ctx.set(array.in_valid, 0)
+                    for n in ("in_first", "in_last", "in_a", "in_b", "in_bias"):
+                        sig = port(n)
+                        ctx.set(sig, fit((0x5A5A5A5A5A5A5A5A5A * (cycle + 1)) & ((1 << len(sig)) - 1), sig))
+                    sample(ctx, cycle)
+                    await ctx.tick()
+                    cycle += 1
                 ctx.set(array.in_valid, 1)
                 ctx.set(array.in_first, int(k == 0))
                 ctx.set(array.in_last, int(k == K - 1))

@@ -163,13 +163,17 @@ def test_mac_unit_exhaustive_4bit(sa, sb):
     run_and_check(dut, spec, tiles)
 
 
-def test_gaps_and_hold():
-    """Idle cycles between tiles and in_valid low inside none: results unchanged, one valid pulse each."""
-    spec = MacSpec(Fixed(6, 3), Fixed(5, 2), Fixed(7, 3, round=Rounding.RNA), rows=2, cols=2, k_max=4)
+@pytest.mark.parametrize("fmt", [Fixed(6, 3), Float(3, 2)], ids=str)
+def test_gaps_and_stalls(fmt):
+    """Idle cycles between tiles and in_valid low inside tiles (junk on the other inputs): same results."""
+    out = Fixed(7, 3, round=Rounding.RNA) if isinstance(fmt, Fixed) else Float(4, 3)
+    spec = MacSpec(fmt, fmt, out, rows=2, cols=2, k_max=4)
     dut = MacArray(2, 2, spec=spec)
     rng = random.Random(5)
     tiles = tiles_for(rng, spec, 4)
-    outs, lats = run_tiles(dut, tiles, gaps=[0, 3, 1, 0])
+    tiles[0] = make_tile(rng, spec, 4)
+    stalls = [{1, 3}, set(), {0, 1, 2}, {1}]
+    outs, lats = run_tiles(dut, tiles, gaps=[0, 3, 1, 0], stalls=stalls)
     assert len(outs) == 4 and set(lats) == {dut.latency}
     for tile, (z, ovf) in zip(tiles, outs):
         assert (z, ovf) == expected(spec, tile)
