@@ -179,6 +179,9 @@ def float_codes(rng, m: O.FloatModel, n, specials=False, neg_zero=0.0):
         if rng.random() < neg_zero:
             out.append(1 << (m.exp + m.man))
             continue
+        if rng.random() < 0.15:  # +-max: the worst-case products
+            out.append(m.pack(rng.random() < 0.5, m.max))
+            continue
         if m.width <= 12:
             pool = pool or m.finite_codes()
             out.append(rng.choice(pool))
