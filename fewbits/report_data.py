@@ -1,0 +1,199 @@
+"""The numbers of a report: one flat row per point, the Pareto fronts, the recommendation.
+
+Why separate from drawing: ``results.csv``/``results.json``, the plots and the
+HTML all read these rows, so a number shown anywhere is the number stored in
+the results store (the tests check exactly that).
+"""
+
+from __future__ import annotations
+
+import math
+
+# Courbariaux, Bengio & David (2014), Table 3: permutation-invariant MNIST, maxout MLP, test error (%).
+# Widths as the paper counts them (no sign bit): propagation / update.
+PAPER = [
+    {"family": "fp32", "format": "single precision floating point", "prop_bits": 32, "update_bits": 32, "test_error": 1.05},
+    {"family": "float", "format": "half precision floating point", "prop_bits": 16, "update_bits": 16, "test_error": 1.10},
+    {"family": "fixed", "format": "fixed point", "prop_bits": 20, "update_bits": 20, "test_error": 1.39},
+    {"family": "dfixed", "format": "dynamic fixed point", "prop_bits": 10, "update_bits": 12, "test_error": 1.28},
+]
+PAPER_DATASET = "mnist"  # the paper's numbers are comparable only with ours on (PI) MNIST
+PAPER_SOURCE = "Courbariaux, Bengio & David 2014, Table 3 (PI MNIST, maxout MLP)"
+
+# cost axes: (row field, axis label); the first one present ranks the recommendation
+COSTS = [("transistors", "transistors per MAC unit (Yosys generic CMOS)"),
+         ("luts", "iCE40 LUTs per MAC unit"),
+         ("energy_pj", "energy per MAC (pJ, gate-level toggles)")]
+
+FIELDS = ["key", "status", "reason", "dataset", "net", "epochs", "seed", "family", "prop", "update",
+          "prop_bits", "update_bits", "prop_bits_paper", "update_bits_paper", "int_bits", "max_overflow",
+          "test_error", "valid_error", "acc", "transistors", "cells", "depth", "luts", "dsps", "ice40_ffs",
+          "energy_pj", "toggles_per_mac", "power_model", "cosim_macs", "cosim_capture_elements", "cosim_simulator",
+          "rows", "cols", "k_max", "train_seconds", "pareto", "recommended"]
+LINKS = ["train_result", "capture", "verilog", "manifest", "cosim_report", "synth_cmos", "synth_ice40",
+         "synth_xilinx", "synth_ecp5", "power_record"]
+
+
+def _stage(store, rec: dict, name: str) -> dict | None:
+    """The full stage record behind a point's stage entry (None unless it finished ok)."""
+    s = rec["stages"].get(name)
+    if not s or s.get("status") != "ok":
+        return None
+    full = store.get_stage(s["stage"], s["key"])
+    return full["result"] if full and full.get("status") == "ok" else None
+
+
+def _paper_bits(fmt_kind: str, width: int, paper_bits: bool) -> tuple[int, int]:
+    """(bits with sign as the hardware counts them, bits as the paper counts them)."""
+    if fmt_kind in ("fixed", "dfixed"):
+        return (width + 1, width) if paper_bits else (width, width - 1)
+    return width, width
+
+
+def row_of(store, rec: dict) -> dict:
+    """One flat row of a point record (numbers straight from its stage records)."""
+    c = rec["config"]
+    pb = bool(c.get("train", {}).get("paper_bits"))
+    pw, pwp = _paper_bits(c["family"], c["prop_width"], pb)
+    uw, uwp = _paper_bits(c["family"], c["update_width"], pb)
+    row = {"key": rec["key"], "label": rec.get("label"), "status": rec["status"], "reason": rec.get("reason"),
+           "dataset": c["dataset"], "net": c["net"], "epochs": c["epochs"], "seed": c["seed"],
+           "family": c["family"], "prop": c["prop"], "update": c["update"], "prop_bits": pw, "update_bits": uw,
+           "prop_bits_paper": pwp, "update_bits_paper": uwp, "int_bits": c.get("int_bits"),
+           "max_overflow": c.get("max_overflow"), "rows": c["hardware"]["rows"], "cols": c["hardware"]["cols"],
+           "k_max": c["hardware"]["k_max"]}
+    row["stages"] = {n: s["status"] for n, s in rec["stages"].items()}
+    row["unavailable"] = {n: s.get("reason") for n, s in rec["stages"].items() if s["status"] == "unavailable"}
+    links = {}
+    tr = _stage(store, rec, "train")
+    if tr:
+        row["test_error"], row["valid_error"] = tr["test_error"], tr["valid_error"]
+        links["train_result"] = tr.get("result_json")
+        links["capture"] = tr.get("capture")
+        full = store.get_stage("train", rec["stages"]["train"]["key"])
+        row["train_seconds"] = full.get("seconds") if full else None
+    v = _stage(store, rec, "verilog")
+    if v:
+        links["verilog"], links["manifest"], row["acc"] = v["verilog"], v["manifest"], v["formats"]["acc"]
+    co = _stage(store, rec, "cosim")
+    if co:
+        row["cosim_macs"] = co.get("macs_checked")
+        row["cosim_capture_elements"] = co.get("capture_elements_checked")
+        row["cosim_simulator"] = co.get("simulator")
+        links["cosim_report"] = co.get("report_txt") or co.get("report")
+    elif rec["stages"].get("cosim", {}).get("status") == "failed":
+        s = store.get_stage("cosim", rec["stages"]["cosim"]["key"])
+        links["cosim_report"] = None if s is None else f"stages/cosim/{rec['stages']['cosim']['key']}/report.txt"
+    for target in ("cmos", "ice40", "xilinx", "ecp5"):
+        sy = _stage(store, rec, f"synth.{target}")
+        if not sy:
+            continue
+        links[f"synth_{target}"] = sy.get("record")
+        pe = sy.get("per_pe") or {}
+        fig = sy.get("figures") or {}
+        if target == "cmos":
+            row["transistors"], row["cells"], row["depth"] = pe.get("transistors"), pe.get("cells"), fig.get("depth")
+        elif target == "ice40":
+            row["luts"], row["dsps"], row["ice40_ffs"] = pe.get("luts"), pe.get("dsps"), pe.get("ffs")
+    pw_ = _stage(store, rec, "power")
+    if pw_:
+        row["energy_pj"], row["toggles_per_mac"] = pw_.get("energy_per_mac_pj"), pw_.get("toggles_per_mac")
+        row["power_model"] = pw_.get("model")
+        links["power_record"] = pw_.get("record")
+    row["links"] = {k: v for k, v in links.items() if v}
+    return row
+
+
+def is_result(row: dict) -> bool:
+    """A point reported as a result: not failed, and trained (a failed co-simulation fails the point)."""
+    return row["status"] != "failed" and isinstance(row.get("test_error"), (int, float)) \
+        and math.isfinite(row["test_error"])
+
+
+def group_of(row: dict) -> tuple:
+    return (row["dataset"], row["net"], row["epochs"])
+
+
+def pareto(rows: list[dict], cost: str) -> list[dict]:
+    """Points no other point beats on both ``cost`` and test error (cheapest first)."""
+    pts = sorted((r for r in rows if is_result(r) and isinstance(r.get(cost), (int, float))),
+                 key=lambda r: (r[cost], r["test_error"]))
+    front, best = [], math.inf
+    for r in pts:
+        if r["test_error"] < best:
+            front.append(r)
+            best = r["test_error"]
+    return front
+
+
+def baseline(rows: list[dict]) -> dict | None:
+    fp = [r for r in rows if is_result(r) and r["family"] == "fp32"]
+    return min(fp, key=lambda r: r["test_error"]) if fp else None
+
+
+def cost_metric(rows: list[dict]) -> str:
+    """The first cost axis every result row has (transistors, LUTs, energy), else the propagation width."""
+    res = [r for r in rows if is_result(r)]
+    for c, _ in COSTS:
+        if res and all(isinstance(r.get(c), (int, float)) for r in res):
+            return c
+    return "prop_bits"
+
+
+def recommend(rows: list[dict], budget: float) -> dict:
+    """The cheapest point whose test error is within ``budget`` points of fp32 (per group)."""
+    res = [r for r in rows if is_result(r)]
+    if not res:
+        return {"row": None, "note": "no finished point to recommend"}
+    base = baseline(res)
+    ref = base["test_error"] if base else min(r["test_error"] for r in res)
+    note = "" if base else "no fp32 point in the sweep: the budget is relative to the best point"
+    metric = cost_metric(res)
+    ok = [r for r in res if r["test_error"] <= ref + budget + 1e-12]
+    best = min(ok, key=lambda r: (r[metric], r["test_error"], r["prop_bits"]))
+    saving = {}
+    if base:
+        for c, _ in COSTS:
+            if isinstance(best.get(c), (int, float)) and isinstance(base.get(c), (int, float)) and base[c]:
+                saving[c] = 1.0 - best[c] / base[c]
+    return {"row": best, "baseline": base, "reference_error": ref, "budget": budget, "metric": metric,
+            "saving": saving, "note": note}
+
+
+def paper_match(rows: list[dict]) -> list[dict]:
+    """The paper's Table 3 with our nearest point beside it where the dataset matches (MNIST)."""
+    out = []
+    for p in PAPER:
+        ours = [r for r in rows if is_result(r) and r["dataset"] == PAPER_DATASET and r["family"] == p["family"]
+                and (p["family"] == "fp32" or (r["prop_bits_paper"] == p["prop_bits"]
+                                                and r["update_bits_paper"] == p["update_bits"]))]
+        if p["family"] == "float":
+            ours = [r for r in ours if r["prop"] == "fp16"]
+        best = min(ours, key=lambda r: r["test_error"]) if ours else None
+        out.append({**p, "ours": best["test_error"] if best else None, "ours_key": best["key"] if best else None})
+    return out
+
+
+def build(store, budget: float) -> dict:
+    """Everything a report shows, from the store."""
+    rows = [row_of(store, rec) for rec in store.points()]
+    rows.sort(key=lambda r: (r["dataset"], r["net"], r["epochs"], ["fp32", "float", "fixed", "dfixed"].index(r["family"]),
+                             r["prop_bits"], r["update_bits"], r.get("int_bits") or 0, r.get("max_overflow") or 0,
+                             r["prop"], r["seed"], r["key"]))
+    groups = {}
+    for r in rows:
+        groups.setdefault(group_of(r), []).append(r)
+    out_groups = []
+    for g, grs in groups.items():
+        fronts = {c: [r["key"] for r in pareto(grs, c)] for c, _ in COSTS}
+        rec = recommend(grs, budget)
+        for r in grs:
+            r["pareto"] = ",".join(c for c, keys in fronts.items() if r["key"] in keys)
+            r["recommended"] = bool(rec["row"] is not None and rec["row"]["key"] == r["key"])
+        out_groups.append({"dataset": g[0], "net": g[1], "epochs": g[2], "pareto": fronts,
+                           "recommended": rec["row"]["key"] if rec["row"] else None,
+                           "baseline": rec.get("baseline", {}) and rec["baseline"]["key"],
+                           "reference_error": rec.get("reference_error"), "metric": rec.get("metric"),
+                           "saving": rec.get("saving", {}), "note": rec.get("note", ""), "_rec": rec})
+    return {"rows": rows, "groups": out_groups, "budget": budget, "paper": paper_match(rows),
+            "paper_source": PAPER_SOURCE}
