@@ -14,7 +14,7 @@ Examples:
   fewbits synth build/hw --target ice40 --no-dsp --fmax
   fewbits synth my.v --top mul8 --target xilinx
   fewbits synth build/hw --liberty cells.lib
-  fewbits synth --sweep fixed:2..16 --sweep float:5:2..10 -o build/sweep
+  fewbits synth --sweep fixed:2..16 --sweep float:5:2..10 --power -o build/sweep
 
 \b
 Targets: cmos (generic gates, transistors, logic depth), ice40, xilinx, ecp5
@@ -44,9 +44,11 @@ def _echo_failure(e) -> None:
 @click.option("--no-cache", is_flag=True, help="re-run even if a cached record exists")
 @click.option("--sweep", "sweeps", multiple=True, metavar="RANGE",
               help="sweep bare multipliers and MAC units: fixed:LO..HI, dfixed:LO..HI, float:E:LO..HI (mantissa)")
+@click.option("--power", "sweep_power", is_flag=True,
+              help="--sweep: also simulate each point on seeded random vectors for energy per MAC")
 @click.option("-o", "--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("build/synth"),
               show_default=True, help="where the JSON records (and a sweep's CSV) go")
-def synth(design, top, targets, no_dsp, liberty, fmax, parts, timeout, no_cache, sweeps, out_dir):
+def synth(design, top, targets, no_dsp, liberty, fmax, parts, timeout, no_cache, sweeps, sweep_power, out_dir):
     """Synthesize DESIGN (a `fewbits verilog` directory or a Verilog file) with Yosys."""
     from fewbits.hw import synth as S
     from fewbits.hw.synth_tools import SynthError
@@ -70,7 +72,7 @@ def synth(design, top, targets, no_dsp, liberty, fmax, parts, timeout, no_cache,
 
         points = [p for s in sweeps for p in parse_sweep(s)]
         res = run_sweep(points, targets, out_dir, dsp=not no_dsp, liberty=liberty, timeout=timeout,
-                        use_cache=not no_cache, progress=True)
+                        use_cache=not no_cache, power=sweep_power, progress=True)
         click.echo(f"{len(res['ok'])} records, {len(res['failed'])} failed; wrote {res['csv']}")
         for f in res["failed"]:
             click.echo(f"failed: {f}", err=True)

@@ -36,8 +36,8 @@ class SynthError(ValueError):
 
 def which(tool: str) -> str:
     """Absolute path of ``tool`` or a SynthError with the install command."""
-    env = os.environ.get(f"FEWBITS_{tool.upper().replace('-', '_')}")
-    path = env or shutil.which(tool)
+    env = os.environ.get(f"FEWBITS_{tool.upper().replace('-', '_')}")   # e.g. FEWBITS_YOSYS=/opt/bin/yosys
+    path = shutil.which(env) if env else shutil.which(tool)
     if not path:
         raise SynthError(f"{tool} not found on PATH: install it with `{INSTALL.get(tool, tool)}`")
     return path

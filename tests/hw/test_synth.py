@@ -244,3 +244,45 @@ def test_cli_design_dir_records_and_table(tmp_path):
     rec = json.loads((tmp_path / "o" / "arr.cmos.json").read_text())
     assert rec["spec"] == spec.to_dict() and rec["pe_count"] == 2
     assert "arr:multiplier" in res.output and "transistors" in res.output
+
+
+# ---------------------------------------------------------------- Fmax and missing tools
+
+def test_harness_parallel_and_serial(tmp_path):
+    from fewbits.hw.synth_fmax import harness
+
+    small = {"clk": ("input", [2]), "a": ("input", [3, 4]), "p": ("output", [5, 6, 7])}
+    text, mode = harness(small, "dut_top")
+    assert mode == "parallel" and "dut_top dut(" in text and ".clk(clk)" in text
+    wide = {"a": ("input", list(range(150))), "p": ("output", list(range(150, 300)))}
+    text, mode = harness(wide, "dut_top")
+    assert mode == "serial" and "input sin" in text
+    v = tmp_path / "h.v"
+    v.write_text(text + "module dut_top(input [149:0] a, output [149:0] p); assign p = ~a; endmodule\n")
+    import subprocess
+
+    subprocess.run(["iverilog", "-o", str(tmp_path / "h.vvp"), str(v)], check=True)
+
+
+@pytest.mark.skipif(shutil.which("nextpnr-ice40") is None, reason="nextpnr-ice40 not installed")
+def test_fmax_ice40(tmp_path_factory):
+    from fewbits.hw.synth_fmax import fmax_ice40
+
+    rec = fmax_ice40(mul_design(4, tmp_path_factory))
+    assert rec["fmax_mhz"] > 0 and rec["harness"] == "parallel" and "nextpnr" in rec["nextpnr"]
+
+
+def test_fmax_without_nextpnr_is_a_note(tmp_path_factory, monkeypatch, tmp_path):
+    from fewbits.hw.synth_fmax import fmax_ice40
+
+    monkeypatch.setenv("PATH", str(tmp_path))   # an empty folder: no tools at all
+    rec = fmax_ice40(mul_design(4, tmp_path_factory))
+    assert rec["fmax_mhz"] is None and "apt-get install nextpnr-ice40" in rec["note"]
+
+
+def test_cli_missing_yosys_is_one_line(tmp_path):
+    v = amaranth_mul(tmp_path)
+    from fewbits.cli import main
+
+    res = CliRunner().invoke(main, ["synth", str(v), "-o", str(tmp_path / "o")], env={"PATH": str(tmp_path)})
+    one_line_error(res, r"yosys not found on PATH: install it with `apt-get install yosys`")
