@@ -78,14 +78,14 @@ def _row(label, spec, part, rec, kind="synth") -> dict:
 
 
 def run_point(fmt_text: str, targets, dsp=True, liberty=None, timeout=600, use_cache=True,
-              power=False, power_cycles=600, seed=0) -> dict:
+              power=False, power_cycles=600, seed=0, parts=None) -> dict:
     """Synthesize (and optionally simulate) the bare multiplier and MAC unit of one format."""
     from . import synth as S
     from .synth_parts import PARTS, part_design
 
     spec = point_spec(fmt_text)
     out = {"format": fmt_text, "spec": spec.to_dict(), "synth": [], "power": [], "rows": []}
-    for part in PARTS:
+    for part in parts or PARTS:
         d = part_design(spec, part, name=fmt_text)
         for t in targets:
             rec = S.synthesize(d, t, dsp=dsp, liberty=liberty, timeout=timeout, use_cache=use_cache)
@@ -103,7 +103,7 @@ def run_point(fmt_text: str, targets, dsp=True, liberty=None, timeout=600, use_c
 
 
 def run_sweep(points, targets, out_dir, dsp=True, liberty=None, timeout=600, use_cache=True,
-              power=False, power_cycles=600, progress=False) -> dict:
+              power=False, power_cycles=600, progress=False, parts=None) -> dict:
     """Every point (a format string); one JSON per point in ``out_dir/points`` and ``out_dir/sweep.csv``."""
     out_dir = Path(out_dir)
     (out_dir / "points").mkdir(parents=True, exist_ok=True)
@@ -116,7 +116,7 @@ def run_sweep(points, targets, out_dir, dsp=True, liberty=None, timeout=600, use
     for p in it:
         name = re.sub(r"[^\w.-]+", "_", p)
         try:
-            res = run_point(p, targets, dsp, liberty, timeout, use_cache, power, power_cycles)
+            res = run_point(p, targets, dsp, liberty, timeout, use_cache, power, power_cycles, parts=parts)
         except (SynthError, ValueError) as e:
             failed.append(f"{p}: {e}")
             (out_dir / "points" / f"{name}.json").write_text(json.dumps({"format": p, "error": str(e)}) + "\n")
