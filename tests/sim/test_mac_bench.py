@@ -1,0 +1,36 @@
+"""Timing of the issue's reference call: 64x784 @ 784x1200 (a benchmark, not a test of correctness)."""
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+
+import fewbits.sim as S
+
+CASES = {
+    "fixed:8:4 x fixed:8:4 -> fixed:8:4": (S.Fixed(8, 4), S.Fixed(8, 4), S.Fixed(8, 4)),
+    "fixed:8:6 x fixed:8:2 -> fixed:16:8,round=rna": (S.Fixed(8, 6), S.Fixed(8, 2), S.Fixed(16, 8, round=S.RNA)),
+    "fp16 x fp16 -> fp16": (S.fp16, S.fp16, S.fp16),
+    "fp16 x fp16 -> fp32": (S.fp16, S.fp16, S.fp32),
+}
+
+
+@pytest.mark.bench
+@pytest.mark.parametrize("name", list(CASES))
+def test_mac_reference_64x784x1200(name, capsys):
+    a_fmt, b_fmt, out_fmt = CASES[name]
+    g = torch.Generator().manual_seed(2014)
+    a = a_fmt.encode(a_fmt.quantize(torch.randn(64, 784, generator=g, dtype=torch.float64)))
+    b = b_fmt.encode(b_fmt.quantize(torch.randn(784, 1200, generator=g, dtype=torch.float64) * 0.1))
+    bias = out_fmt.encode(torch.randn(1200, generator=g, dtype=torch.float64) * 0.1)
+    S.mac_reference(a[:2], b[:, :3], a_fmt, b_fmt, None, out_fmt)  # warm-up
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        z, ovf = S.mac_reference(a, b, a_fmt, b_fmt, None, out_fmt, bias_codes=bias)
+        times.append(time.perf_counter() - t0)
+    assert z.shape == (64, 1200) and ovf.shape == (64, 1200)
+    with capsys.disabled():
+        print(f"\nmac_reference 64x784 @ 784x1200 [{name}]: best {min(times):.3f} s, "
+              f"median {sorted(times)[1]:.3f} s ({torch.get_num_threads()} threads)")
