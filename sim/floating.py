@@ -76,10 +76,14 @@ class Float:
         return top - self.bias
 
     @property
-    def max(self) -> float:
+    def max_mantissa(self) -> int:
+        """Integer mantissa (hidden bit included) of the largest finite value."""
         drop = 1 if self.special is Special.FN else 0  # FN: the all-ones mantissa is NaN
-        mant = (1 << (self.man + 1)) - 1 - drop
-        return math.ldexp(float(mant), self.emax - self.man)
+        return (1 << (self.man + 1)) - 1 - drop
+
+    @property
+    def max(self) -> float:
+        return math.ldexp(float(self.max_mantissa), self.emax - self.man)
 
     @property
     def min(self) -> float:
@@ -95,7 +99,8 @@ class Float:
 
     @property
     def ulp(self) -> float:
-        return self.min_subnormal
+        """The finest spacing of the format: 2**(emin - man), with or without subnormals."""
+        return math.ldexp(1.0, self.emin - self.man)
 
     @property
     def q0(self) -> int:

@@ -25,7 +25,8 @@ from .parse import parse_format
 from .rounding import round_increment
 
 EXACT = 53  # float64 holds every integer up to 2**53
-MAX_OUT_WIDTH = 62
+MAX_ROUNDING_ACC = 62  # a per-product rounding accumulator lives in int64
+MAX_FAST_OUT = 61  # outputs this narrow are requantized in plain int64
 
 
 def _magnitude_increment(q_odd, negative, round_bit, sticky, mode):
@@ -149,7 +150,7 @@ def _bounds(fmt):
     if isinstance(fmt, (Fixed, DynamicFixed)):
         return -fmt.frac, fmt.min_code, fmt.max_code
     if isinstance(fmt, Float):
-        top = int(fmt.max / 2.0 ** fmt.emax) << (fmt.emax - fmt.q0)  # max as an integer on 2**q0
+        top = fmt.max_mantissa << (fmt.emax - fmt.man - fmt.q0)  # max as an integer on 2**q0
         return fmt.q0, -top, top
     raise FormatError(f"bad format {fmt}: accepted fixed, ufixed, dfixed or float formats")
 
@@ -161,22 +162,26 @@ def _signed_width(lo: int, hi: int) -> int:
     return w
 
 
+def _on_grid(x: int, s: int) -> int:
+    """x * 2**s as an integer, magnitudes rounded up (a safe bound when s < 0)."""
+    if s >= 0:
+        return x << s
+    m = (abs(x) + (1 << -s) - 1) >> -s
+    return m if x >= 0 else -m
+
+
 def sum_bounds(a_fmt, b_fmt, k_max, bias_fmt=None, acc_frac=None):
     """(frac, lo, hi): the exact grid and the range of k_max products plus a bias on it."""
     ga, alo, ahi = _bounds(parse_format(a_fmt))
     gb, blo, bhi = _bounds(parse_format(b_fmt))
     frac = -(ga + gb) if acc_frac is None else acc_frac
     corners = [alo * blo, alo * bhi, ahi * blo, ahi * bhi]
-    sh = -(ga + gb) - frac  # products' grid relative to the accumulator's
-    plo, phi = min(corners), max(corners)
-    plo = plo << sh if sh >= 0 else -((-plo) >> -sh)
-    phi = phi << sh if sh >= 0 else -((-phi) >> -sh)
+    plo, phi = (_on_grid(x, ga + gb + frac) for x in (min(corners), max(corners)))
     lo, hi = k_max * min(plo, 0), k_max * max(phi, 0)
     if bias_fmt is not None:
         gz, zlo, zhi = _bounds(parse_format(bias_fmt))
-        s = gz + frac
-        lo += zlo << s if s >= 0 else -((-zlo) >> -s)
-        hi += zhi << s if s >= 0 else zhi >> -s
+        lo += _on_grid(zlo, gz + frac)
+        hi += _on_grid(zhi, gz + frac)
     return frac, lo, hi
 
 
@@ -240,10 +245,10 @@ def _place(parts, step, off, S):
 
 def _rounded_product_sum(A: _Operand, B: _Operand, acc: Accumulator, g_acc: int) -> torch.Tensor:
     """Sum of products each rounded onto a coarser accumulator grid, modulo 2**acc.width (int64)."""
-    if acc.width > MAX_OUT_WIDTH:
+    if acc.width > MAX_ROUNDING_ACC:
         raise FormatError(
             f"bad accumulator {acc}: one coarser than the exact product grid rounds each product and is "
-            f"accepted up to {MAX_OUT_WIDTH} bits; accepted: a narrower one, or the exact grid")
+            f"accepted up to {MAX_ROUNDING_ACC} bits; accepted: a narrower one, or the exact grid")
     R, K = A.codes.shape
     C = B.codes.shape[1]
     total = torch.zeros((R, C), dtype=torch.int64)
@@ -330,25 +335,31 @@ def _requant_fixed_int64(v: torch.Tensor, sh: int, out: Fixed):
 
 
 def _requant_fixed(L, S, sh: int, out: Fixed):
-    q_low = wide.extract(L, S, sh, 62)
-    # floor(V / 2**sh) fits in 62 signed bits?
-    fits = wide.fits_signed(L, S, sh + 61)
-    if sh + 61 < 0:
-        fits = fits & (L == 0).all(dim=0)
-    q = torch.where(q_low >= (1 << 61), q_low - (1 << 62), q_low)
+    """Requantization of a wide sum to a fixed-point code of up to 64 bits."""
+    W = out.width
     neg = wide.is_negative(L)
+    # floor(V / 2**sh) modulo 2**64, as an int64 bit pattern
+    q = wide.extract(L, S, sh, 62) | (wide.extract(L, S, sh + 62, 2) << 62)
+    if out.signed:
+        inside = wide.fits_signed(L, S, sh + W - 1)  # floor in [-2**(W-1), 2**(W-1))
+        low_w = q if W == 64 else q & ((1 << W) - 1)
+        # the floor is one below the most negative code: rounding up may still land on it
+        just_below = neg & ~inside & wide.fits_signed(L, S, sh + W) & (low_w == (1 << (W - 1)) - 1)
+    else:
+        inside = ~neg & wide.fits_signed(L, S, sh + W)  # floor in [0, 2**W)
+        just_below = neg & wide.fits_signed(L, S, sh)  # floor == -1
     rb = wide.extract(L, S, sh - 1, 1).bool()
     sticky = wide.any_below(L, S, sh - 1)
     inc = round_increment((q & 1).bool(), neg, rb, sticky, out.round).to(torch.int64)
+    top = out.max_code if out.max_code < 2**63 else -1  # unsigned 64: all ones
+    carry_out = inc.bool() & (q == top)  # rounding stepped past the top code
+    r = q + inc
+    below = (r < out.min_code) if out.signed else torch.zeros_like(inside)
+    ok = (inside & ~carry_out & ~below) | (just_below & inc.bool() & ~(r < out.min_code if out.signed else below))
     if out.overflow is Overflow.SAT:
-        codes, ovf = out.saturate_codes(q + inc)
-        big = torch.full_like(codes, out.max_code)
-        small = torch.full_like(codes, out.min_code)
-        codes = torch.where(fits, codes, torch.where(neg, small, big))
-        return codes, ovf | ~fits
-    codes, changed = out.wrap_codes(q_low + inc)
-    in_range = fits & (q + inc >= out.min_code) & (q + inc <= out.max_code)
-    return codes, ~in_range
+        ends = torch.where(neg, torch.full_like(r, out.min_code), torch.full_like(r, top))
+        return torch.where(ok, r, ends), ~ok
+    return out.wrap_codes(r)[0], ~ok
 
 
 def _requant_float(L, S, g_acc: int, out: Float):
@@ -372,7 +383,8 @@ def _requant_float(L, S, g_acc: int, out: Float):
     return out.encode_ovf(v)
 
 
-def mac_reference(a_codes, b_codes, a_fmt, b_fmt, acc_fmt, out_fmt, bias_codes=None, bias_fmt=None):
+def mac_reference(a_codes, b_codes, a_fmt, b_fmt, acc_fmt, out_fmt, bias_codes=None, bias_fmt=None,
+                  shift=None):
     """``(z_codes, overflow)`` of ``requant(A @ B + bias)`` under the MAC contract.
 
     ``a_codes`` R×K and ``b_codes`` K×C are int64 codes of ``a_fmt``/``b_fmt``;
@@ -380,6 +392,9 @@ def mac_reference(a_codes, b_codes, a_fmt, b_fmt, acc_fmt, out_fmt, bias_codes=N
     (length C) are codes of ``bias_fmt`` (default ``out_fmt``).  With dynamic
     fixed point operands the accumulator's grid follows their current fracs
     (``fa + fb``), which makes the requantization shift ``fa + fb - fo``.
+    ``shift`` (an int) sets that shift directly, as the hardware's runtime
+    ``in_shift`` does: the output (and a bias in a dynamic format) then sits
+    on the grid ``acc.frac - shift``.
     """
     a_fmt, b_fmt, out_fmt = parse_format(a_fmt), parse_format(b_fmt), parse_format(out_fmt)
     a_codes = torch.as_tensor(a_codes, dtype=torch.int64)
@@ -402,11 +417,17 @@ def mac_reference(a_codes, b_codes, a_fmt, b_fmt, acc_fmt, out_fmt, bias_codes=N
             raise FormatError(f"bad accumulator {acc}: accepted acc:W:F or fixed:W:F")
         if isinstance(a_fmt, DynamicFixed) or isinstance(b_fmt, DynamicFixed):
             acc = dataclasses.replace(acc, frac=-(_bounds(a_fmt)[0] + _bounds(b_fmt)[0]))
-    if isinstance(out_fmt, (Fixed, DynamicFixed)) and out_fmt.width > MAX_OUT_WIDTH:
-        raise FormatError(f"bad output format {out_fmt}: a MAC output is accepted up to {MAX_OUT_WIDTH} bits")
     if isinstance(out_fmt, Accumulator) or not isinstance(out_fmt, (Fixed, DynamicFixed, Float)):
         raise FormatError(f"bad output format {out_fmt}: accepted fixed, ufixed, dfixed or float formats")
 
+    if shift is not None:
+        if isinstance(shift, bool) or not isinstance(shift, int):
+            raise FormatError(f"bad shift {shift!r}: accepted an integer")
+        if not isinstance(out_fmt, (Fixed, DynamicFixed)):
+            raise FormatError(f"bad shift for output format {out_fmt}: a shift applies to fixed-point outputs")
+        out_fmt = dataclasses.replace(out_fmt, frac=acc.frac - shift)
+        if isinstance(bias_fmt, DynamicFixed):
+            bias_fmt = bias_fmt.with_frac(acc.frac - shift)
     A, B = _operand(a_codes, a_fmt), _operand(b_codes, b_fmt)
     g_acc = -acc.frac
     g_prod = A.g + B.g
@@ -447,7 +468,7 @@ def mac_reference(a_codes, b_codes, a_fmt, b_fmt, acc_fmt, out_fmt, bias_codes=N
             n = max(L.shape[0], Lb.shape[0]) + 2
             L = wide.normalize(_pad(L, n) + _pad(Lb, n).expand(n, R, C), S)
     if small is not None:
-        if acc.width <= MAX_OUT_WIDTH:
+        if acc.width <= MAX_ROUNDING_ACC:
             small, _ = Fixed(acc.width, 0, overflow=Overflow.WRAP).wrap_codes(small)
     else:
         L = wide.wrap(L, S, acc.width)
@@ -459,9 +480,11 @@ def mac_reference(a_codes, b_codes, a_fmt, b_fmt, acc_fmt, out_fmt, bias_codes=N
             if L is None:
                 L = wide.from_int64(small, S, -(-63 // S) + 2)
             z, ovf = _requant_float(L, S, g_acc, out_fmt)
-    elif small is not None:
+    elif small is not None and out_fmt.width <= MAX_FAST_OUT:
         z, ovf = _requant_fixed_int64(small, acc.frac - out_fmt.frac, out_fmt.fixed)
     else:
+        if L is None:
+            L = wide.from_int64(small, S, -(-63 // S) + 2)
         z, ovf = _requant_fixed(L, S, acc.frac - out_fmt.frac, out_fmt.fixed)
 
     bias_nan = bias_inf = bias_sign = None

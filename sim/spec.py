@@ -66,10 +66,10 @@ class MacSpec:
                 f"accepted: at least {need.width} bits here, or an explicit overflow=wrap")
 
     # ---- the golden model --------------------------------------------
-    def compute(self, a_codes, b_codes, bias_codes=None):
-        """``mac_reference`` with these formats."""
+    def compute(self, a_codes, b_codes, bias_codes=None, shift=None):
+        """``mac_reference`` with these formats (``shift``: the runtime shift of dynamic fixed point)."""
         return mac_reference(a_codes, b_codes, self.a_fmt, self.b_fmt, self.acc_fmt, self.out_fmt,
-                             bias_codes=bias_codes, bias_fmt=self.bias_fmt)
+                             bias_codes=bias_codes, bias_fmt=self.bias_fmt, shift=shift)
 
     def create(self):
         """The ``fewbits.hw`` MacArray for this spec (hardware is imported only here)."""
@@ -110,4 +110,4 @@ class MacSpec:
 
     def key(self) -> str:
         """A stable hash of the canonical JSON (same in every process and on every machine)."""
-        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+        return hashlib.sha256(self.to_json().encode()).hexdigest()

@@ -123,7 +123,9 @@ def fits_signed(L: torch.Tensor, S: int, pos) -> torch.Tensor:
         ok = ok & (high == want)
     k = _shift_amount(pos - (N - 1) * S)
     top = torch.bitwise_right_shift(L[-1], k)
-    return ok & (top == torch.where(neg, -1, 0))
+    ok = ok & (top == torch.where(neg, -1, 0))
+    # below bit 0, only V == 0 has floor(V / 2**pos) in {0, -1}
+    return ok & ((pos >= 0) | (L == 0).all(dim=0))
 
 
 def msb(L: torch.Tensor, S: int) -> torch.Tensor:
