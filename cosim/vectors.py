@@ -172,3 +172,68 @@ def tie_matmuls(spec, fa, fb, fo, fz, rng, want: int = 64) -> list[MatMul]:
     # an outer product would mix pairs: put pair p at row p and column p of a diagonal (K = 1 per pair)
     return [MatMul(f"corner[rounding ties of {fo}]", a[idx].reshape(-1, 1), b[idx].reshape(1, -1), fa, fb, fo,
                    np.zeros(len(idx), dtype=np.int64), fz, kind="corner")]
+
+
+def _same_but_frac(x, y) -> bool:
+    """Two fixed-point formats equal except for frac (a dynamic design takes any frac at run time)."""
+    keys = ("width", "signed", "round", "overflow", "symmetric")
+    return all(getattr(x, k, None) == getattr(y, k, None) for k in keys) and \
+        getattr(x, "kind", "") in ("fixed", "dfixed") and getattr(y, "kind", "") in ("fixed", "dfixed")
+
+
+def _fits(fmt, spec_fmt, dynamic) -> bool:
+    return _same_but_frac(fmt, spec_fmt) if dynamic else fmt == spec_fmt
+
+
+def capture_matmuls(path, spec) -> tuple[list[MatMul], list[dict]]:
+    """The matmuls of a training capture that ``spec``'s hardware computes, and the ones skipped (why)."""
+    from pathlib import Path
+
+    from fewbits.sim import parse_format
+    from fewbits.training.capture import MANIFEST, load_capture
+
+    p = Path(path)
+    folder = p if p.is_dir() else p.parent
+    if not (folder / MANIFEST).is_file():
+        raise ValueError(f"bad capture {path}: accepted a capture folder or its {MANIFEST} "
+                         "(written by `fewbits train --capture ...`)")
+    man, arrays = load_capture(folder)
+    out, skipped = [], []
+    for e in man["matmuls"]:
+        fa, fb, fo = (parse_format(e[k]) for k in ("a_fmt", "b_fmt", "out_fmt"))
+        if spec.dynamic:
+            fa, fb, fo = (spec_f.with_frac(f.frac) if _same_but_frac(f, spec_f) else f
+                          for f, spec_f in ((fa, spec.a_fmt), (fb, spec.b_fmt), (fo, spec.out_fmt)))
+        why = [f"{r} {f} is not the design's {g}" for r, f, g in
+               (("a", fa, spec.a_fmt), ("b", fb, spec.b_fmt), ("out", fo, spec.out_fmt))
+               if not _fits(f, g, spec.dynamic)]
+        bias = fz = None
+        if e.get("bias"):
+            bias = arrays[e["bias"]].numpy().astype(np.int64)
+            fz = parse_format(e["bias_fmt"])
+            if spec.dynamic and _same_but_frac(fz, spec.bias_fmt):
+                fz = spec.bias_fmt.with_frac(fz.frac)
+                if fz.frac != fo.frac:
+                    # the hardware adds the bias on the output's grid: move it there when that is exact
+                    d = fo.frac - fz.frac
+                    moved = bias << d if d > 0 else bias >> -d
+                    back = moved >> d if d > 0 else moved << -d
+                    if d < 0 and not np.array_equal(back, bias) or \
+                            moved.min(initial=0) < fo.min_code or moved.max(initial=0) > fo.max_code:
+                        why.append(f"bias {fz} cannot be moved exactly onto the output grid {fo}")
+                    else:
+                        bias, fz = moved, spec.bias_fmt.with_frac(fo.frac)
+            elif not _fits(fz, spec.bias_fmt, spec.dynamic):
+                why.append(f"bias {fz} is not the design's {spec.bias_fmt}")
+        if spec.dynamic and not why:
+            sh = fa.frac + fb.frac - fo.frac
+            if bias is not None and sh < 0:
+                why.append(f"shift {sh} < 0 with a bias")
+        if why:
+            skipped.append({"name": e["name"], "reason": "; ".join(why)})
+            continue
+        out.append(MatMul(f"capture[{e['name']}]", arrays[e["a"]].numpy().astype(np.int64),
+                          arrays[e["b"]].numpy().astype(np.int64), fa, fb, fo, bias, fz,
+                          z=arrays[e["z"]].numpy().astype(np.int64), ovf=arrays[e["overflow"]].numpy().astype(bool),
+                          kind="capture"))
+    return out, skipped
