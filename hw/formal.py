@@ -67,7 +67,33 @@ class RefRequantizer(wiring.Component):
             with m.Else():
                 m.d.comb += self.z.eq(r)
         else:
-            m.d.comb += self.z.eq(r % (1 << o.width))
+            m.d.comb += self.z.eq(r[: o.width])       # modulo 2**width: the low bits
+        return m
+
+
+class RefDynRequantizer(wiring.Component):
+    """Runtime-shift requantization as a case over every shift value, each the static reference."""
+
+    def __init__(self, acc_fmt, out_fmt, shift_width: int):
+        self.acc_fmt, self.out_fmt, self.shift_width = acc_fmt, out_fmt, shift_width
+        super().__init__({"acc": In(signed(acc_fmt.width)), "shift": In(signed(shift_width)),
+                          "z": Out(code_shape(out_fmt)), "ovf": Out(1)})
+
+    def elaborate(self, platform):
+        import dataclasses
+
+        m = Module()
+        lim = 1 << (self.shift_width - 1)
+        with m.Switch(self.shift):
+            for sh in range(-lim, lim):
+                # the contract: requantization shift = acc.frac - out.frac
+                out = self.out_fmt.fixed if hasattr(self.out_fmt, "fixed") else self.out_fmt
+                out = dataclasses.replace(out, frac=self.acc_fmt.frac - sh)
+                ref = RefRequantizer(self.acc_fmt, out)
+                m.submodules[f"ref_s{sh + lim}"] = ref
+                m.d.comb += ref.acc.eq(self.acc)
+                with m.Case(sh):
+                    m.d.comb += [self.z.eq(ref.z), self.ovf.eq(ref.ovf)]
         return m
 
 
@@ -157,7 +183,7 @@ flatten gold gate
 opt_clean
 miter -equiv -flatten -make_assert -ignore_gold_x gold gate miter
 hierarchy -top miter
-sat -verify -prove-asserts -enable_undef -show-ports miter
+sat -verify -prove-asserts -set-def-inputs -enable_undef -show-ports miter
 """
     return _run(script, workdir, "requant_equiv")
 

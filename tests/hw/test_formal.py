@@ -2,10 +2,11 @@
 
 import pytest
 
-from fewbits.hw.formal import FormalError, RefMacUnit, RefRequantizer, prove_mac_unit, prove_requantizer
+from fewbits.hw.formal import (FormalError, RefDynRequantizer, RefMacUnit, RefRequantizer, prove_mac_unit,
+                               prove_requantizer)
 from fewbits.hw.mac import MacUnit
 from fewbits.hw.requant import Requantizer
-from fewbits.sim import Accumulator, Fixed, MacSpec, Overflow, Rounding
+from fewbits.sim import Accumulator, DynamicFixed, Fixed, MacSpec, Overflow, Rounding
 
 REQUANT = [
     (Accumulator(10, 4), dict(width=5, frac=1)),             # shift 3
@@ -21,6 +22,24 @@ REQUANT = [
 def test_requantizer_equivalent(tmp_path, acc, out, mode, ovf):
     out = Fixed(round=mode, overflow=ovf, **out)
     prove_requantizer(Requantizer(acc, out), RefRequantizer(acc, out), tmp_path)
+
+
+def prove_dynamic(tmp_path, mode, ovf):
+    acc, out = Accumulator(6, 0), DynamicFixed(4, round=mode, overflow=ovf)
+    gate = Requantizer(acc, out, dynamic=True)
+    prove_requantizer(gate, RefDynRequantizer(acc, out, gate.shift_width), tmp_path)
+
+
+def test_runtime_shift_requantizer_equivalent(tmp_path):
+    """Every value of the signed runtime shift, each compared with the static reference for it."""
+    prove_dynamic(tmp_path, Rounding.RNE, Overflow.SAT)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ovf", list(Overflow), ids=str)
+@pytest.mark.parametrize("mode", list(Rounding), ids=str)
+def test_runtime_shift_requantizer_equivalent_all_modes(tmp_path, mode, ovf):
+    prove_dynamic(tmp_path, mode, ovf)
 
 
 MAC = [
