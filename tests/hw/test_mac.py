@@ -31,6 +31,8 @@ def float_code(rng, f, specials=0.05):
         return rng.choice(FloatMultiplier.edge_codes(f))
     if r < 0.2:  # subnormals and zero
         return (rng.getrandbits(1) << (f.exp + f.man)) | rng.randrange(1 << f.man)
+    if r < 0.3:  # anywhere in the exponent range (specials included)
+        return rng.randrange(1 << f.width)
     # finite, exponent near the bias so that sums cancel and round
     field = min(max(1, f.bias + rng.randint(-4, 4)), (1 << f.exp) - 2)
     return (rng.getrandbits(1) << (f.exp + f.man)) | (field << f.man) | rng.randrange(1 << f.man)
@@ -189,6 +191,28 @@ def test_edge_shapes_short_run(rows, cols, a, b, out):
     dut = MacArray(rows, cols, spec=spec)
     rng = random.Random(f"{rows}x{cols}")
     tiles = [make_tile(rng, spec, 1), make_tile(rng, spec, 4), make_tile(rng, spec, 2)]
+    fracs = None
+    if dut.dynamic:
+        fracs = [dyn_fracs(rng, spec) for _ in tiles]
+        for t, fr in zip(tiles, fracs):
+            t["shift"] = fr[0] + fr[1] - fr[2]
+    run_and_check(dut, spec, tiles, fracs)
+
+
+@pytest.mark.parametrize("a,b,out", [
+    ("fixed:8:6", "fixed:8:7", "fixed:8:5"),
+    ("dfixed:11", "dfixed:11", "dfixed:11"),
+    ("fp16", "fp16", "fp16"),                 # a 90-bit Kulisch accumulator
+    ("fp8_e4m3", "fp8_e4m3", "bf16"),         # 262 bits: the bf16 bias sets the grid and range
+], ids=lambda x: str(x))
+def test_issue_example_formats(a, b, out):
+    """The issue's four format combinations (2x2 here), with wide accumulators, specials and K = k_max."""
+    from fewbits.sim import parse_format
+
+    spec = MacSpec(parse_format(a), parse_format(b), parse_format(out), rows=2, cols=2, k_max=6)
+    dut = MacArray(2, 2, spec=spec)
+    rng = random.Random(a + out)
+    tiles = tiles_for(rng, spec, 5, specials=0.02)
     fracs = None
     if dut.dynamic:
         fracs = [dyn_fracs(rng, spec) for _ in tiles]
