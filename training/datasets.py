@@ -156,9 +156,16 @@ def zca_fit(x: np.ndarray, filter_bias: float = 0.1):
     """ZCA whitening fitted on ``x`` (pylearn2's ZCA with ``filter_bias``): (mean, matrix)."""
     mean = x.mean(axis=0)
     xc = x - mean
-    cov = xc.T @ xc / len(x) + filter_bias * np.eye(x.shape[1])
-    s, u = np.linalg.eigh(cov)
-    return mean, (u * (1.0 / np.sqrt(s))) @ u.T
+    n, d = xc.shape
+    if n >= d:
+        cov = xc.T @ xc / n + filter_bias * np.eye(d)
+        s, u = np.linalg.eigh(cov)
+        return mean, (u * (1.0 / np.sqrt(s))) @ u.T
+    # fewer examples than features: the same matrix from the thin SVD (cheap for small sets)
+    _, sv, vt = np.linalg.svd(xc, full_matrices=False)
+    v = vt.T
+    inv = 1.0 / np.sqrt(sv * sv / n + filter_bias)
+    return mean, (v * inv) @ v.T + (np.eye(d) - v @ v.T) / np.sqrt(filter_bias)
 
 
 def load_cifar10(data_dir=None) -> Dataset:

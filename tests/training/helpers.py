@@ -1,0 +1,36 @@
+"""Shared builders for the training tests (tiny nets on random data, one generator each)."""
+
+import torch
+
+from fewbits.training.nets import build
+from fewbits.training.precision import Precision
+from fewbits.training.qcore import QuantState
+from fewbits.training.ranges import RangeController
+from fewbits.training.update import apply_update
+
+
+def make_net(net, prop, update, seed, input_shape=(1, 8, 8), paper_bits=False):
+    qs = QuantState(Precision.parse(prop, update, paper_bits), RangeController(update_every=1000))
+    n = build(net, qs, input_shape, 10)
+    gen = torch.Generator().manual_seed(seed)
+    n.set_generator(gen)
+    n.reset_parameters(gen)
+    return n, qs, gen
+
+
+def batch(gen, n=16, shape=(1, 8, 8)):
+    x = torch.rand(n, *shape, generator=gen)
+    y = torch.randint(0, 10, (n,), generator=gen)
+    return x, y
+
+
+def step(n, qs, x, y, lr=0.1, momentum=0.5, update=True):
+    out = n(x)
+    p = out.values.detach()
+    t = torch.nn.functional.one_hot(y, 10).to(p.dtype)
+    out.values.backward((p - t) / 10)
+    if update:
+        for layer in n.layers:
+            apply_update(qs, layer, lr, momentum)
+        qs.controller.end_batch()
+    return out

@@ -1,0 +1,59 @@
+"""``fewbits train``: a real small run writes its outputs; bad input is one line, no traceback."""
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from fewbits.cli import main
+
+
+def _run(args):
+    return CliRunner().invoke(main, ["train", *args], catch_exceptions=False)
+
+
+def test_train_writes_result_checkpoint_and_capture(tmp_path):
+    out = tmp_path / "run"
+    r = _run(["--prop", "dfixed:10", "--update", "dfixed:12", "--paper-bits", "--epochs", "1",
+              "--seed", "4", "--out", str(out), "--capture", "L1", "--quiet"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    res = json.loads((out / "result.json").read_text())
+    assert summary["test_error"] == res["test_error"]
+    assert res["config"]["paper_bits"] is True and res["formats"]["prop"].startswith("dfixed:11")
+    torch.load(out / "checkpoint.pt", weights_only=True)
+    from fewbits.training.capture import replay
+
+    assert all(replay(out / "capture").values())
+    # resume of a finished run: nothing more to do, same result
+    r2 = _run(["--prop", "dfixed:10", "--update", "dfixed:12", "--paper-bits", "--epochs", "1",
+               "--seed", "4", "--out", str(out), "--capture", "L1", "--quiet", "--resume"])
+    assert r2.exit_code == 0 and json.loads(r2.stdout.strip().splitlines()[-1])["test_error"] == res["test_error"]
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--prop", "dfixed:x"], "dfixed:x"),
+    (["--update", "fixed:8"], "fixed:8"),
+    (["--net", "resnet"], "accepted mlp-small"),
+    (["--dataset", "imagenet"], "accepted digits"),
+    (["--dataset", "mnist"], "--data-dir"),
+    (["--dataset", "cifar10", "--data-dir", "/nonexistent"], "not a folder"),
+    (["--resume"], "--out"),
+    (["--capture", "L9", "--out", "OUT"], "L9"),
+    (["--epochs", "0"], "epochs"),
+])
+def test_bad_input_is_one_line(tmp_path, args, needle):
+    args = [str(tmp_path) if a == "OUT" else a for a in args]
+    r = CliRunner().invoke(main, ["train", *args])
+    assert r.exit_code != 0
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and needle in lines[0], r.stderr
+    assert "Traceback" not in r.output
+
+
+def test_help_lists_the_options():
+    r = _run(["--help"])
+    for opt in ("--prop", "--update", "--paper-bits", "--max-overflow", "--range-every", "--range-warmup",
+                "--resume", "--capture", "--quiet", "--data-dir", "--seed"):
+        assert opt in r.output

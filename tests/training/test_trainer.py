@@ -1,0 +1,103 @@
+"""Trainer: determinism, checkpoints (weights_only), resume == uninterrupted, result.json, warm-up."""
+
+import json
+
+import pytest
+import torch
+
+from fewbits.training.trainer import CHECKPOINT, RESULT, TrainConfig, Trainer, train
+
+QUICK = dict(limit_train=200, epochs=2, batch_size=50)
+
+
+def _params(t: Trainer):
+    return {k: v.clone() for k, v in t.net.state_dict().items()}
+
+
+@pytest.mark.parametrize("prop,update", [("fp32", "fp32"), ("dfixed:11", "dfixed:13")])
+def test_same_seed_bit_identical_other_seed_differs(prop, update):
+    runs = []
+    for seed in (7, 7, 8):
+        t = Trainer(TrainConfig(prop=prop, update=update, seed=seed, **QUICK))
+        r = t.run()
+        runs.append((_params(t), r["test_error"], t.ranges()))
+    (a, ea, ra), (b, eb, rb), (c, _, _) = runs
+    assert all(torch.equal(a[k], b[k]) for k in a) and ea == eb and ra == rb
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_global_rng_state_is_not_used():
+    torch.manual_seed(1)
+    t1 = Trainer(TrainConfig(prop="dfixed:11", update="dfixed:13", seed=3, **QUICK))
+    t1.run()
+    torch.manual_seed(999)
+    torch.rand(10)
+    t2 = Trainer(TrainConfig(prop="dfixed:11", update="dfixed:13", seed=3, **QUICK))
+    t2.run()
+    assert all(torch.equal(v, _params(t2)[k]) for k, v in _params(t1).items())
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize("prop,update,warmup", [("dfixed:11", "dfixed:13", 0), ("dfixed:11", "dfixed:13", 1),
+                                                ("fixed:12:6", "fixed:16:10", 0)])
+def test_resume_reaches_the_uninterrupted_result(tmp_path, prop, update, warmup):
+    cfg = TrainConfig(prop=prop, update=update, seed=5, range_warmup=warmup, range_every=2,
+                      **{**QUICK, "epochs": 3})
+    whole = Trainer(cfg, tmp_path / "whole")
+    r_whole = whole.run()
+
+    part = Trainer(cfg, tmp_path / "part")
+
+    def stop(h):
+        if h["epoch"] == 2:
+            raise _Stop
+
+    part.on_epoch = stop
+    with pytest.raises(_Stop):
+        part.run()
+    ck = torch.load(tmp_path / "part" / CHECKPOINT, weights_only=True)
+    assert ck["epoch"] == 2
+    resumed = Trainer(cfg, tmp_path / "part")
+    resumed.load_checkpoint(tmp_path / "part" / CHECKPOINT)
+    r_res = resumed.run()
+    assert all(torch.equal(v, _params(resumed)[k]) for k, v in _params(whole).items())
+    strip = lambda hs: [{k: v for k, v in h.items() if k != "seconds"} for h in hs]
+    assert strip(r_res["history"]) == strip(r_whole["history"])
+    assert r_res["ranges"] == r_whole["ranges"]
+
+
+def test_resume_refuses_a_different_configuration(tmp_path):
+    t = Trainer(TrainConfig(prop="dfixed:11", update="dfixed:13", **{**QUICK, "epochs": 1}), tmp_path)
+    t.run()
+    other = Trainer(TrainConfig(prop="dfixed:10", update="dfixed:13", **{**QUICK, "epochs": 1}), tmp_path)
+    with pytest.raises(ValueError, match="prop"):
+        other.load_checkpoint(tmp_path / CHECKPOINT)
+
+
+def test_result_json_contents(tmp_path):
+    r = train(TrainConfig(prop="dfixed:11", update="dfixed:13", seed=1, **QUICK), tmp_path)
+    on_disk = json.loads((tmp_path / RESULT).read_text())
+    assert on_disk["test_error"] == r["test_error"] and 0 <= r["test_error"] <= 100
+    assert on_disk["valid_error"] == r["valid_error"]
+    assert len(on_disk["history"]) == 2 and len(on_disk["seconds_per_epoch"]) == 2
+    assert on_disk["config"]["prop"] == "dfixed:11" and on_disk["config"]["seed"] == 1
+    groups = on_disk["ranges"]
+    for layer in ("L0", "L1", "L2"):
+        for point in ("w", "b", "z", "y", "dEdy", "dEdz", "dEdw", "dEdb", "update_w", "update_b"):
+            assert f"{layer}.{point}" in groups, f"{layer}.{point}"
+    assert groups["L0.w"]["prop_format"].startswith("dfixed:11:")
+    assert groups["L0.w"]["update_format"].startswith("dfixed:13:")
+
+
+def test_warmup_restores_the_initial_parameters_and_keeps_ranges():
+    cfg = TrainConfig(prop="dfixed:11", update="dfixed:13", seed=2, range_warmup=1, **{**QUICK, "epochs": 1})
+    t = Trainer(cfg)
+    before = _params(t)
+    t.warm_up()
+    after = _params(t)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert t.qs.controller.groups and t.qs.width_override is None
+    assert all(g.set for n, g in t.qs.controller.groups.items() if n.endswith((".z", ".y")))
