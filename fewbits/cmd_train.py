@@ -1,0 +1,118 @@
+"""``fewbits train``: train a maxout network with quantized multiplications."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+NETS_HELP = "mlp-small, pi-mlp, conv-small, mnist-conv, cifar-conv"
+DATASETS_HELP = "digits, fashion-mnist, mnist, cifar10, svhn"
+
+
+def _fail(msg: str):
+    """One clear line on stderr and exit status 2 (the group prints ``fewbits: error: ...``)."""
+    raise click.ClickException(" ".join(str(msg).split()))
+
+
+@click.command("train", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--dataset", default="digits", show_default=True, help=f"One of: {DATASETS_HELP}.")
+@click.option("--data-dir", default=None, help="Folder with the dataset files (fashion-mnist is found "
+              "in /usr/share/datasets/fashion-mnist by default; digits needs none).")
+@click.option("--net", default="mlp-small", show_default=True, help=f"One of: {NETS_HELP}.")
+@click.option("--epochs", default=30, show_default=True, type=click.IntRange(min=1))
+@click.option("--batch-size", default=None, type=click.IntRange(min=1), help="Default: the network's (50 small, 100 paper MLP).")
+@click.option("--lr", default=None, type=click.FloatRange(min=0, min_open=True),
+              help="Starting learning rate (decays linearly to a tenth). Default: the network's.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--prop", default="fp32", show_default=True,
+              help="Propagation format: fp32 (no quantization), fixed:W:F, dfixed:W, fp16, float:E:M, ...")
+@click.option("--update", default="fp32", show_default=True, help="Update (stored parameter) format, same forms.")
+@click.option("--paper-bits", is_flag=True, help="Widths count no sign bit; symmetric saturation, ties away from zero.")
+@click.option("--max-overflow", default=1e-4, show_default=True, type=click.FloatRange(min=0, max=1),
+              help="Dynamic fixed point: maximum overflow rate per group.")
+@click.option("--range-every", default=None, type=click.IntRange(min=1),
+              help="Batches between range updates. Default: 100, or a fifth of an epoch if shorter.")
+@click.option("--range-warmup", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Epochs at high precision to find the ranges, then re-initialize (paper: 2).")
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
+              help="Write result.json, checkpoint.pt (each epoch) and captures here.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
+@click.option("--capture", default=None, help="Comma-separated layers (e.g. L0,L1) whose matmuls to capture.")
+@click.option("--capture-step", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Training step (batch, after warm-up) to capture.")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1),
+              help="torch threads (1 is fastest for small nets and on a busy machine).")
+@click.option("--quiet", is_flag=True, help="No progress bars; print only the final JSON summary line.")
+def train_cmd(dataset, data_dir, net, epochs, batch_size, lr, seed, prop, update, paper_bits, max_overflow,
+              range_every, range_warmup, out_dir, resume, capture, capture_step, threads, quiet):
+    """Train a maxout network with every multiplication at low precision.
+
+    \b
+    Examples:
+      fewbits train --dataset digits --net mlp-small --prop dfixed:11 --update dfixed:13 --epochs 30
+      fewbits train --dataset fashion-mnist --net pi-mlp --prop dfixed:10 --update dfixed:12 \\
+          --paper-bits --range-warmup 2 --out runs/dfx
+      fewbits train --prop fixed:20:5 --update fixed:20:5 --paper-bits --capture L0 --out runs/cap
+    """
+    import torch
+
+    from fewbits.sim import FormatError
+    from fewbits.training import datasets as ds
+    from fewbits.training.nets import NETS
+    from fewbits.training.precision import Precision
+    from fewbits.training.trainer import TrainConfig, Trainer
+
+    if net not in NETS:
+        _fail(f"unknown --net {net!r}: accepted {', '.join(NETS)}")
+    if dataset not in ds.LOADERS:
+        _fail(f"unknown --dataset {dataset!r}: accepted {', '.join(ds.LOADERS)}")
+    try:
+        Precision.parse(prop, update, paper_bits)
+    except FormatError as e:
+        _fail(str(e))
+    if resume and not out_dir:
+        _fail("--resume needs --out DIR (the run folder holding checkpoint.pt)")
+    layers = tuple(s.strip() for s in capture.split(",") if s.strip()) if capture else ()
+    if capture is not None and not out_dir:
+        _fail("--capture needs --out DIR (captures are written to DIR/capture)")
+    cfg = TrainConfig(dataset=dataset, data_dir=data_dir, net=net, epochs=epochs, batch_size=batch_size, lr=lr,
+                      seed=seed, prop=prop, update=update, paper_bits=paper_bits, max_overflow=max_overflow,
+                      range_every=range_every, range_warmup=range_warmup, capture=layers, capture_step=capture_step)
+    torch.set_num_threads(threads)
+    try:
+        trainer = Trainer(cfg, out_dir, progress=not quiet)
+    except ds.DatasetError as e:
+        _fail(str(e))
+    except (ValueError, KeyError) as e:
+        _fail(str(e))
+    known = {l.name for l in trainer.net.layers}
+    bad = [l for l in layers if l not in known]
+    if bad:
+        _fail(f"unknown --capture layer(s) {', '.join(bad)}: this net has {', '.join(sorted(known))}")
+    if resume:
+        from pathlib import Path
+
+        ck = Path(out_dir) / "checkpoint.pt"
+        if ck.is_file():
+            try:
+                trainer.load_checkpoint(ck)
+            except ValueError as e:
+                _fail(str(e))
+    if not quiet:
+        click.echo(f"training {net} on {dataset}: prop {prop}, update {update}"
+                   f"{' (paper bits)' if paper_bits else ''}, {epochs} epochs, batch {trainer.batch_size}", err=True)
+    if not quiet:
+        trainer.on_epoch = lambda h: click.echo(
+            f"epoch {h['epoch']:3d}: train {h['train_error']:6.2f}%  valid {h['valid_error']:6.2f}%  "
+            f"test {h['test_error']:6.2f}%  overflow {h['overflow_rate']:.1e}  {h['seconds']:.1f}s", err=True)
+    r = trainer.run()
+    click.echo(json.dumps({"test_error": r["test_error"], "valid_error": r["valid_error"], "epochs": r["epochs"],
+                           "seconds_per_epoch": sum(r["seconds_per_epoch"]) / max(1, len(r["seconds_per_epoch"])),
+                           "out": out_dir}))
+
+
+command = train_cmd  # found by fewbits.cli's lazy group
+
+if __name__ == "__main__":
+    train_cmd()
