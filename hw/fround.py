@@ -46,8 +46,9 @@ class FloatRounder(wiring.Component):
 
     golden = "fewbits.sim.mac_reference (requantization to a Float output)"
 
-    def __init__(self, acc_fmt, out_fmt):
-        self.acc_fmt, self.out_fmt = acc_fmt, out_fmt
+    def __init__(self, acc_fmt, out_fmt, pipelined=False):
+        # pipelined: one register after the normalize-and-round half (latency 1, sync domain)
+        self.acc_fmt, self.out_fmt, self.pipelined = acc_fmt, out_fmt, pipelined
         super().__init__({
             "acc": In(signed(acc_fmt.width)),
             "nan": In(1),
@@ -91,6 +92,15 @@ class FloatRounder(wiring.Component):
             m.d.comb += n.eq(Mux(dr < 0, self.acc << drl, right))
         else:
             m.d.comb += n.eq(right)
+        nan_in, pinf_in, ninf_in = self.nan, self.pinf, self.ninf
+        if self.pipelined:  # cut between the normalize/round half and the pack/overflow half
+            regs = []
+            for sig, nm in ((n, "n"), (pe, "pe"), (neg, "neg"), (nan_in, "nan"), (pinf_in, "pinf"),
+                            (ninf_in, "ninf")):
+                r = Signal(sig.shape(), name=f"{nm}_r")
+                m.d.sync += r.eq(sig)
+                regs.append(r)
+            n, pe, neg, nan_in, pinf_in, ninf_in = regs
         absn = Signal(unsigned(man + 2))
         m.d.comb += absn.eq(Mux(n[-1], -n, n))
         carry = absn[man + 1]
@@ -115,9 +125,9 @@ class FloatRounder(wiring.Component):
         # specials
         mx, inf, nanc = max_code(o), inf_code(o), nan_code(o)
         sbit = 1 << (o.exp + man)
-        is_nan = self.nan | (self.pinf & self.ninf)
-        is_inf = (self.pinf | self.ninf) & ~is_nan
-        inf_neg = self.ninf
+        is_nan = nan_in | (pinf_in & ninf_in)
+        is_inf = (pinf_in | ninf_in) & ~is_nan
+        inf_neg = ninf_in
         if o.special is Special.IEEE:
             if o.round in (Rounding.RNE, Rounding.RNA):
                 big_pos, big_neg = inf, sbit | inf

@@ -40,9 +40,12 @@ class PeConfig:
     def __init__(self, spec: MacSpec):
         self.dynamic = any(hwfmt.is_dynamic(f) for f in (spec.a_fmt, spec.b_fmt, spec.out_fmt, spec.bias_fmt))
         self.float_ops = hwfmt.is_float(spec.a_fmt)
+        self.float_out = hwfmt.is_float(spec.out_fmt)
         self.shift_width = hwfmt.shift_width(spec.acc_fmt, spec.out_fmt) if self.dynamic else None
-        # cycles from the cycle ``last`` is presented to the cycle ``out_valid`` is high
-        self.latency = 4 if self.float_ops else 3
+        # cycles from the cycle ``last`` is presented to the cycle ``out_valid`` is high:
+        # product, accumulator, output registers; +1 between a float product and its alignment,
+        # +1 inside the float rounder (the longest combinational path otherwise)
+        self.latency = 3 + int(self.float_ops) + int(self.float_out)
 
 
 class MacUnit(wiring.Component):
@@ -171,8 +174,11 @@ class MacUnit(wiring.Component):
         # stage R: requantize into registered outputs
         z = Signal(hwfmt.code_shape(spec.out_fmt))
         ovf = Signal()
+        done = a_done
         if hwfmt.is_float(spec.out_fmt):
-            m.submodules.rq = rq = FloatRounder(acc, spec.out_fmt)
+            m.submodules.rq = rq = FloatRounder(acc, spec.out_fmt, pipelined=True)
+            done = Signal(name="r_done")
+            m.d.sync += done.eq(a_done)
             m.d.comb += [rq.acc.eq(a_val), rq.nan.eq(a_nan), rq.pinf.eq(a_pinf), rq.ninf.eq(a_ninf)]
             m.d.comb += [z.eq(rq.z), ovf.eq(rq.ovf)]
         else:
@@ -190,8 +196,8 @@ class MacUnit(wiring.Component):
                 m.d.comb += [z.eq(of.min_code), ovf.eq(1)]
             with m.Else():
                 m.d.comb += [z.eq(rq.z), ovf.eq(rq.ovf)]
-        m.d.sync += self.out_valid.eq(a_done)
-        with m.If(a_done):
+        m.d.sync += self.out_valid.eq(done)
+        with m.If(done):
             m.d.sync += [self.z.eq(z), self.ovf.eq(ovf)]
         return m
 
