@@ -59,10 +59,11 @@ def summary_lines(data: dict) -> list[str]:
                      f"({rec['reference_error']:.2f}%): {r['label']} ({r['family']}), test error {r['test_error']:.2f}%")
         if base and rec["saving"]:
             parts = []
-            for c, lab in (("transistors", "transistors"), ("luts", "iCE40 LUTs"), ("energy_pj", "energy/MAC")):
+            for c, lab in (("mult_transistors", "multiplier transistors"), ("transistors", "MAC transistors"),
+                           ("luts", "iCE40 LUTs"), ("energy_pj", "pJ/MAC")):
                 if c in rec["saving"]:
                     parts.append(f"{_fmt(r[c])} vs {_fmt(base[c])} {lab} ({100 * rec['saving'][c]:.0f}% less)")
-            lines.append("per MAC unit vs fp32-sized multipliers: " + "; ".join(parts))
+            lines.append("vs fp32-sized arithmetic: " + "; ".join(parts))
         else:
             lines.append(f"cost metric: {rec['metric']}" + (f" ({rec['note']})" if rec["note"] else ""))
         front = g["pareto"].get(rec["metric"]) or g["pareto"].get("transistors") or []
@@ -183,7 +184,7 @@ def render_html(data: dict, figs: list[dict], store: Store, out: Path) -> str:
     parts.append("<h2>All points</h2><table><tr><th class='l'>status</th><th class='l'>dataset / net</th>"
                  "<th class='l'>family</th><th class='l'>propagation</th><th class='l'>update</th>"
                  "<th>bits (with sign / paper)</th><th>int bits</th><th>max ovf</th><th>test error %</th>"
-                 "<th>valid %</th><th>transistors / MAC</th><th>LUTs / MAC</th><th>DSPs</th><th>pJ / MAC</th>"
+                 "<th>valid %</th><th>transistors / MAC</th><th>multiplier transistors</th><th>LUTs / MAC</th><th>DSPs</th><th>pJ / MAC</th>"
                  "<th>co-sim MACs</th><th class='l'>artifacts</th></tr>")
     for r in rows:
         cls = "failed" if r["status"] == "failed" else ("rec" if r.get("recommended") else r["status"])
@@ -191,7 +192,8 @@ def render_html(data: dict, figs: list[dict], store: Store, out: Path) -> str:
         links = " ".join(x for x in [
             _link(store, out, L.get("verilog"), "Verilog"), _link(store, out, L.get("manifest"), "manifest"),
             _link(store, out, L.get("cosim_report"), "co-sim"), _link(store, out, L.get("synth_cmos"), "synth cmos"),
-            _link(store, out, L.get("synth_ice40"), "synth ice40"), _link(store, out, L.get("power_record"), "power"),
+            _link(store, out, L.get("synth_ice40"), "synth ice40"),
+            _link(store, out, L.get("synth_multiplier"), "synth multiplier"), _link(store, out, L.get("power_record"), "power"),
             _link(store, out, L.get("train_result"), "training")] if x)
         status = r["status"] + (" ★" if r.get("recommended") else "") + (" ◆" if r.get("pareto") else "")
         if r["status"] == "failed":
@@ -202,7 +204,7 @@ def render_html(data: dict, figs: list[dict], store: Store, out: Path) -> str:
             f"<td class='l'>{_e(r['update'])}</td><td>{r['prop_bits']}/{r['update_bits']} · "
             f"{r['prop_bits_paper']}/{r['update_bits_paper']}</td><td>{_fmt(r.get('int_bits'))}</td>"
             f"<td>{_fmt(r.get('max_overflow'))}</td><td>{_fmt(r.get('test_error'))}</td>"
-            f"<td>{_fmt(r.get('valid_error'))}</td><td>{_fmt(r.get('transistors'))}</td><td>{_fmt(r.get('luts'))}</td>"
+            f"<td>{_fmt(r.get('valid_error'))}</td><td>{_fmt(r.get('transistors'))}</td><td>{_fmt(r.get('mult_transistors'))}</td><td>{_fmt(r.get('luts'))}</td>"
             f"<td>{_fmt(r.get('dsps'))}</td><td>{_fmt(r.get('energy_pj'), 3)}</td><td>{_fmt(r.get('cosim_macs'))}</td>"
             f"<td class='l'>{links}</td></tr>")
     parts.append("</table><p class='note'>★ recommended · ◆ on a Pareto front · bits: as the hardware counts them "

@@ -27,11 +27,11 @@ COSTS = [("transistors", "transistors per MAC unit (Yosys generic CMOS)"),
 
 FIELDS = ["key", "status", "reason", "dataset", "net", "epochs", "seed", "family", "prop", "update",
           "prop_bits", "update_bits", "prop_bits_paper", "update_bits_paper", "int_bits", "max_overflow",
-          "test_error", "valid_error", "acc", "transistors", "cells", "depth", "luts", "dsps", "ice40_ffs",
+          "test_error", "valid_error", "acc", "transistors", "mult_transistors", "cells", "depth", "luts", "dsps", "ice40_ffs",
           "energy_pj", "toggles_per_mac", "power_model", "cosim_macs", "cosim_capture_elements", "cosim_simulator",
           "rows", "cols", "k_max", "train_seconds", "pareto", "recommended"]
 LINKS = ["train_result", "capture", "verilog", "manifest", "cosim_report", "synth_cmos", "synth_ice40",
-         "synth_xilinx", "synth_ecp5", "power_record"]
+         "synth_xilinx", "synth_ecp5", "synth_multiplier", "power_record"]
 
 
 def _stage(store, rec: dict, name: str) -> dict | None:
@@ -95,6 +95,10 @@ def row_of(store, rec: dict) -> dict:
             row["transistors"], row["cells"], row["depth"] = pe.get("transistors"), pe.get("cells"), fig.get("depth")
         elif target == "ice40":
             row["luts"], row["dsps"], row["ice40_ffs"] = pe.get("luts"), pe.get("dsps"), pe.get("ffs")
+    sm = _stage(store, rec, "synth.multiplier.cmos")
+    if sm:  # the bare multiplier of the same formats: what "fp32-sized multipliers" cost
+        row["mult_transistors"] = (sm.get("figures") or {}).get("transistors")
+        links["synth_multiplier"] = sm.get("record")
     pw_ = _stage(store, rec, "power")
     if pw_:
         row["energy_pj"], row["toggles_per_mac"] = pw_.get("energy_per_mac_pj"), pw_.get("toggles_per_mac")
@@ -153,7 +157,7 @@ def recommend(rows: list[dict], budget: float) -> dict:
     best = min(ok, key=lambda r: (r[metric], r["test_error"], r["prop_bits"]))
     saving = {}
     if base:
-        for c, _ in COSTS:
+        for c in [c for c, _ in COSTS] + ["mult_transistors"]:
             if isinstance(best.get(c), (int, float)) and isinstance(base.get(c), (int, float)) and base[c]:
                 saving[c] = 1.0 - best[c] / base[c]
     return {"row": best, "baseline": base, "reference_error": ref, "budget": budget, "metric": metric,

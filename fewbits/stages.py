@@ -307,7 +307,7 @@ def plan(point: dict) -> list[Instance]:
         out.append(Instance("cosim", REGISTRY["cosim"], _cosim_config(point), ("train", "verilog")))
     for target in point["synth"]["targets"]:
         out.append(Instance(f"synth.{target}", REGISTRY["synth"], {"target": target}, ("verilog",)))
-        for part in point["synth"].get("parts", []):
+        for part in point["synth"].get("parts", []) if target == "cmos" else []:  # parts: generic CMOS only
             out.append(Instance(f"synth.{part}.{target}", REGISTRY["synth"], {"target": target, "part": part},
                                 ("verilog",)))
     if point["power"].get("enabled", True):

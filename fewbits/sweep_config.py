@@ -173,13 +173,13 @@ class _Checker:
             self.fail(where, key, f"{v!r}: accepted an integer {rng}")
         return v
 
-    def str_list(self, where, d, key, choices=None, default=None):
+    def str_list(self, where, d, key, choices=None, default=None, allow_empty=False):
         v = d.get(key, default)
         if isinstance(v, str):
             v = [v]
         if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
             self.fail(where, key, f"{v!r}: accepted a list of strings")
-        if not v:
+        if not v and not allow_empty:
             self.fail(where, key, "empty list: the grid would have no points (give at least one value)")
         if choices is not None:
             for x in v:
@@ -352,7 +352,8 @@ def parse_sweep(text: str, source: str = "<sweep>") -> SweepConfig:
     if not isinstance(cosim["enabled"], bool):
         chk.fail(("cosim", None), "enabled", "accepted true or false")
     synth = {
-        "targets": chk.str_list(("synth", None), sy, "targets", SYNTH_TARGETS, default=["cmos", "ice40"]),
+        "targets": chk.str_list(("synth", None), sy, "targets", SYNTH_TARGETS, default=["cmos", "ice40"],
+                                allow_empty=True),  # [] = no synthesis
         "parts": sy.get("parts", []),
         "timeout": chk.int_value(("synth", None), sy, "timeout", 1800, lo=1),
     }
