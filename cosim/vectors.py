@@ -157,7 +157,7 @@ def is_tie(v: np.ndarray, fo) -> np.ndarray:
     return fin & (t - np.floor(t) == 0.5) & (t > fo.min_code - 1) & (t < fo.max_code + 1)
 
 
-def tie_matmuls(spec, fa, fb, fo, fz, rng, want: int = 64) -> list[MatMul]:
+def tie_matmuls(spec, fa, fb, fo, fz, rng, want: int = 24) -> list[MatMul]:
     """K=1 products that land exactly halfway between two output codes (ties, both signs)."""
     n = 1 << 14
     a = random_codes(rng, fa, (n,))
@@ -169,7 +169,7 @@ def tie_matmuls(spec, fa, fb, fo, fz, rng, want: int = 64) -> list[MatMul]:
     idx = np.concatenate([pos[: want // 2], neg[: want // 2]])
     if len(idx) == 0:
         return []
-    # an outer product would mix pairs: put pair p at row p and column p of a diagonal (K = 1 per pair)
+    # a K=1 outer product: its diagonal holds the tie pairs (the other elements are extra products)
     return [MatMul(f"corner[rounding ties of {fo}]", a[idx].reshape(-1, 1), b[idx].reshape(1, -1), fa, fb, fo,
                    np.zeros(len(idx), dtype=np.int64), fz, kind="corner")]
 

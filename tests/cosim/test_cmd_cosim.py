@@ -1,0 +1,170 @@
+"""``fewbits cosim``: passes on a good design, and fails (non-zero + mismatch report) on mutated ones."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from fewbits import cli
+
+FIXED = ["--a", "fixed:6:3", "--b", "fixed:5:4", "--out", "fixed:6:3,round=rne"]
+
+
+def cosim(*args):
+    return CliRunner().invoke(cli.main, ["cosim", *args], catch_exceptions=False)
+
+
+def last_line(result) -> str:
+    lines = result.stderr.strip().splitlines()
+    return lines[-1] if lines else ""
+
+
+@pytest.fixture(scope="module")
+def good_design(tmp_path_factory):
+    """A design folder written by `fewbits verilog` (2x3 fixed point)."""
+    d = tmp_path_factory.mktemp("hw")
+    r = CliRunner().invoke(cli.main, ["verilog", "--rows", "2", "--cols", "3", *FIXED, "--k-max", "32",
+                                      "-o", str(d)], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    return d
+
+
+def test_generate_and_pass(tmp_path):
+    r = cosim("--rows", "2", "--cols", "2", *FIXED, "--k-max", "32", "--vectors", "40", "--seed", "2",
+              "-o", str(tmp_path))
+    assert r.exit_code == 0, r.output + r.stderr
+    s = json.loads((tmp_path / "report.json").read_text())
+    assert s["ok"] and s["mismatches"] == 0 and s["tiles_checked"] == s["vectors"] > 40
+    assert (tmp_path / "design" / "mac_2x2.v").is_file()
+    assert r.stdout.startswith("PASS")
+
+
+# ---- mutants: change one thing in the generated Verilog, the co-simulation must catch it ----------
+def _wrap(text, top, body):
+    """Rename the design's top to <top>_inner and add a <top> wrapper with the same ports doing ``body``."""
+    head = re.search(rf"module {top}\((.*?)\);", text, re.S)
+    ports = [p.strip() for p in head.group(1).split(",")]
+    text = text.replace(f"module {top}(", f"module {top}_inner(", 1)
+    decls = "\n".join(line for line in text[head.end():].split("endmodule", 1)[0].splitlines()
+                      if re.match(r"\s*(input|output)\b", line))
+    decls = re.sub(r"output\s+reg", "output", decls)
+    return text + body(top, ports, decls)
+
+
+def flip_z_bit(text, man):
+    z = next(p for p in man["ports"] if p["role"] == "z")
+    top = man["top"]
+
+    def body(top, ports, decls):
+        conns = ", ".join(f".{p}({p}_i)" if p == z["name"] else f".{p}({p})" for p in ports)
+        return (f"\nmodule {top}({', '.join(ports)});\n{decls}\n  wire [{z['width'] - 1}:0] {z['name']}_i;\n"
+                f"  {top}_inner inner({conns});\n  assign {z['name']} = {z['name']}_i ^ 1;\nendmodule\n")
+
+    return _wrap(text, top, body)
+
+
+def ovf_stuck_low(text, man):
+    o = next(p for p in man["ports"] if p["role"] == "ovf")
+    top = man["top"]
+
+    def body(top, ports, decls):
+        conns = ", ".join(f".{p}({p}_i)" if p == o["name"] else f".{p}({p})" for p in ports)
+        return (f"\nmodule {top}({', '.join(ports)});\n{decls}\n  wire [{o['width'] - 1}:0] {o['name']}_i;\n"
+                f"  {top}_inner inner({conns});\n  assign {o['name']} = 0;\nendmodule\n")
+
+    return _wrap(text, top, body)
+
+
+def subtract_products(text, man):
+    """One PE accumulates a - p instead of a + p (an operator mutation)."""
+    new, n = re.subn(r"\+ \$signed\(p_val\)", "- $signed(p_val)", text, count=1)
+    assert n == 1, "mutation site (accumulator adder) not found in the generated Verilog"
+    return new
+
+
+def drop_rounding(text, man):
+    """One PE's requantizer truncates: its rounding increment is removed (a rounding-bit mutation)."""
+    new, n = re.subn(r"(assign rsh = [^;]*?) \+ \$signed\(\{[^;]*\}\);", r"\1;", text, count=1)
+    assert n == 1, "mutation site (requantizer rounding increment) not found in the generated Verilog"
+    return new
+
+
+@pytest.mark.parametrize("mutate", [flip_z_bit, ovf_stuck_low, subtract_products, drop_rounding],
+                         ids=lambda f: f.__name__)
+def test_mutant_fails_with_report(good_design, tmp_path, mutate):
+    d = tmp_path / "mutant"
+    shutil.copytree(good_design, d)
+    man = json.loads((d / "mac_2x3.json").read_text())
+    v = d / "mac_2x3.v"
+    v.write_text(mutate(v.read_text(), man))
+    r = cosim("--design", str(d), "--vectors", "30", "--seed", "1", "-o", str(tmp_path / "rep"))
+    assert r.exit_code == 1, r.output + r.stderr
+    assert "co-simulation mismatch" in last_line(r) and "Traceback" not in r.stderr
+    s = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert not s["ok"] and s["mismatches"] > 0
+    e = next(e for e in s["first_mismatches"] if e["kind"] == "mismatch")
+    for key in ("tile", "i", "j", "K", "a_codes", "b_codes", "expected", "actual", "expected_value",
+                "actual_value", "formats"):
+        assert key in e
+    assert e["expected"] != e["actual"] or e["expected_ovf"] != e["actual_ovf"]
+    txt = (tmp_path / "rep" / "report.txt").read_text()
+    assert txt.startswith("FAIL") and "expected 0x" in txt
+
+
+def test_good_design_dir_passes(good_design, tmp_path):
+    r = cosim("--design", str(good_design), "--vectors", "30", "--seed", "1", "-o", str(tmp_path))
+    assert r.exit_code == 0, r.output + r.stderr
+
+
+# ---- bad input: one line, non-zero, nothing simulated ------------------------------------------------
+@pytest.mark.parametrize("args,frag", [
+    (["--rows", "2"], "missing --cols --a --b --out"),
+    (["--design", "/nonexistent/dir"], "no such file or folder"),
+    (["--rows", "2", "--cols", "2", "--a", "fixed:8", "--b", "fixed:8:7", "--out", "fixed:8:5"], "fixed"),
+    (["--simulator", "modelsim"], "modelsim"),
+    (["--capture", "/nonexistent/capture.json", "--rows", "1", "--cols", "1", *FIXED], "--capture"),
+])
+def test_bad_input_one_line(tmp_path, args, frag):
+    r = cosim(*args, "-o", str(tmp_path))
+    assert r.exit_code == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fewbits: error:") and frag in lines[0], r.stderr
+
+
+def test_design_with_format_options_is_rejected(good_design, tmp_path):
+    r = cosim("--design", str(good_design), "--a", "fixed:8:6", "-o", str(tmp_path))
+    assert r.exit_code == 2 and "cannot be combined with --design" in r.stderr
+
+
+def test_missing_simulator_is_one_line(good_design, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no iverilog/vvp here
+    r = subprocess.run([sys.executable, "-m", "fewbits", "cosim", "--design", str(good_design), "-o",
+                        str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("fewbits: error: icarus not found")
+    assert "Traceback" not in r.stderr
+
+
+# ---- a real capture from `fewbits train --dataset digits` -------------------------------------------
+def test_capture_all_three_matmuls(tmp_path):
+    train = tmp_path / "train"
+    r = CliRunner().invoke(cli.main, ["train", "--dataset", "digits", "--net", "mlp-small", "--prop", "dfixed:9",
+                                      "--update", "dfixed:11", "--epochs", "1", "--batch-size", "4",
+                                      "--capture", "L1", "--quiet", "--out", str(train)], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    cap = train / "capture" / "capture.json"
+    assert cap.is_file()
+    r = cosim("--rows", "4", "--cols", "4", "--a", "dfixed:9", "--b", "dfixed:9", "--out", "dfixed:9",
+              "--capture", str(cap), "--no-corners", "-o", str(tmp_path / "cosim"))
+    assert r.exit_code == 0, r.output + r.stderr
+    s = json.loads((tmp_path / "cosim" / "report.json").read_text())
+    checked = {src["name"] for src in s["sources"] if src["capture_checked"]}
+    assert {"capture[L1.forward]", "capture[L1.input_grad]", "capture[L1.weight_grad]"} <= checked
+    assert s["capture_elements_checked"] > 0 and s["capture_mismatches"] == 0
+    assert s["reference_vs_capture_mismatches"] == 0
