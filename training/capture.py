@@ -101,3 +101,33 @@ def replay(directory) -> dict[str, bool]:
         )
         result[e["name"]] = bool(torch.equal(z, arrays[e["z"]]) and torch.equal(ovf, arrays[e["overflow"]]))
     return result
+
+
+def record(config, out_dir, layers=None, step: int | None = None, dataset=None) -> Path:
+    """Train ``config`` (a ``TrainConfig``) just until training step ``step`` and capture ``layers``
+    there; returns the manifest path (``out_dir/capture.json``).  The run itself is not saved."""
+    import dataclasses
+
+    from .trainer import Trainer
+
+    cfg = dataclasses.replace(config, capture=tuple(layers or config.capture or ("L0",)),
+                              capture_step=config.capture_step if step is None else int(step))
+    t = Trainer(cfg, None, dataset=dataset)
+    t.warm_up()
+    e = 0
+    while not t.capture.done:
+        lr, m = t.lr(e), t.schedule.momentum(e, cfg.epochs)
+        t.qs.controller.tracking = t.precision.dynamic and e == 0 and cfg.range_warmup == 0
+        hook_dir = Path(out_dir)
+        t.out = hook_dir.parent  # the trainer writes captures to <out>/capture
+        t.train_epoch(e, lr, m, "")
+        e += 1
+        if e > cfg.epochs + 1000:
+            raise ValueError(f"step {cfg.capture_step} never reached")
+    produced = Path(t.capture_path)
+    if produced.parent != Path(out_dir):
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        for name in (MANIFEST, ARRAYS):
+            (produced.parent / name).replace(Path(out_dir) / name)
+        produced = Path(out_dir) / MANIFEST
+    return produced

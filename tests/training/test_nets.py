@@ -1,0 +1,47 @@
+"""The networks build with the paper's shapes and train one step (unquantized, tiny batch)."""
+
+import pytest
+import torch
+
+from fewbits.training.capture import record, replay
+from fewbits.training.trainer import TrainConfig
+
+from .helpers import make_net, step
+
+
+@pytest.mark.parametrize("net,shape,n_params", [
+    ("pi-mlp", (1, 28, 28), 784 * 1200 + 1200 + 240 * 1200 + 1200 + 240 * 10 + 10),
+    ("mnist-conv", (1, 28, 28), None),
+    ("cifar-conv", (3, 32, 32), None),
+    ("mlp-small", (1, 8, 8), None),
+    ("conv-small", (1, 8, 8), None),
+])
+def test_net_builds_and_steps(net, shape, n_params):
+    seed = 1
+    n, qs, gen = make_net(net, "fp32", "fp32", seed, input_shape=shape)
+    if n_params is not None:
+        assert sum(p.numel() for p in n.parameters()) == n_params
+    x = torch.rand(2, *shape, generator=gen)
+    y = torch.tensor([1, 7])
+    before = [l.weight.detach().clone() for l in n.layers]
+    out = step(n, qs, x, y)
+    assert out.values.shape == (2, 10)
+    assert any(not torch.equal(b, l.weight) for b, l in zip(before, n.layers))
+
+
+def test_paper_mlp_hyper_parameters():
+    n, _, _ = make_net("pi-mlp", "fp32", "fp32", 0, input_shape=(1, 28, 28))
+    from fewbits.training.layers import Dropout
+
+    assert [m.p for m in n.stages if isinstance(m, Dropout)] == [0.8, 0.5, 0.5]
+    assert all(l.max_col_norm == 1.9365 for l in n.layers)
+    s = n.schedule
+    assert (s.lr(0, 800), s.lr(400, 800), s.lr(800, 800)) == (0.05, pytest.approx(0.005), pytest.approx(0.005))
+    assert (s.momentum(0, 800), s.momentum(200, 800)) == (0.5, pytest.approx(0.7))
+
+
+def test_capture_api_records_a_chosen_step(tmp_path):
+    cfg = TrainConfig(prop="dfixed:11", update="dfixed:13", seed=9, limit_train=100, batch_size=25, epochs=1)
+    path = record(cfg, tmp_path / "cap", layers=["L0", "L2"], step=5)
+    assert path.is_file()
+    assert all(replay(tmp_path / "cap").values())
