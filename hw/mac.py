@@ -72,6 +72,16 @@ class MacUnit(wiring.Component):
             sig["shift"] = In(signed(self.shift_width))
         super().__init__(sig)
 
+    def standard_cases(self):
+        from .cases import standard_tiles
+
+        return standard_tiles(self.spec)
+
+    def random_cases(self, rng, n=6):
+        from .cases import random_tiles
+
+        return random_tiles(self.spec, rng, n)
+
     # ---- stages ------------------------------------------------------
     def _bias_on_grid(self, m):
         """Bias code -> (accumulator code, nan, +inf, -inf), combinational from the inputs."""
@@ -240,6 +250,18 @@ class MacArray(wiring.Component):
     @property
     def latency(self) -> int:
         return self.unit.latency
+
+    def standard_cases(self):
+        """Edge tiles (see ``hw.cases.standard_tiles``); golden results: ``hw.cases.expected``."""
+        from .cases import standard_tiles
+
+        return standard_tiles(self.spec)
+
+    def random_cases(self, rng, n=6):
+        """Random tiles biased to edge codes, incl. K = 1 and K = k_max."""
+        from .cases import random_tiles
+
+        return random_tiles(self.spec, rng, n)
 
     @property
     def dynamic(self) -> bool:

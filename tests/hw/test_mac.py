@@ -4,88 +4,28 @@ Format combinations are drawn from a seeded RNG (the seed is in the test id);
 tiles run back to back with no idle cycle, with K = 1 and K = k_max among them.
 """
 
-import dataclasses
 import random
 
 import pytest
 
-from fewbits.hw.fmul import FloatMultiplier
+from fewbits.hw.cases import expected, fixed_code, random_tile, random_tiles, standard_tiles
 from fewbits.hw.mac import MacArray, MacUnit
 from fewbits.hw.simrun import run_tiles
-from fewbits.sim import DynamicFixed, Fixed, Float, MacSpec, Overflow, Rounding, Special, mac_reference
+from fewbits.sim import DynamicFixed, Fixed, Float, MacSpec, Overflow, Rounding, Special
 
 
-# ---- operand generators (biased to edges) ------------------------------------
-def fixed_code(rng, f):
-    r = rng.random()
-    if r < 0.15:
-        return rng.choice([f.min_code, f.max_code, 0])
-    if r < 0.25 and f.signed and f.width > 1:
-        return -(1 << (f.width - 1))  # the most negative code, symmetric or not
-    return rng.randint(f.min_code, f.max_code)
-
-
-def float_code(rng, f, specials=0.05):
-    r = rng.random()
-    if r < specials:
-        return rng.choice(FloatMultiplier.edge_codes(f))
-    if r < 0.2:  # subnormals and zero
-        return (rng.getrandbits(1) << (f.exp + f.man)) | rng.randrange(1 << f.man)
-    if r < 0.3:  # anywhere in the exponent range (specials included)
-        return rng.randrange(1 << f.width)
-    # finite, exponent near the bias so that sums cancel and round
-    field = min(max(1, f.bias + rng.randint(-4, 4)), (1 << f.exp) - 2)
-    return (rng.getrandbits(1) << (f.exp + f.man)) | (field << f.man) | rng.randrange(1 << f.man)
-
-
-def code(rng, f, specials=0.05):
-    return float_code(rng, f, specials) if isinstance(f, Float) else fixed_code(rng, f)
-
-
-def make_tile(rng, spec, K, shift_fracs=None, specials=0.05):
-    R, C = spec.rows, spec.cols
-    a = [[code(rng, spec.a_fmt, specials) for _ in range(K)] for _ in range(R)]
-    b = [[code(rng, spec.b_fmt, specials) for _ in range(C)] for _ in range(K)]
-    bias = [code(rng, spec.bias_fmt, specials) for _ in range(C)]
-    return {"a": a, "b": b, "bias": bias}
-
-
-def expected(spec, tile, fracs=None):
-    fa, fb, fo = spec.a_fmt, spec.b_fmt, spec.out_fmt
-    fbias = spec.bias_fmt
-    if fracs is not None:  # dynamic fixed point: the tile's current ranges
-        fa, fb, fo = (f.with_frac(x) if isinstance(f, DynamicFixed) else f for f, x in zip((fa, fb, fo), fracs))
-        fbias = fbias.with_frac(fo.frac) if isinstance(fbias, DynamicFixed) else fbias
-    z, ovf = mac_reference(tile["a"], tile["b"], fa, fb, spec.acc_fmt, fo, tile["bias"], fbias)
-    return z.tolist(), ovf.tolist()
-
-
-def run_and_check(dut, spec, tiles, fracs_list=None):
-    fracs_list = fracs_list or [None] * len(tiles)
-    outs, lats = run_tiles(dut, tiles)
+def run_and_check(dut, spec, tiles, gaps=None, stalls=None):
+    outs, lats = run_tiles(dut, tiles, gaps=gaps, stalls=stalls)
     assert len(outs) == len(tiles), f"{len(outs)} results for {len(tiles)} tiles"
     assert set(lats) == {dut.latency}, f"latencies {lats}, reported {dut.latency}"
-    for t, (tile, fr, (z, ovf)) in enumerate(zip(tiles, fracs_list, outs)):
-        wz, wo = expected(spec, tile, fr)
+    for t, (tile, (z, ovf)) in enumerate(zip(tiles, outs)):
+        wz, wo = expected(spec, tile)
         for i in range(len(z)):
             for j in range(len(z[0])):
                 assert (z[i][j], ovf[i][j]) == (wz[i][j], wo[i][j]), (
-                    f"tile {t} element ({i},{j}) K={len(tile['b'])}: hw z={z[i][j]:#x} ovf={ovf[i][j]}, "
-                    f"sim z={wz[i][j]:#x} ovf={wo[i][j]}; a row {tile['a'][i]}, b col "
-                    f"{[r[j] for r in tile['b']]}, bias {tile['bias'][j]}")
-
-
-def tiles_for(rng, spec, n, specials=0.05):
-    ks = [1, spec.k_max] + [rng.randint(1, spec.k_max) for _ in range(n - 2)]
-    return [make_tile(rng, spec, k, specials=specials) for k in ks]
-
-
-def dyn_fracs(rng, spec):
-    """Current fracs (fa, fb, fo) of a tile, with fo <= fa + fb so the bias is exact."""
-    fa = rng.randint(-2, 6) if isinstance(spec.a_fmt, DynamicFixed) else spec.a_fmt.frac
-    fb = rng.randint(-2, 6) if isinstance(spec.b_fmt, DynamicFixed) else spec.b_fmt.frac
-    fo = rng.randint(fa + fb - 12, fa + fb) if isinstance(spec.out_fmt, DynamicFixed) else spec.out_fmt.frac
-    return fa, fb, fo
+                    f"tile {t} element ({i},{j}) K={len(tile['b'])} shift={tile.get('shift')}: "
+                    f"hw z={z[i][j]:#x} ovf={ovf[i][j]}, sim z={wz[i][j]:#x} ovf={wo[i][j]}; "
+                    f"a row {tile['a'][i]}, b col {[r[j] for r in tile['b']]}, bias {tile['bias'][j]}")
 
 
 # ---- random format combinations -----------------------------------------------
@@ -139,15 +79,19 @@ SEEDS = list(range(32))
 def test_random_combination(seed):
     spec, rng = rand_spec(seed)
     dut = MacArray(spec.rows, spec.cols, spec=spec)
-    n = 6
-    if dut.dynamic:
-        fracs = [dyn_fracs(rng, spec) for _ in range(n)]
-        tiles = tiles_for(rng, spec, n)
-        for t, fr in zip(tiles, fracs):
-            t["shift"] = fr[0] + fr[1] - fr[2]
-        run_and_check(dut, spec, tiles, fracs)
-    else:
-        run_and_check(dut, spec, tiles_for(rng, spec, n))
+    run_and_check(dut, spec, random_tiles(spec, rng, 6))
+
+
+def test_standard_cases():
+    """The arrays' own edge tiles (min/max, saturation both sides, specials) for three datapaths."""
+    for spec in (MacSpec(Fixed(4, 1), Fixed(3, 2, signed=False), Fixed(4, 2, round=Rounding.RNA), rows=2, cols=2,
+                         k_max=9),
+                 MacSpec(DynamicFixed(4), DynamicFixed(3), DynamicFixed(4, overflow=Overflow.WRAP), rows=1, cols=3,
+                         k_max=5),
+                 MacSpec(Float(3, 2), Float(2, 1, special=Special.FN), Float(3, 1, round=Rounding.RTZ), rows=3,
+                         cols=3, k_max=4)):
+        dut = MacArray(spec.rows, spec.cols, spec=spec)
+        run_and_check(dut, spec, dut.standard_cases())
 
 
 @pytest.mark.parametrize("sa,sb", [(True, True), (True, False), (False, True)])
@@ -172,13 +116,9 @@ def test_gaps_and_stalls(fmt):
     spec = MacSpec(fmt, fmt, out, rows=2, cols=2, k_max=4)
     dut = MacArray(2, 2, spec=spec)
     rng = random.Random(5)
-    tiles = tiles_for(rng, spec, 4)
-    tiles[0] = make_tile(rng, spec, 4)
-    stalls = [{1, 3}, set(), {0, 1, 2}, {1}]
-    outs, lats = run_tiles(dut, tiles, gaps=[0, 3, 1, 0], stalls=stalls)
-    assert len(outs) == 4 and set(lats) == {dut.latency}
-    for tile, (z, ovf) in zip(tiles, outs):
-        assert (z, ovf) == expected(spec, tile)
+    tiles = random_tiles(spec, rng, 4)
+    tiles[0] = random_tile(rng, spec, 4)
+    run_and_check(dut, spec, tiles, gaps=[0, 3, 1, 0], stalls=[{1, 3}, set(), {0, 1, 2}, {1}])
 
 
 @pytest.mark.parametrize("rows,cols,a,b,out", [
@@ -190,13 +130,8 @@ def test_edge_shapes_short_run(rows, cols, a, b, out):
     spec = MacSpec(a, b, out, rows=rows, cols=cols, k_max=4)
     dut = MacArray(rows, cols, spec=spec)
     rng = random.Random(f"{rows}x{cols}")
-    tiles = [make_tile(rng, spec, 1), make_tile(rng, spec, 4), make_tile(rng, spec, 2)]
-    fracs = None
-    if dut.dynamic:
-        fracs = [dyn_fracs(rng, spec) for _ in tiles]
-        for t, fr in zip(tiles, fracs):
-            t["shift"] = fr[0] + fr[1] - fr[2]
-    run_and_check(dut, spec, tiles, fracs)
+    tiles = [random_tile(rng, spec, 1), random_tile(rng, spec, 4), random_tile(rng, spec, 2)]
+    run_and_check(dut, spec, tiles)
 
 
 @pytest.mark.parametrize("a,b,out", [
@@ -212,13 +147,7 @@ def test_issue_example_formats(a, b, out):
     spec = MacSpec(parse_format(a), parse_format(b), parse_format(out), rows=2, cols=2, k_max=6)
     dut = MacArray(2, 2, spec=spec)
     rng = random.Random(a + out)
-    tiles = tiles_for(rng, spec, 5, specials=0.02)
-    fracs = None
-    if dut.dynamic:
-        fracs = [dyn_fracs(rng, spec) for _ in tiles]
-        for t, fr in zip(tiles, fracs):
-            t["shift"] = fr[0] + fr[1] - fr[2]
-    run_and_check(dut, spec, tiles, fracs)
+    run_and_check(dut, spec, random_tiles(spec, rng, 5, specials=0.02))
 
 
 @pytest.mark.slow
