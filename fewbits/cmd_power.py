@@ -14,6 +14,7 @@ Examples:
   fewbits power build/hw --vectors random --seed 3
   fewbits power build/hw --vectors random:0.1      (each operand re-drawn with probability 0.1)
   fewbits power build/hw --vectors constant
+  fewbits power build/hw --vectors random --liberty cells.lib
 
 \b
 The design is synthesized to generic gates (Yosys), simulated with Icarus on the
@@ -56,10 +57,12 @@ def _vectors(spec_value: str):
 @click.option("--clock-mhz", type=click.FloatRange(min=0, min_open=True), default=100.0, show_default=True)
 @click.option("--parts/--no-parts", default=True, show_default=True,
               help="also the bare multiplier and MAC unit of the same formats")
+@click.option("--liberty", type=click.Path(path_type=Path), default=None,
+              help="map to this Liberty library and use its pin capacitances and internal power")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=600, show_default=True)
 @click.option("-o", "--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("build/power"),
               show_default=True)
-def power(design, top, capture, matmuls, vectors, shape, seed, max_cycles, clock_mhz, parts, timeout, out_dir):
+def power(design, top, capture, matmuls, vectors, shape, seed, max_cycles, clock_mhz, parts, liberty, timeout, out_dir):
     """Estimate toggles, energy per MAC and power of DESIGN on real or synthetic vectors."""
     from fewbits.hw import power as P
     from fewbits.hw import synth as S
@@ -84,6 +87,9 @@ def power(design, top, capture, matmuls, vectors, shape, seed, max_cycles, clock
     if capture is not None and not capture.exists():
         raise click.BadParameter(f"{capture}: no such capture (accepted: a folder with capture.json + capture.npz)",
                                  param_hint="--capture")
+    if liberty is not None and not liberty.is_file():
+        raise click.BadParameter(f"{liberty}: Liberty file not found (accepted: a readable .lib file)",
+                                 param_hint="--liberty")
     designs = S.load_designs(design, top)
     for d in designs:
         if not d.manifest or "spec" not in d.manifest:
@@ -99,7 +105,8 @@ def power(design, top, capture, matmuls, vectors, shape, seed, max_cycles, clock
             todo += [part_design(d, p) for p in PARTS]
         for dd in todo:
             try:
-                rec = P.estimate(dd, ops, spec=spec, max_cycles=max_cycles, clock_mhz=clock_mhz, timeout=timeout)
+                rec = P.estimate(dd, ops, spec=spec, max_cycles=max_cycles, clock_mhz=clock_mhz, timeout=timeout,
+                                 liberty=liberty)
             except SynthError as e:
                 if e.tail:
                     click.echo("--- log tail ---\n" + e.tail + "\n---", err=True)

@@ -29,54 +29,111 @@ from .synth_tools import SynthError, run, version, which
 
 @dataclass
 class GateNetlist:
-    """A flattened generic-gate netlist (Yosys JSON of the cmos target)."""
+    """A flattened netlist of generic gates (cmos target) or of a Liberty library's cells (Yosys JSON)."""
 
     top: str
     ports: dict      # name -> (direction, [bit ids or '0'/'1'/'x'])
     cells: list      # (type, {pin: bit}, {pin: direction})
+    lib: object = None   # power_liberty.Library for Liberty-mapped netlists
 
     @classmethod
-    def from_json(cls, path) -> "GateNetlist":
+    def from_json(cls, path, lib=None) -> "GateNetlist":
         d = json.loads(Path(path).read_text())
         (top, mod), = [(k, v) for k, v in d["modules"].items() if v.get("attributes", {}).get("top")] or \
             list(d["modules"].items())[:1]
         ports = {n: (p["direction"], p["bits"]) for n, p in mod["ports"].items()}
         cells = []
         for c in mod["cells"].values():
-            if c["type"] not in PM.C_PIN:
-                raise SynthError(f"gate netlist has cell {c['type']}: the power model knows {', '.join(PM.C_PIN)}")
-            cells.append((c["type"], {p: b[0] for p, b in c["connections"].items()}, c["port_directions"]))
-        return cls(top, ports, cells)
+            t = c["type"]
+            if lib is None and t not in PM.C_PIN:
+                raise SynthError(f"gate netlist has cell {t}: the power model knows {', '.join(PM.C_PIN)}")
+            if lib is not None:
+                cell = lib.cells.get(t)
+                if cell is None or cell.unsupported or not cell.outputs:
+                    why = "not in the library" if cell is None else (cell.unsupported or "no output pin")
+                    raise SynthError(f"Liberty cell {t} cannot be simulated for power: {why}")
+            cells.append((t, {p: b[0] for p, b in c["connections"].items()}, c["port_directions"]))
+        return cls(top, ports, cells, lib)
+
+    def _clock_pin(self, t):
+        if self.lib is None:
+            return "C" if t == "$_DFF_P_" else None
+        ff = self.lib.cells[t].ff
+        return ff[2].strip().lstrip("!").strip() if ff else None
+
+    def is_ff(self, t) -> bool:
+        return self._clock_pin(t) is not None
 
     def clock_bits(self) -> set:
-        return {conn["C"] for t, conn, _ in self.cells if t == "$_DFF_P_"}
+        return {conn[self._clock_pin(t)] for t, conn, _ in self.cells if self.is_ff(t)}
 
-    def capacitance(self) -> tuple[dict, dict]:
-        """(bit -> C_net fF, bit -> driver type) for every driven, non-clock net."""
+    def net_energy(self) -> tuple[dict, dict]:
+        """(bit -> fJ per toggle, bit -> driver type) for every driven, non-clock net."""
         driver: dict = {}
         for name, (d, bits) in self.ports.items():
             if d == "input":
                 for b in bits:
                     if isinstance(b, int):
-                        driver[b] = "input"
+                        driver[b] = ("input", None)
         for t, conn, dirs in self.cells:
             for p, b in conn.items():
                 if dirs[p] == "output" and isinstance(b, int):
-                    driver[b] = t
+                    driver[b] = (t, p)
         cap = defaultdict(float)
-        for b, t in driver.items():
-            cap[b] += PM.C_DRIVER[t]
+        internal = defaultdict(float)
+        for b, (t, p) in driver.items():
+            if self.lib is None:
+                cap[b] += PM.C_DRIVER[t]
+            elif t != "input":
+                internal[b] += self.lib.cells[t].internal_fj.get(p, 0.0)
         for t, conn, dirs in self.cells:
             for p, b in conn.items():
                 if dirs[p] == "input" and isinstance(b, int):
-                    cap[b] += PM.C_PIN[t][p] + PM.C_WIRE
+                    c_pin = PM.C_PIN[t][p] if self.lib is None else self.lib.cells[t].inputs.get(p, 0.0)
+                    cap[b] += c_pin + PM.C_WIRE
         for name, (d, bits) in self.ports.items():
             if d == "output":
                 for b in bits:
                     if isinstance(b, int):
                         cap[b] += PM.C_OUTPUT_PORT
+        vdd = PM.VDD if self.lib is None else self.lib.vdd
         clocks = self.clock_bits()
-        return {b: cap[b] for b in driver if b not in clocks}, {b: t for b, t in driver.items() if b not in clocks}
+        e = {b: 0.5 * cap[b] * vdd * vdd + internal[b] for b in driver if b not in clocks}
+        return e, {b: t for b, (t, _) in driver.items() if b not in clocks}
+
+    def clock_energy_per_cycle_fj(self) -> float:
+        """Clock pins (+ wire) of every flip-flop switch twice a cycle (+ DFF internal nodes, generic model)."""
+        if self.lib is None:
+            n = sum(1 for t, _, _ in self.cells if self.is_ff(t))
+            return 2 * PM.toggle_energy_fj(n * (PM.C_PIN["$_DFF_P_"]["C"] + PM.C_WIRE + PM.C_DFF_CLOCK_INTERNAL))
+        c = sum(self.lib.cells[t].inputs.get(self._clock_pin(t), 0.0) + PM.C_WIRE for t, _, _ in self.cells if self.is_ff(t))
+        return 2 * 0.5 * c * self.lib.vdd ** 2
+
+    def cell_verilog(self, k, t, conn) -> list[str]:
+        """Verilog of one cell of the flat model."""
+        if self.lib is None:
+            if t == "$_DFF_P_":
+                return [f"  reg q{k} = 1'b0; always @(posedge {_net(conn['C'])}) q{k} <= {_net(conn['D'])}; "
+                        f"assign {_net(conn['Q'])} = q{k};"]
+            return [f"  assign {_net(conn['Y'])} = " + _GATE[t].format(**{p: _net(b) for p, b in conn.items()}) + ";"]
+        from .power_liberty import to_verilog
+
+        cell = self.lib.cells[t]
+        out = []
+        names = {}
+        if cell.ff:
+            state, state_n, clk, nxt = cell.ff
+            edge = "negedge" if clk.strip().startswith("!") else "posedge"
+            d_expr = to_verilog(nxt, lambda p: _net(conn[p]) if p in conn else "1'b0")
+            out.append(f"  reg s{k} = 1'b0; always @({edge} {_net(conn[self._clock_pin(t)])}) s{k} <= {d_expr};")
+            names[state] = f"s{k}"
+            if state_n:
+                names[state_n] = f"(~s{k})"
+        for pin, func in cell.outputs.items():
+            if pin in conn:
+                expr = to_verilog(func, lambda p: names.get(p) or (_net(conn[p]) if p in conn else "1'b0"))
+                out.append(f"  assign {_net(conn[pin])} = {expr};")
+        return out
 
 
 _GATE = {
@@ -116,11 +173,7 @@ def testbench(nl: GateNetlist, in_order: list[str], n_vectors: int, groups: list
         L.append(f"  assign n{b} = clk;")
         driven.add(b)
     for k, (t, conn, _) in enumerate(nl.cells):
-        if t == "$_DFF_P_":
-            L.append(f"  reg q{k} = 1'b0; always @(posedge {_net(conn['C'])}) q{k} <= {_net(conn['D'])}; "
-                     f"assign {_net(conn['Q'])} = q{k};")
-        else:
-            L.append(f"  assign {_net(conn['Y'])} = " + _GATE[t].format(**{p: _net(b) for p, b in conn.items()}) + ";")
+        L += nl.cell_verilog(k, t, conn)
     for g, bits in enumerate(groups):
         w = len(bits)
         L.append(f"  wire [{w - 1}:0] g{g} = {{{', '.join(f'n{b}' for b in bits)}}};")
@@ -156,12 +209,12 @@ def testbench(nl: GateNetlist, in_order: list[str], n_vectors: int, groups: list
 def simulate(nl: GateNetlist, seq: list[dict], work: Path, timeout: float | None, trace: bool = False) -> dict:
     """Run the generated testbench on ``seq``; returns toggles per net group and the groups."""
     iverilog, vvp = which("iverilog"), which("vvp")
-    cap, drv = nl.capacitance()
+    cap, drv = nl.net_energy()
     clk_ports = {n for n, (d, bits) in nl.ports.items() if d == "input" and set(bits) & nl.clock_bits()}
     in_order = [n for n, (d, _) in nl.ports.items() if d == "input" and n not in clk_ports]
     groups_by_key = defaultdict(list)
     for b in sorted(cap):
-        groups_by_key[(drv[b], round(cap[b], 6))].append(b)
+        groups_by_key[(drv[b], round(cap[b], 9))].append(b)
     keys = sorted(groups_by_key)
     groups = [groups_by_key[k] for k in keys]
     widths = {n: len(nl.ports[n][1]) for n in in_order}
@@ -185,29 +238,28 @@ def simulate(nl: GateNetlist, seq: list[dict], work: Path, timeout: float | None
     tog = {int(g): int(n) for g, n in re.findall(r"^TOG (\d+) (\d+)$", out, re.M)}
     if len(tog) != len(groups):
         raise SynthError(f"power: the simulation reported {len(tog)} of {len(groups)} toggle counters")
-    res = {"groups": [{"driver": k[0], "c_ff": k[1], "nets": len(g), "toggles": tog[i]}
+    res = {"groups": [{"driver": k[0], "fj_per_toggle": k[1], "nets": len(g), "toggles": tog[i]}
                       for i, (k, g) in enumerate(zip(keys, groups))]}
     if trace:
         res["trace"] = [int(x, 16) for x in (work / "trace.hex").read_text().split()]
     return res
 
 
-def energy(nl: GateNetlist, sim: dict, counted_cycles: int, macs: int, clock_mhz: float) -> dict:
-    """Energy figures (fJ) from toggle counts with ``power_model``."""
-    data = sum(g["toggles"] * PM.toggle_energy_fj(g["c_ff"]) for g in sim["groups"])
+def energy(nl: GateNetlist, sim: dict, counted_cycles: int, macs: int, clock_mhz: float, model: str) -> dict:
+    """Energy figures (fJ) from toggle counts and the per-net energies of ``nl`` (generic model or Liberty)."""
+    data = sum(g["toggles"] * g["fj_per_toggle"] for g in sim["groups"])
     toggles = sum(g["toggles"] for g in sim["groups"])
     by_type = defaultdict(float)
     tog_type = defaultdict(int)
     for g in sim["groups"]:
-        by_type[g["driver"]] += g["toggles"] * PM.toggle_energy_fj(g["c_ff"])
+        by_type[g["driver"]] += g["toggles"] * g["fj_per_toggle"]
         tog_type[g["driver"]] += g["toggles"]
-    n_ff = sum(1 for t, _, _ in nl.cells if t == "$_DFF_P_")
-    c_clk = n_ff * (PM.C_PIN["$_DFF_P_"]["C"] + PM.C_WIRE + PM.C_DFF_CLOCK_INTERNAL)
-    clock = 2 * counted_cycles * PM.toggle_energy_fj(c_clk)
+    n_ff = sum(1 for t, _, _ in nl.cells if nl.is_ff(t))
+    clock = counted_cycles * nl.clock_energy_per_cycle_fj()
     total = data + clock
     per_cycle = total / counted_cycles if counted_cycles else 0.0
     return {
-        "model": PM.NAME,
+        "model": model,
         "toggles": toggles, "toggles_per_mac": toggles / macs,
         "energy_data_fj": data, "energy_clock_fj": clock, "energy_total_fj": total,
         "energy_per_mac_pj": total / macs / 1000.0,
@@ -220,7 +272,7 @@ def energy(nl: GateNetlist, sim: dict, counted_cycles: int, macs: int, clock_mhz
 
 
 def estimate(design: Design, ops_list, *, spec=None, max_cycles: int = 2000, clock_mhz: float = 100.0,
-             timeout: float | None = 600, use_cache: bool = True, trace: bool = False) -> dict:
+             timeout: float | None = 600, use_cache: bool = True, trace: bool = False, liberty=None) -> dict:
     """Synthesize ``design`` to gates, simulate ``ops_list`` on it and return the power record."""
     from fewbits.sim import MacSpec
 
@@ -228,8 +280,21 @@ def estimate(design: Design, ops_list, *, spec=None, max_cycles: int = 2000, clo
         if not design.manifest or "spec" not in design.manifest:
             raise SynthError(f"{design.name}: power needs the design's formats (a manifest from `fewbits verilog`)")
         spec = MacSpec.from_dict(design.manifest["spec"])
-    syn = synthesize(design, "cmos", timeout=timeout, use_cache=use_cache)
-    nl = GateNetlist.from_json(syn["netlist"])
+    if liberty is not None:
+        from .power_liberty import load
+
+        lib = load(liberty)
+        syn = synthesize(design, "liberty", liberty=liberty, timeout=timeout, use_cache=use_cache)
+        model = f"liberty:{lib.name}"
+        model_desc = {"name": model, "file": str(liberty), "vdd": lib.vdd, "c_wire_ff": PM.C_WIRE,
+                      "c_output_port_ff": PM.C_OUTPUT_PORT,
+                      "energy": "1/2 (sum of load pin capacitances + wire) VDD^2 + mean internal_power table "
+                                "energy of the driving output pin, per toggle; clock pins twice per cycle"}
+    else:
+        lib = None
+        syn = synthesize(design, "cmos", timeout=timeout, use_cache=use_cache)
+        model, model_desc = PM.NAME, PM.describe()
+    nl = GateNetlist.from_json(syn["netlist"], lib)
     seq, macs = cycles(nl.ports, spec, ops_list, max_cycles)
     counted = len(seq) - WARMUP
     key = hashlib.sha256(json.dumps([syn["key"], seq], sort_keys=True).encode()).hexdigest()[:24]
@@ -243,10 +308,11 @@ def estimate(design: Design, ops_list, *, spec=None, max_cycles: int = 2000, clo
         "pe_count": design.pe_count,
         "vectors": [o.source for o in ops_list], "vector_notes": sorted({n for o in ops_list for n in o.notes}),
         "cycles": counted, "macs": macs,
-        "gates": syn["figures"]["gates"], "transistors": syn["figures"]["transistors"],
+        "cells": syn["figures"]["cells"], "transistors": syn["figures"].get("transistors"),
+        "area": syn["figures"].get("area"),
         "tools": {"yosys": syn["tools"]["yosys"], "iverilog": version("iverilog")},
-        "power_model": PM.describe(),
-        "figures": energy(nl, sim, counted, macs, clock_mhz),
+        "power_model": model_desc,
+        "figures": energy(nl, sim, counted, macs, clock_mhz, model),
         "groups": sim["groups"],
         "seconds": round(seconds, 3),
         "work": str(work),
@@ -265,7 +331,8 @@ def report(rec: dict) -> str:
         f"{' ...' if len(rec['vectors']) > 3 else ''})",
         f"  toggles/MAC {f['toggles_per_mac']:.1f}   energy/MAC {f['energy_per_mac_pj']:.4f} pJ "
         f"(data {f['energy_data_per_mac_pj']:.4f} pJ + clock)   power {f['power_mw']:.3f} mW at {f['clock_mhz']:g} MHz",
-        f"  model {f['model']} (45 nm-like, VDD {PM.VDD} V; see docs/HARDWARE.md)",
+        f"  model {f['model']}" + (f" (45 nm-like, VDD {PM.VDD} V; see docs/HARDWARE.md)" if f["model"] == PM.NAME
+                                   else f" (pin capacitances and internal power of {rec['power_model'].get('file')})"),
     ])
 
 

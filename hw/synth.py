@@ -154,6 +154,7 @@ def script(design: Design, target: str, dsp: bool = True, liberty: Path | None =
             f'abc -liberty "{liberty}"',
             "opt_clean -purge",
             f'stat -liberty "{liberty}"',
+            "write_json netlist.json",
         ]
     else:
         flag = {"ice40": ("-dsp", ""), "xilinx": ("", "-nodsp"), "ecp5": ("", "-nodsp")}[target]
@@ -228,7 +229,7 @@ def synthesize(design: Design, target: str = "cmos", *, dsp: bool = True, libert
         "script": text,
         "seconds": round(seconds, 3),
         "log": str(log),
-        "netlist": str(work / "netlist.json") if target == "cmos" else None,
+        "netlist": str(work / "netlist.json") if target in ("cmos", "liberty") else None,
     }
     if target == "cmos":
         rec["depth_note"] = "cells on the longest combinational path (ltp -noff), FFs cut paths"

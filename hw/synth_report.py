@@ -13,6 +13,8 @@ from pathlib import Path
 
 from .synth_sweep import quadratic_fit
 
+FIT_MIN = 4   # 2- and 3-bit multipliers are a handful of gates: constant overhead, not w^2
+
 # Horowitz, "Computing's energy problem (and what we can do about it)", ISSCC 2014, 45 nm, 0.9 V
 HOROWITZ = {
     "int8_mul": {"pj": 0.2, "um2": 282}, "int32_mul": {"pj": 3.1, "um2": 3495},
@@ -21,15 +23,27 @@ HOROWITZ = {
 }
 
 
+def _raw_rows(path: Path):
+    """Rows of a sweep CSV, or of every point JSON under a sweep folder (usable while it still runs)."""
+    if path.is_dir():
+        import json
+
+        for j in sorted((path / "points").glob("*.json")):
+            yield from json.loads(j.read_text()).get("rows", [])
+        return
+    with open(path, newline="") as f:
+        yield from csv.DictReader(f)
+
+
 def read_rows(paths) -> list[dict]:
     rows = []
     for p in paths:
-        with open(p, newline="") as f:
-            for r in csv.DictReader(f):
+        if True:
+            for r in _raw_rows(Path(p)):
                 for k in ("width", "exp", "man", "cells", "transistors", "depth", "luts", "carries", "ffs", "dsps"):
-                    r[k] = int(float(r[k])) if r.get(k) not in (None, "") else None
+                    r[k] = int(float(r[k])) if r.get(k) not in (None, "", "None") else None
                 for k in ("energy_per_mac_pj", "energy_data_per_mac_pj", "toggles_per_mac", "area"):
-                    r[k] = float(r[k]) if r.get(k) not in (None, "") else None
+                    r[k] = float(r[k]) if r.get(k) not in (None, "", "None") else None
                 rows.append(r)
     return rows
 
@@ -78,7 +92,7 @@ def plot(rows, out_dir: Path) -> list[Path]:
                 if s:
                     ax.plot(*zip(*s), style + ":", fillstyle=fill, ms=5,
                             label=f"float e{exp} {'multiplier' if part == 'multiplier' else 'MAC unit'}")
-        s = [(w, v) for w, v in series(rows, "fixed", "multiplier", target, value) if v]
+        s = [(w, v) for w, v in series(rows, "fixed", "multiplier", target, value) if v and w >= FIT_MIN]
         if len(s) >= 4:
             import numpy as np
 
@@ -129,7 +143,7 @@ def tables(rows) -> str:
     out.append("|---|---|---|---|---|---|")
     for value, target, name in [("transistors", "cmos", "transistors"), ("luts", "ice40", "iCE40 LUTs"),
                                 ("energy_per_mac_pj", "power", "energy pJ")]:
-        s = [(w, v) for w, v in series(rows, "fixed", "multiplier", target, value) if v]
+        s = [(w, v) for w, v in series(rows, "fixed", "multiplier", target, value) if v and w >= FIT_MIN]
         if len(s) >= 4:
             q = quadratic_fit(*zip(*s))
             out.append(f"| {name} vs width ({s[0][0]}..{s[-1][0]}) | {q['c2']:.4g} | {q['c1']:.4g} | {q['c0']:.4g} | "
@@ -165,7 +179,7 @@ def tables(rows) -> str:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("csv", nargs="+")
+    ap.add_argument("csv", nargs="+", help="sweep.csv files or sweep folders (their points/*.json)")
     ap.add_argument("-o", "--out-dir", default="docs")
     a = ap.parse_args(argv)
     rows = read_rows(a.csv)

@@ -143,3 +143,50 @@ def test_cli_power_and_bad_input(tmp_path):
         bad = CliRunner().invoke(main, ["power", str(tmp_path / "hw"), *args, "-o", str(tmp_path / "o")])
         lines = [x for x in bad.stderr.splitlines() if x.strip()]
         assert bad.exit_code != 0 and len(lines) == 1 and re.search(pat, lines[0]), bad.stderr
+
+
+# ---------------------------------------------------------------- Liberty power model
+
+def tiny_lib(internal_fj: float | None) -> str:
+    """A small valid Liberty library; with ``internal_fj``, every output pin has internal_power tables."""
+    ip = ("" if internal_fj is None else
+          f'internal_power () {{ related_pin : "A" ; rise_power (scalar) {{ values ("{internal_fj}") ; }} '
+          f'fall_power (scalar) {{ values ("{internal_fj}") ; }} }}')
+    cells = [("BUF", 0.8, ["A"], '"A"'), ("INV", 0.5, ["A"], "\"A'\""), ("NAND2", 0.8, ["A", "B"], "\"(A B)'\""),
+             ("NOR2", 0.8, ["A", "B"], "\"(A+B)'\""), ("XOR2", 1.6, ["A", "B"], '"(A^B)"')]
+    body = []
+    for name, area, ins, func in cells:
+        pins = " ".join(f"pin ({p}) {{ direction : input ; capacitance : 1.5 ; }}" for p in ins)
+        body.append(f"cell ({name}) {{ area : {area} ; {pins} pin (Y) {{ direction : output ; function : {func} ; {ip} }} }}")
+    body.append("cell (DFF) { area : 4.5 ; ff (IQ, IQN) { clocked_on : \"C\" ; next_state : \"D\" ; } "
+                "pin (C) { direction : input ; capacitance : 0.9 ; clock : true ; } "
+                "pin (D) { direction : input ; capacitance : 1.1 ; } "
+                f"pin (Q) {{ direction : output ; function : \"IQ\" ; {ip} }} }}")
+    return ("library (tiny) {\n  delay_model : table_lookup ;\n  time_unit : \"1ns\" ;\n  voltage_unit : \"1V\" ;\n"
+            "  nom_voltage : 1.0 ;\n  capacitive_load_unit (1, ff) ;\n  " + "\n  ".join(body) + "\n}\n")
+
+
+@pytest.mark.parametrize("seed", [51])
+def test_liberty_power_model(tmp_path, seed):
+    spec = spec_of("fixed:5:0")
+    d = part_design(spec, "multiplier", name="mul5")
+    (tmp_path / "a.lib").write_text(tiny_lib(None))
+    (tmp_path / "b.lib").write_text(tiny_lib(2.0))
+    ops = synthetic(spec, "random", seed, 3, 8, 3)
+    a = P.estimate(d, [ops], spec=spec, liberty=tmp_path / "a.lib", trace=True)
+    b = P.estimate(d, [ops], spec=spec, liberty=tmp_path / "b.lib")
+    # the Liberty-mapped model computes the products
+    expect = []
+    for v in a["sequence"][2:]:
+        x = v["a"] - 32 if v["a"] >> 4 else v["a"]
+        y = v["b"] - 32 if v["b"] >> 4 else v["b"]
+        expect.append((x * y) & 0x3FF)
+    assert a["trace"][2:] == expect
+    assert a["figures"]["model"] == "liberty:tiny" and a["area"] > 0
+    # same mapping, same toggles; the internal energy adds 2 fJ per toggle of every cell-driven net
+    fa, fb = a["figures"], b["figures"]
+    assert fa["toggles"] == fb["toggles"]
+    cell_toggles = fa["toggles"] - fa["toggles_by_driver"].get("input", 0)
+    assert fb["energy_data_fj"] - fa["energy_data_fj"] == pytest.approx(2.0 * cell_toggles, rel=1e-9)
+    const = P.estimate(d, [synthetic(spec, "constant", seed, 3, 8, 3)], spec=spec, liberty=tmp_path / "b.lib")
+    assert const["figures"]["energy_total_fj"] == 0.0
