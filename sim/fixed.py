@@ -131,8 +131,11 @@ class Fixed:
         """
         x = _as_tensor(x).detach().to(torch.float64)
         y = x * (2.0 ** self.frac)
-        # keep the sign of a value that underflows, so that RDN still floors it to -1
-        y = torch.where((y == 0) & (x != 0), torch.copysign(torch.full_like(y, 2.0 ** -1074), x), y)
+        if self.round is Rounding.RDN and self.frac < 0:
+            # keep the sign of a value that underflows, so that RDN still floors it to -1
+            y = torch.where((y == 0) & (x != 0), torch.copysign(torch.full_like(y, 2.0 ** -1074), x), y)
+        if self.overflow is Overflow.SAT and self.width <= 52:
+            return self._encode_sat_narrow(y)
         y = round_to_integer(y, self.round)
         nan = torch.isnan(y)
         y = torch.where(nan, torch.zeros_like(y), y)
@@ -162,6 +165,21 @@ class Fixed:
         codes = torch.where(sat_hi, torch.full_like(codes, hi), codes)
         codes = torch.where(sat_lo, torch.full_like(codes, self.min_code), codes)
         return codes, out | nan
+
+    def _encode_sat_narrow(self, y: torch.Tensor):
+        """The common case in few tensor passes: codes fit float64 exactly, so clamp in float."""
+        if self.round is Rounding.RNA:
+            # |y| + 0.5 is exact below 2**52; larger magnitudes saturate at these widths anyway
+            y = torch.trunc(y + torch.copysign(torch.full_like(y, 0.5), y))
+        else:
+            y = round_to_integer(y, self.round)
+        lo, hi = float(self.min_code), float(self.max_code)
+        ovf = (y > hi) | (y < lo)
+        nan = torch.isnan(y)
+        if bool(nan.any()):
+            ovf |= nan
+            y = torch.where(nan, torch.zeros_like(y), y)
+        return y.clamp_(lo, hi).to(torch.int64), ovf
 
     def _float_to_int64(self, y: torch.Tensor) -> torch.Tensor:
         if self.signed or self.width < 64:
