@@ -24,11 +24,15 @@ MANIFEST_VERSION = 1
 LINT_WAIVERS = ("WIDTHEXPAND", "WIDTHTRUNC", "UNUSEDSIGNAL", "PROCASSINIT", "DECLFILENAME")
 
 
-def _port(name, direction, width, role, element_width=None, element_count=1, order=None, fmt=None, desc=""):
+def _port(name, direction, width, role, element_width=None, element_count=1, order=None, fmt=None, desc="",
+          index=None, sampled_with=None):
+    """One port; ``index`` says which (i, j) element k is: element k sits at bits [k*w +: w]."""
     return {
         "name": name, "direction": direction, "width": width, "role": role,
         "element_width": element_width if element_width is not None else width,
-        "element_count": element_count, "order": order, "format": fmt, "description": desc,
+        "element_count": element_count, "order": order, "index": index, "signed": fmt is not None and (
+            fmt.startswith("signed") or fmt.startswith("fixed") or fmt.startswith("dfixed")),
+        "format": fmt, "sampled_with": sampled_with, "description": desc,
     }
 
 
@@ -44,21 +48,23 @@ def ports(array) -> list[dict]:
         _port("in_first", "input", 1, "first", desc="k = 0: accumulators start from the bias"),
         _port("in_last", "input", 1, "last", desc="k = K-1: the tile is complete"),
         _port("in_a", "input", R * wa, "a", wa, R, "element i (row i of A, column k) at bits [i*w +: w]",
-              str(s.a_fmt)),
+              str(s.a_fmt), index="i"),
         _port("in_b", "input", C * wb, "b", wb, C, "element j (row k of B, column j) at bits [j*w +: w]",
-              str(s.b_fmt)),
+              str(s.b_fmt), index="j"),
         _port("in_bias", "input", C * wbias, "bias", wbias, C,
-              "element j (bias of column j) at bits [j*w +: w]; sampled with in_first", str(s.bias_fmt)),
+              "element j (bias of column j) at bits [j*w +: w]; sampled with in_first", str(s.bias_fmt),
+              index="j", sampled_with="in_first"),
     ]
     if array.dynamic:
         sw = array.unit.shift_width
         out.append(_port("in_shift", "input", sw, "shift", sw, 1, None, f"signed:{sw}",
-                         "two's complement fa + fb - fo of the current ranges; sampled with in_first"))
+                         "two's complement fa + fb - fo of the current ranges; sampled with in_first",
+                         sampled_with="in_first"))
     out += [
         _port("out_valid", "output", 1, "out_valid", desc=f"one-cycle pulse {array.latency} cycles after in_last"),
         _port("out_z", "output", R * C * wo, "z", wo, R * C,
-              "element (i, j) at index i*C + j, bits [(i*C + j)*w +: w]", str(s.out_fmt)),
-        _port("out_ovf", "output", R * C, "ovf", 1, R * C, "flag (i, j) at bit i*C + j"),
+              "element (i, j) at index i*C + j, bits [(i*C + j)*w +: w]", str(s.out_fmt), index=f"i*{C}+j"),
+        _port("out_ovf", "output", R * C, "ovf", 1, R * C, "flag (i, j) at bit i*C + j", index=f"i*{C}+j"),
     ]
     return out
 

@@ -61,6 +61,9 @@ def check_manifest(res, spec, top):
         assert p["element_width"] * p["element_count"] == width, name
         assert p["role"]
     assert ("in_shift" in mports) == array.dynamic
+    assert mports["out_z"]["index"] == f"i*{spec.cols}+j" and mports["out_z"]["element_count"] == spec.rows * spec.cols
+    assert mports["in_a"]["element_count"] == spec.rows and mports["in_b"]["element_count"] == spec.cols
+    assert mports["in_bias"]["sampled_with"] == "in_first"
 
 
 @pytest.mark.parametrize("a,b,out,rows,cols", SMALL, ids=lambda x: str(x))
