@@ -81,6 +81,15 @@ def random_matmuls(spec, tiles: int, seed: int, k_max: int | None = None) -> lis
         b = random_codes(rng, fb, (K, tc * C))
         bias = random_codes(rng, fz, (tc * C,))
         out.append(MatMul(f"random[seed={seed},g={g},K={K}]", a, b, fa, fb, fo, bias, fz, kind="random"))
+    if spec.dynamic and tiles >= 8:
+        # a negative shift (output finer than the products: a left shift) exists only without a bias
+        fa, fb = (int(v) for v in rng.integers(0, 4, 2))
+        fo = fa + fb + int(rng.integers(1, 4))
+        fa_, fb_, fo_, _ = _fmts(spec, (fa, fb, fo))
+        K = int(rng.integers(1, kmax + 1))
+        tr = max(1, int(np.sqrt(tiles // 8)))
+        out.append(MatMul(f"random[seed={seed},negative shift,K={K}]", random_codes(rng, fa_, (tr * R, K)),
+                          random_codes(rng, fb_, (K, tr * C)), fa_, fb_, fo_, kind="random"))
     return out
 
 

@@ -95,14 +95,26 @@ def drop_rounding(text, man):
     return new
 
 
-@pytest.mark.parametrize("mutate", [flip_z_bit, ovf_stuck_low, subtract_products, drop_rounding],
-                         ids=lambda f: f.__name__)
+def manifest_claims_rna(man):
+    """The Verilog is untouched but its manifest promises ties away from zero (a wrong expected format)."""
+    wrong = "fixed:6:3,round=rna"
+    man["spec"]["out_fmt"] = man["spec"]["bias_fmt"] = wrong
+    man["formats"]["out"] = man["formats"]["bias"] = wrong
+    return man
+
+
+@pytest.mark.parametrize("mutate", [flip_z_bit, ovf_stuck_low, subtract_products, drop_rounding,
+                                    manifest_claims_rna], ids=lambda f: f.__name__)
 def test_mutant_fails_with_report(good_design, tmp_path, mutate):
     d = tmp_path / "mutant"
     shutil.copytree(good_design, d)
-    man = json.loads((d / "mac_2x3.json").read_text())
+    mpath = d / "mac_2x3.json"
+    man = json.loads(mpath.read_text())
     v = d / "mac_2x3.v"
-    v.write_text(mutate(v.read_text(), man))
+    if mutate is manifest_claims_rna:
+        mpath.write_text(json.dumps(mutate(man)))
+    else:
+        v.write_text(mutate(v.read_text(), man))
     r = cosim("--design", str(d), "--vectors", "30", "--seed", "1", "-o", str(tmp_path / "rep"))
     assert r.exit_code == 1, r.output + r.stderr
     assert "co-simulation mismatch" in last_line(r) and "Traceback" not in r.stderr
@@ -168,3 +180,33 @@ def test_capture_all_three_matmuls(tmp_path):
     assert {"capture[L1.forward]", "capture[L1.input_grad]", "capture[L1.weight_grad]"} <= checked
     assert s["capture_elements_checked"] > 0 and s["capture_mismatches"] == 0
     assert s["reference_vs_capture_mismatches"] == 0
+
+
+@pytest.mark.slow
+def test_issue_example_2000_vectors(tmp_path):
+    """The issue's "done when" command, as written (4x4, 2000 random tiles, Icarus)."""
+    r = cosim("--rows", "4", "--cols", "4", "--a", "fixed:8:6", "--b", "fixed:8:7", "--out", "fixed:8:5",
+              "--vectors", "2000", "-o", str(tmp_path))
+    assert r.exit_code == 0, r.output + r.stderr
+    assert json.loads((tmp_path / "report.json").read_text())["tiles_checked"] >= 2000
+
+
+@pytest.mark.slow
+def test_full_capture_on_generated_design_verilator(tmp_path):
+    """`fewbits train` (default batch) -> `fewbits verilog` -> `fewbits cosim --design --capture` on Verilator."""
+    train = tmp_path / "train"
+    r = CliRunner().invoke(cli.main, ["train", "--dataset", "digits", "--net", "mlp-small", "--prop", "dfixed:11",
+                                      "--update", "dfixed:13", "--epochs", "1", "--capture", "L0,L1", "--quiet",
+                                      "--out", str(train)], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    hw = tmp_path / "hw"
+    r = CliRunner().invoke(cli.main, ["verilog", "--rows", "4", "--cols", "4", "--a", "dfixed:11", "--b",
+                                      "dfixed:11", "--out", "dfixed:11", "-o", str(hw)], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    r = cosim("--design", str(hw), "--capture", str(train / "capture" / "capture.json"), "--simulator",
+              "verilator", "-o", str(tmp_path / "cosim"))
+    s = json.loads((tmp_path / "cosim" / "report.json").read_text())
+    checked = {src["name"] for src in s["sources"] if src["capture_checked"]}
+    assert {"capture[L1.forward]", "capture[L1.input_grad]", "capture[L1.weight_grad]"} <= checked, \
+        s["capture_skipped"]
+    assert r.exit_code == 0, r.output + r.stderr

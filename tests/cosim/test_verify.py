@@ -44,7 +44,7 @@ def test_dynamic_fixed_shift_changes_between_tiles(make_design, tmp_path, seed):
     s = verify(d, mms, tmp_path, plan=RANDOM)
     check(s)
     shifts = {src["shift"] for src in s["sources"]}
-    assert len(shifts) >= 3, shifts
+    assert len(shifts) >= 3 and min(shifts) < 0 <= max(shifts), shifts
 
 
 @pytest.mark.parametrize("fmts", [("fp8_e5m2", "fp8_e4m3", "fp8_e5m2")], ids=str)
@@ -83,3 +83,28 @@ def test_verilator(make_design, tmp_path):
     s = verify(d, V.random_matmuls(d.spec, 40, 8) + V.corner_matmuls(d.spec, 8), tmp_path, "verilator", RANDOM)
     check(s)
     assert s["simulator"] == "verilator"
+
+
+SWEEP = [
+    ("fixed:8:4", "fixed:8:4", "fixed:8:4,round=rne"),
+    ("fixed:8:4", "fixed:8:4", "fixed:8:4,round=rna"),
+    ("fixed:8:4", "fixed:8:4", "fixed:8:4,round=rtz"),
+    ("fixed:8:4", "fixed:8:4", "fixed:8:4,round=rdn"),
+    ("fixed:8:4", "fixed:8:4", "fixed:6:2,overflow=wrap"),
+    ("fixed:11:5,symmetric,round=rna", "fixed:11:5,symmetric,round=rna", "fixed:11:5,symmetric,round=rna"),
+    ("ufixed:6:3", "ufixed:5:2", "ufixed:7:3"),
+    ("fp16", "fp16", "fp16"),
+    ("bf16", "bf16", "bf16,round=rtz"),
+    ("fp8_e4m3", "fp8_e4m3", "bf16"),
+    ("fp8_e5m2", "fp8_e5m2", "fp8_e4m3"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmts", SWEEP, ids=str)
+def test_format_sweep(make_design, tmp_path, fmts):
+    d = make_design(*fmts, 2, 2, 64)
+    mms = V.random_matmuls(d.spec, 200, 12) + V.corner_matmuls(d.spec, 12)
+    if len(V.all_codes(d.spec.a_fmt)) * len(V.all_codes(d.spec.b_fmt)) <= 1 << 16:
+        mms += V.exhaustive_matmuls(d.spec)
+    check(verify(d, mms, tmp_path, plan=RANDOM))
