@@ -34,6 +34,7 @@ class Stage:
     available: Callable[[], str | None]
     resumable: bool = False  # keep a killed run's work folder (the trainer resumes from its checkpoint)
     summary: Callable[[dict], dict] | None = None  # the few numbers a point record keeps
+    version: int = 1  # part of every cache key: bump when a stage's results change meaning
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,48 +171,38 @@ def _cosim_config(point: dict) -> dict:
             "max_tiles": c["max_tiles"]}
 
 
-def _capture_matmuls(capture_dir: Path, spec, names, max_tiles: int) -> list:
-    """Captured matmuls as cosim MatMuls, cut to at most ``max_tiles`` tiles each (the top-left block)."""
-    from fewbits.cosim.tiles import MatMul
-    from fewbits.sim import parse_format
-    from fewbits.training.capture import load_capture
+def _crop(mm, spec, max_tiles: int):
+    """The top-left block of a captured matmul: at most ``max_tiles`` tiles (co-simulation time is per tile)."""
+    import dataclasses
 
-    manifest, arrays = load_capture(capture_dir)
-    out = []
-    for e in manifest["matmuls"]:
-        if e["matmul"] not in names:
-            continue
-        M, N = e["rows"], e["cols"]
-        side = max(1, int(math.isqrt(max_tiles)))
-        m, n = min(M, side * spec.rows), min(N, side * spec.cols)
-        a = arrays[e["a"]].numpy()[:m]
-        b = arrays[e["b"]].numpy()[:, :n]
-        z = arrays[e["z"]].numpy()[:m, :n]
-        ovf = arrays[e["overflow"]].numpy()[:m, :n]
-        bias = arrays[e["bias"]].numpy().reshape(-1)[:n] if e.get("bias") else None
-        out.append(MatMul(f"capture:{e['name']}[:{m},:{n}]", a, b, parse_format(e["a_fmt"]),
-                          parse_format(e["b_fmt"]), parse_format(e["out_fmt"]), bias,
-                          parse_format(e["bias_fmt"]) if e.get("bias_fmt") else None, z, ovf, kind="capture"))
-    return out
+    side = max(1, int(math.isqrt(max_tiles)))
+    m, n = min(mm.a.shape[0], side * spec.rows), min(mm.b.shape[1], side * spec.cols)
+    return dataclasses.replace(
+        mm, name=f"{mm.name}[:{m},:{n}]", a=mm.a[:m], b=mm.b[:, :n],
+        bias=None if mm.bias is None else mm.bias.reshape(-1)[:n],
+        z=None if mm.z is None else mm.z[:m, :n], ovf=None if mm.ovf is None else mm.ovf[:m, :n])
 
 
 def _cosim_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
     from fewbits.cosim.design import load_design
     from fewbits.cosim.verify import verify
-    from fewbits.cosim.vectors import random_matmuls
+    from fewbits.cosim.vectors import capture_matmuls, corner_matmuls, random_matmuls
 
     v = inputs["verilog"]["result"]
     design = load_design(store.abs(v["manifest"]))
     spec = design.spec
     mms = []
     cap = inputs["train"]["result"].get("capture")
-    n_capture = 0
+    skipped = []
     if cap:
-        cm = _capture_matmuls(store.abs(cap), spec, config["matmuls"], config["max_tiles"])
-        n_capture = len(cm)
+        cm, skipped = capture_matmuls(store.abs(cap), spec)
+        cm = [_crop(mm, spec, config["max_tiles"]) for mm in cm
+              if any(mm.name.endswith(f".{k}]") for k in config["matmuls"])]
         mms += cm
+    n_capture = len(mms)
     if config["vectors"]:
         mms += random_matmuls(spec, config["vectors"], config["seed"])
+        mms += corner_matmuls(spec, config["seed"])
     if not mms:
         raise RuntimeError("co-simulation has no vectors (no capture and [cosim] vectors = 0)")
     s = verify(design, mms, workdir, simulator=config["simulator"])
@@ -220,7 +211,7 @@ def _cosim_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
         raise RuntimeError(f"co-simulation failed: {s.get('mismatches')} mismatching elements, "
                            f"{s.get('missing')} missing; first: {first} (report: {store.rel(workdir / 'report.txt')})")
     return {"ok": True, "macs_checked": s.get("macs_checked"), "tiles_checked": s.get("tiles_checked"),
-            "mismatches": s.get("mismatches"), "capture_matmuls": n_capture,
+            "mismatches": s.get("mismatches"), "capture_matmuls": n_capture, "capture_skipped": skipped,
             "capture_elements_checked": s.get("capture_elements_checked"),
             "simulator": config["simulator"], "report": store.rel(workdir / "report.json"),
             "report_txt": store.rel(workdir / "report.txt"), "wall_seconds": s.get("wall_seconds")}

@@ -44,7 +44,7 @@ def point_label(point: dict) -> str:
 
 
 def stage_key(inst: st.Instance, keys: dict) -> str:
-    return config_hash({"stage": inst.stage.name, "config": inst.config,
+    return config_hash({"stage": inst.stage.name, "version": inst.stage.version, "config": inst.config,
                         "inputs": {n: keys[n] for n in inst.needs}})
 
 

@@ -79,7 +79,10 @@ def test_changing_only_the_synthesis_target_keeps_upstream_keys():
 
 def test_new_synthesis_target_reuses_training(tiny_sweep, tmp_path):
     """A real re-run with an extra target: training, Verilog, co-sim and power records are re-used as they are."""
-    root, points, _ = tiny_sweep
+    import shutil
+
+    root = tmp_path / "copy"
+    shutil.copytree(tiny_sweep[0], root)  # the shared store stays as the other tests expect it
     before = stage_records(root)
     pts = parse_sweep(tiny_toml(targets=("cmos", "ice40"), parts=("multiplier",)), "t.toml").points[:1]
     rec = run_sweep(pts, root, workers=1, progress=False)[0]
