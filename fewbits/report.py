@@ -47,10 +47,11 @@ def _csv_rows(rows):
 def summary_lines(data: dict) -> list[str]:
     """The three lines a person reads first (per dataset/net group)."""
     lines = []
-    for g in data["groups"]:
+    groups = [g for g in data["groups"] if g["_rec"]["row"] is not None] or data["groups"][:1]
+    for g in groups:
         rec = g["_rec"]
         r, base = rec["row"], rec.get("baseline")
-        head = f"[{g['dataset']}, {g['net']}, {g['epochs']} epochs] " if len(data["groups"]) > 1 else ""
+        head = f"[{g['dataset']}, {g['net']}, {g['epochs']} epochs] " if len(groups) > 1 else ""
         if r is None:
             lines.append(f"{head}no finished point to recommend")
             continue

@@ -51,6 +51,21 @@ def inline_svg(svg: str, prefix: str) -> str:
     return svg
 
 
+def _log_axis(ax, which: str, values) -> None:
+    """A log axis labelled in plain numbers (minor ticks labelled too when the data spans under a decade)."""
+    import math
+
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    plain = FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 100 else f"{v:g}")
+    axis.set_major_formatter(plain)
+    vals = [v for v in values if v and v > 0]
+    narrow = vals and math.log10(max(vals) / min(vals)) < 1.0
+    axis.set_minor_formatter(plain if narrow else NullFormatter())
+
+
 def _groups(rows):
     g = {}
     for r in rows:
@@ -104,7 +119,7 @@ def error_vs(rows, out_dir, name, x, xlabel, families, other, title, logx=False,
                     ax.scatter([p["prop_bits"] + (1 if p["family"] in ("fixed", "dfixed") else 0)], [p["test_error"]],
                                marker="x", s=60, color=COLORS[p["family"]], label=f"paper: {p['format']}")
     if logx:
-        ax.set_xscale("log")
+        _log_axis(ax, "x", [r[x] for r in fam_rows])
     ax.set_xlabel(xlabel)
     ax.set_ylabel("test error (%)")
     ax.set_title(title)
@@ -139,7 +154,7 @@ def tradeoff(rows, out_dir, cost, label) -> dict | None:
             for r in front:
                 ax.annotate(r["label"] or r["prop"], (r[cost], r["test_error"]), fontsize=6,
                             xytext=(4, 4), textcoords="offset points")
-    ax.set_xscale("log")
+    _log_axis(ax, "x", [r[cost] for r in res])
     ax.set_xlabel(label + " (log)")
     ax.set_ylabel("test error (%)")
     ax.set_title(f"test error vs {label.split(' (')[0]}")
@@ -158,7 +173,7 @@ def cost_vs_width(rows, out_dir, cost, label) -> dict | None:
         fr = sorted({(r["prop_bits"], r[cost]) for r in res if r["family"] == fam})
         if fr:
             ax.plot([a for a, _ in fr], [b for _, b in fr], marker=MARKERS[fam], color=COLORS[fam], label=NAMES[fam])
-    ax.set_yscale("log")
+    _log_axis(ax, "y", [r[cost] for r in res])
     ax.set_xlabel("propagation width (bits, with sign)")
     ax.set_ylabel(label)
     ax.set_title(f"{label.split(' (')[0]} vs width")

@@ -157,6 +157,11 @@ def run_sweep(points: list[dict], results_dir, *, workers: int = 1, scheduler: s
 
     Raises ``Interrupted`` on Ctrl-C / SIGTERM after stopping the workers.
     """
+    client = None
+    if scheduler:  # connect first: an unreachable scheduler is an error before any work
+        from distributed import Client
+
+        client = Client(scheduler, timeout="20s")
     store = Store(results_dir)
     store.init()
     store.remove_stale_temporaries()
@@ -180,14 +185,11 @@ def run_sweep(points: list[dict], results_dir, *, workers: int = 1, scheduler: s
 
     with contextlib.suppress(ValueError):  # not the main thread (e.g. called from a Dask worker)
         signal.signal(signal.SIGTERM, on_term)
-    client = ex = None
+    ex, futs = None, {}
     try:
         if not todo:
             pass
-        elif scheduler:
-            from distributed import Client
-
-            client = Client(scheduler, timeout="20s")
+        elif client is not None:
             futs = {i: client.submit(run_point, points[i], str(Path(results_dir).resolve()), retry_failed,
                                      key=f"fewbits-point-{keys[i]}-{os.getpid()}-{time.time_ns()}", pure=False)
                     for i in todo}
