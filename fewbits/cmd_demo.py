@@ -24,8 +24,10 @@ report OUT/report/index.html.
 
 
 @click.command("demo", epilog=EXAMPLES)
-@click.option("-o", "--out", "out_dir", default="build/demo", show_default=True,
+@click.option("-o", "--output-dir", "out_dir", default="build/demo", show_default=True,
               type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--rows", type=click.IntRange(1, 32), default=1, show_default=True, help="MAC array rows.")
+@click.option("--cols", type=click.IntRange(1, 32), default=1, show_default=True, help="MAC array columns.")
 @click.option("--dataset", type=click.Choice(["digits", "fashion-mnist", "mnist"]), default="digits",
               show_default=True, help="digits ships with scikit-learn; fashion-mnist/mnist need their IDX files.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs (default: the demo's).")
@@ -34,7 +36,7 @@ report OUT/report/index.html.
 @click.option("--budget", type=click.FloatRange(min=0), default=0.5, show_default=True,
               help="Error budget (percentage points over fp32) of the recommendation.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def demo_cmd(out_dir, dataset, epochs, workers, scheduler, budget, quiet):
+def demo_cmd(out_dir, rows, cols, dataset, epochs, workers, scheduler, budget, quiet):
     """Run the main job end to end on a small example: sweep, report, three-line summary."""
     from .demo import demo_toml
     from .store import atomic_write_text
@@ -48,7 +50,7 @@ def demo_cmd(out_dir, dataset, epochs, workers, scheduler, budget, quiet):
             ds.load(dataset)
         except ds.DatasetError as e:
             raise click.ClickException(str(e)) from e
-    text = demo_toml(dataset, epochs)
+    text = demo_toml(dataset, epochs, rows, cols)
     cfg = parse_sweep(text, str(out / "sweep.toml"))
     atomic_write_text(out / "sweep.toml", text)
     workers = workers or max(1, min(2, os.cpu_count() or 1))

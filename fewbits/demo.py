@@ -21,8 +21,8 @@ seeds = [0]
 [train]
 {limit}
 [hardware]
-rows = 1
-cols = 1
+rows = {rows}
+cols = {cols}
 k_max = {k_max}
 
 [cosim]
@@ -60,10 +60,10 @@ SCALES = {
 }
 
 
-def demo_toml(dataset: str = "digits", epochs: int | None = None) -> str:
+def demo_toml(dataset: str = "digits", epochs: int | None = None, rows: int = 1, cols: int = 1) -> str:
     """The demo's sweep file for ``dataset`` (a real TOML file: the user can copy and edit it)."""
     if dataset not in SCALES:
         raise ValueError(f"unknown demo dataset {dataset!r}: accepted {', '.join(SCALES)}")
     net, ep, limit, k_max = SCALES[dataset]
-    return DEMO_TOML.format(dataset=dataset, net=net, epochs=epochs or ep, k_max=k_max,
+    return DEMO_TOML.format(dataset=dataset, net=net, epochs=epochs or ep, k_max=k_max, rows=rows, cols=cols,
                             limit=f"limit_train = {limit}\n" if limit else "")
