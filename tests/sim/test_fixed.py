@@ -188,6 +188,17 @@ def fixed_and_inputs(draw):
 @SETTINGS
 @given(fixed_and_inputs())
 def test_encode_matches_exact_model(case):
+    check_any_fixed(case)
+
+
+@pytest.mark.slow
+@settings(SETTINGS, max_examples=4000)
+@given(fixed_and_inputs())
+def test_encode_matches_exact_model_sweep(case):
+    check_any_fixed(case)
+
+
+def check_any_fixed(case):
     (w, f, signed, sym, rnd, ovf), xs = case
     fmt, m = make(w, f, signed, sym, rnd, ovf)
     check_encode(fmt, m, xs)

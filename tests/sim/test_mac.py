@@ -365,3 +365,28 @@ def test_shapes_and_dtypes():
         z, o = S.mac_reference(torch.ones(R, K, dtype=torch.int64), torch.ones(K, C, dtype=torch.int64), fa, fa, None,
                                S.Fixed(16, 0), bias_codes=torch.arange(C))
         assert z.tolist() == [[K + c for c in range(C)]] * R and o.dtype == torch.bool and not o.any()
+
+
+# ---------------------------------------------------------------- slow sweeps (pytest -m slow)
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(60, 1500))
+def test_fixed_random_sweep(seed):
+    test_fixed_random(seed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(40, 800))
+def test_float_random_sweep(seed):
+    test_float_random(seed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(24, 500))
+def test_float_narrow_accumulator_sweep(seed):
+    test_float_narrow_accumulator_rounds_each_product(seed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(16, 400))
+def test_float_special_values_sweep(seed):
+    test_float_special_values(seed)
