@@ -159,7 +159,9 @@ def test_missing_simulator_is_one_line(good_design, tmp_path, monkeypatch):
     r = subprocess.run([sys.executable, "-m", "fewbits", "cosim", "--design", str(good_design), "-o",
                         str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2, r.stderr
-    assert r.stderr.strip().splitlines()[-1].startswith("fewbits: error: icarus not found")
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fewbits: error: icarus not found"), r.stderr
+    assert "apt-get install iverilog" in lines[0]
     assert "Traceback" not in r.stderr
 
 

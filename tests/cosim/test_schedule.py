@@ -38,3 +38,15 @@ def test_plan(seed):
         assert np.array_equal(t.b[rows], ts.steps_b[off:off + k])
         assert np.array_equal(t.bias[rows[0]], ts.bias[tile]) and t.shift[rows[0]] == ts.shift[tile]
     assert (t.ctrl[-(L + 2):] == 0).all() and (t.ctrl[:2] == schedule.RST).all()
+
+
+def test_back_to_back_without_idle():
+    """No idle cycles, no resets: each tile's first step follows the previous tile's last step directly."""
+    rng = np.random.default_rng(3)
+    ts = fake_tiles(rng, 25)
+    t = schedule.build(ts, 4, {"a": 4, "b": 4, "bias": 4}, schedule.Plan(seed=3))
+    assert t.cycles == 2 + int(ts.tile_k.sum()) + 4 + 2
+    first = np.nonzero(t.ctrl & schedule.FIRST)[0]
+    last = np.nonzero(t.ctrl & schedule.LAST)[0]
+    assert np.array_equal(first[1:], last[:-1] + 1)
+    assert np.array_equal(t.due_cycle, last + 4)
