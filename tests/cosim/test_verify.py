@@ -72,7 +72,8 @@ def test_exhaustive_4bit(make_design, tmp_path):
     assert s["elements_checked"] >= 256
 
 
-def test_verilator(make_design, tmp_path):
+@pytest.mark.parametrize("mode", ["stream", "ports"])
+def test_verilator(make_design, tmp_path, mode):
     from fewbits.cosim import runner
 
     try:
@@ -80,9 +81,10 @@ def test_verilator(make_design, tmp_path):
     except runner.SimulatorError as e:
         pytest.skip(str(e))
     d = make_design("fixed:6:3", "fixed:5:4", "fixed:6:3,round=rna", 1, 2, 16)
-    s = verify(d, V.random_matmuls(d.spec, 40, 8) + V.corner_matmuls(d.spec, 8), tmp_path, "verilator", RANDOM)
+    s = verify(d, V.random_matmuls(d.spec, 40, 8) + V.corner_matmuls(d.spec, 8), tmp_path, "verilator", RANDOM,
+               mode)
     check(s)
-    assert s["simulator"] == "verilator"
+    assert s["simulator"] == "verilator" and s["mode"] == mode
 
 
 SWEEP = [
