@@ -1,6 +1,7 @@
 """Timing of the issue's reference call: 64x784 @ 784x1200 (a benchmark, not a test of correctness)."""
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -25,12 +26,14 @@ def test_mac_reference_64x784x1200(name, capsys):
     b = b_fmt.encode(b_fmt.quantize(torch.randn(784, 1200, generator=g, dtype=torch.float64) * 0.1))
     bias = out_fmt.encode(torch.randn(1200, generator=g, dtype=torch.float64) * 0.1)
     S.mac_reference(a[:2], b[:, :3], a_fmt, b_fmt, None, out_fmt)  # warm-up
-    times = []
+    times, cpu = [], []
     for _ in range(3):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         z, ovf = S.mac_reference(a, b, a_fmt, b_fmt, None, out_fmt, bias_codes=bias)
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     assert z.shape == (64, 1200) and ovf.shape == (64, 1200)
     with capsys.disabled():
         print(f"\nmac_reference 64x784 @ 784x1200 [{name}]: best {min(times):.3f} s, "
-              f"median {sorted(times)[1]:.3f} s ({torch.get_num_threads()} threads)")
+              f"median {sorted(times)[1]:.3f} s; CPU {min(cpu):.3f} s ({torch.get_num_threads()} threads, "
+              f"load {os.getloadavg()[0]:.1f})")
