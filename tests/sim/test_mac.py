@@ -240,6 +240,25 @@ def test_float_narrow_accumulator_rounds_each_product(seed):
     assert_same(*got, f"seed={500 + seed} {fa} x {fb} acc={acc} -> {out}")
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_mixed_fixed_and_float_operands(seed):
+    """SIM_API lets each operand be Fixed, DynamicFixed or Float: a fixed x float MAC is exact too."""
+    rng = random.Random(650 + seed)
+    R, K, C = rng.randint(1, 6), rng.randint(1, 6), rng.randint(1, 6)
+    fx = rng.choice([S.Fixed(8, 3), S.Fixed(5, 0, signed=False), S.Fixed(12, -2), S.DynamicFixed(6).with_frac(4)])
+    fl = rng.choice(FLOATS)
+    fa, fb = (fx, fl) if seed % 2 else (fl, fx)
+    out = rng.choice([S.fp16, S.Fixed(20, 4, round=rng.choice(ROUNDS)), S.fp32])
+
+    def mat(f, r, c):
+        m = model_of(f)
+        return matrix(rng, m, r, c) if isinstance(m, O.FixedModel) else float_matrix(rng, m, r, c)
+
+    a, b = mat(fa, R, K), mat(fb, K, C)
+    grid = sum(m.frac if isinstance(m, O.FixedModel) else -m.q0 for m in (model_of(fa), model_of(fb)))
+    assert_same(*run_both(a, b, fa, fb, None, out, exact_frac=grid), f"seed={650 + seed} {fa} x {fb} -> {out}")
+
+
 @pytest.mark.parametrize("seed", range(16))
 def test_float_special_values(seed):
     """inf/NaN operands follow IEEE (NaN, inf*0, inf-inf -> NaN; else inf dominates); -0 operands are zeros."""
