@@ -8,8 +8,6 @@ into tiles with their expected codes.  Random codes are uniform bit patterns
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import torch
 

@@ -1,6 +1,5 @@
 """Real Icarus (and Verilator) runs: every tile's codes and flags equal mac_reference, bit for bit."""
 
-import numpy as np
 import pytest
 
 from fewbits.cosim import vectors as V
