@@ -19,7 +19,6 @@ import importlib.util
 import os
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import click
 
@@ -104,8 +103,6 @@ class FewbitsGroup(click.Group):
         module_name = f"{__package__ or 'fewbits'}.cmd_{cmd_name}"
         if importlib.util.find_spec(module_name) is not None:
             cmd = importlib.import_module(module_name).command  # errors here are bugs: let them show
-        elif cmd_name in _FALLBACKS:
-            cmd = _FALLBACKS[cmd_name]
         else:
             cmd = _placeholder(cmd_name, COMMANDS[cmd_name])
         self.commands[cmd_name] = cmd
@@ -149,86 +146,6 @@ def _placeholder(name: str, planned: _Planned) -> click.Command:
         short_help=f"{planned.summary.rstrip('.')} [issue {planned.issue}]",
         add_help_option=True,
     )
-
-
-# ---------------------------------------------------------------- demo (until issue 7's cmd_demo)
-
-@click.command("demo", help=f"""{COMMANDS['demo'].summary}
-
-Until the sweep/report issue lands this runs the smallest end-to-end path that
-exists: parse the formats, build a MacSpec, quantize random operands and compute
-one MAC tile with the bit-exact reference model; writes DIR/demo.json.
-The default operand format is the paper's "10 bits, range 5"
-(fixed:11:5,symmetric,round=rna: the paper does not count the sign bit).
-
-\b
-Examples:
-  fewbits demo -o build/demo
-  fewbits demo -o build/demo --a fp8_e4m3 --b fp8_e4m3 --out bf16 --seed 3
-""")
-@click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("build/demo"), show_default=True, help="Where demo.json goes.")
-@click.option("--a", "a_fmt", metavar="FMT", default="fixed:11:5,symmetric,round=rna",
-              show_default=True,
-              help="Format of the A operand (a format string).")
-@click.option("--b", "b_fmt", metavar="FMT", default="fixed:11:5,symmetric,round=rna",
-              show_default=True,
-              help="Format of the B operand.")
-@click.option("--out", "out_fmt", metavar="FMT", default="fixed:11:5,symmetric,round=rna",
-              show_default=True,
-              help="Format of the result Z.")
-@click.option("--rows", type=click.IntRange(1, 32), default=4, show_default=True)
-@click.option("--cols", type=click.IntRange(1, 32), default=4, show_default=True)
-@click.option("--k", type=click.IntRange(1, 1 << 20), default=16, show_default=True,
-              help="Dot-product length.")
-@click.option("--seed", type=int, default=0, show_default=True)
-def _demo(output_dir: Path, a_fmt: str, b_fmt: str, out_fmt: str, rows: int, cols: int, k: int, seed: int):
-    import json
-    import time
-
-    import torch
-
-    from fewbits import sim
-
-    a, b, out = (sim.parse_format(s) for s in (a_fmt, b_fmt, out_fmt))
-    spec = sim.MacSpec(a, b, out, rows=rows, cols=cols, k_max=k)
-    gen = torch.Generator().manual_seed(seed)
-    a_codes = a.encode(torch.randn(rows, k, generator=gen, dtype=torch.float64))
-    b_codes = b.encode(torch.randn(k, cols, generator=gen, dtype=torch.float64))
-    t0 = time.perf_counter()
-    z_codes, ovf = spec.compute(a_codes, b_codes)
-    elapsed = time.perf_counter() - t0
-    z = out.decode(z_codes)
-    exact = a.decode(a_codes) @ b.decode(b_codes)   # float64 A@B, for comparison only
-
-    def label(fmt) -> str:
-        if getattr(fmt, "kind", None) == "fixed" and getattr(fmt, "symmetric", False):
-            return f"{fmt}  (paper: {fmt.width - 1} bits, range {fmt.frac})"
-        return str(fmt)
-
-    output_dir.mkdir(parents=True, exist_ok=True)
-    record = {
-        "spec": json.loads(spec.to_json()), "key": spec.key(), "seed": seed,
-        "a_codes": a_codes.tolist(), "b_codes": b_codes.tolist(),
-        "z_codes": z_codes.tolist(), "overflow": ovf.tolist(),
-    }
-    (output_dir / "demo.json").write_text(json.dumps(record, indent=1) + "\n")
-    click.echo(f"a   = {label(a)}\nb   = {label(b)}\nacc = {spec.acc_fmt}\nout = {label(out)}")
-    click.echo(f"MAC tile {rows}x{cols}, K={k}, seed {seed}: mac_reference {elapsed * 1e3:.2f} ms, "
-               f"{int(ovf.sum())} of {ovf.numel()} outputs saturated")
-    fine = ~ovf
-    if bool(fine.any()):
-        diff = (z - exact).abs()[fine]
-        if out.kind == "float":
-            rel = (diff / exact.abs()[fine].clamp_min(out.min_subnormal)).max().item()
-            click.echo(f"max relative |Z - float64 A@B| over finite outputs: {rel:.3g}")
-        else:
-            click.echo(f"max |Z - float64 A@B| over unsaturated outputs: {diff.max().item() / out.ulp:.3f} ulp of out")
-    click.echo(f"Z[0, :] = {z[0].tolist()}")
-    click.echo(f"wrote {output_dir / 'demo.json'}")
-
-
-_FALLBACKS: dict[str, click.Command] = {"demo": _demo}
 
 
 @click.group(cls=FewbitsGroup, context_settings={"help_option_names": ["-h", "--help"]})
