@@ -25,13 +25,20 @@ PACKAGE_DIR: dict[str, str] = PYPROJECT["tool"]["setuptools"]["package-dir"]  # 
 BARE = ("sim", "hw", "training", "cosim")
 
 
+def _copy_if_still_there(src: str, dst: str) -> None:
+    try:
+        shutil.copy2(src, dst)
+    except FileNotFoundError:  # a temporary file of a concurrent run vanished mid-copy
+        pass
+
+
 def source_copy(dest: Path) -> Path:
     """The files a build reads, copied so that build/ and *.egg-info never land in the repo."""
     dest.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, dest / name)
     for folder in sorted(set(PACKAGE_DIR.values())):
-        shutil.copytree(ROOT / folder, dest / folder,
+        shutil.copytree(ROOT / folder, dest / folder, copy_function=_copy_if_still_there,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"))
     return dest
 
@@ -39,11 +46,12 @@ def source_copy(dest: Path) -> Path:
 def build_wheel(tmp: Path) -> Path:
     src = source_copy(tmp / "src")
     out = tmp / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation",
-                    "--no-index", "-q", "-w", str(out)], check=True, capture_output=True, text=True,
-                   timeout=300)
-    (wheel,) = out.glob("fewbits-*.whl")
-    return wheel
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation",
+                           "--no-index", "-q", "-w", str(out)], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"pip wheel failed:\n{proc.stdout}\n{proc.stderr}"
+    wheels = list(out.glob("fewbits-*.whl"))
+    assert len(wheels) == 1, wheels
+    return wheels[0]
 
 
 def expected_modules() -> set[str]:
@@ -105,7 +113,7 @@ def test_pip_install_into_a_clean_venv_gives_a_working_command(tmp_path):
     (site / "_fewbits_project_deps.pth").write_text(sysconfig.get_path("purelib") + "\n")
     src = source_copy(tmp_path / "src")
     install = subprocess.run([str(py), "-m", "pip", "install", "--no-build-isolation", "--no-index", str(src)],
-                             capture_output=True, text=True, timeout=600)
+                             capture_output=True, text=True, timeout=900)
     assert install.returncode == 0, install.stdout + install.stderr
 
     work = tmp_path / "elsewhere"
