@@ -261,6 +261,17 @@ def _power_config(point: dict) -> dict:
     return {"max_cycles": point["power"]["max_cycles"], "vectors": "capture", "seed": 1}
 
 
+def _captured(capture_dir: Path, matmul: str) -> bool:
+    """Whether a training capture holds codes of ``matmul`` (an fp32 run's capture is empty)."""
+    import json
+
+    try:
+        man = json.loads((capture_dir / "capture.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return any(e.get("matmul") == matmul for e in man.get("matmuls", []))
+
+
 def _power_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
     from fewbits.hw import power, power_vectors, synth
     from fewbits.sim import MacSpec
@@ -269,10 +280,10 @@ def _power_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
     design = synth.load_designs(store.abs(v["design_dir"]), TOP)[0]
     spec = MacSpec.from_dict(design.manifest["spec"])
     cap = inputs["train"]["result"].get("capture")
-    if cap:
+    if cap and _captured(store.abs(cap), "forward"):
         ops = power_vectors.load_capture(store.abs(cap), spec, ["forward"])
         source = "capture"
-    else:  # fp32 training keeps no codes: random operands of the design's formats
+    else:  # fp32 training quantizes nothing, so its capture holds no codes: random operands
         ops = [power_vectors.synthetic(spec, "random", config["seed"], 4 * spec.rows, 64, 4 * spec.cols)]
         source = "random"
     rec = power.estimate(design, ops, spec=spec, max_cycles=config["max_cycles"])
@@ -284,7 +295,7 @@ def _power_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
 
 
 register(Stage("power", ("train", "verilog"), _power_config, _power_run,
-               _module_missing("fewbits.hw.power", "fewbits.hw.power_vectors"),
+               _module_missing("fewbits.hw.power", "fewbits.hw.power_vectors"), version=2,
                summary=lambda r: {"energy_per_mac_pj": r["energy_per_mac_pj"]}))
 
 
