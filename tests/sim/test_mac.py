@@ -101,17 +101,17 @@ def test_fixed_random(seed):
     assert_same(got_z, got_o, want_z, want_o, f"seed={seed} {fa} x {fb} acc={acc} out={out} bias={bias_fmt}")
 
 
-@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("seed", range(100, 108))
 def test_fixed_all_rounding_modes_and_overflows(seed):
     """One product matrix, every output rounding mode and overflow mode: all must match."""
-    rng = random.Random(100 + seed)
+    rng = random.Random(seed)
     fa, fb = S.Fixed(6, 3), S.Fixed(5, 2, signed=seed % 2 == 0)
     a, b = matrix(rng, model_of(fa), 4, 7), matrix(rng, model_of(fb), 7, 5)
     for r in ROUNDS:
         for o in (S.SAT, S.WRAP):
             for w, f in ((4, 2), (6, 0), (9, 5), (3, -1)):
                 out = S.Fixed(w, f, round=r, overflow=o)
-                assert_same(*run_both(a, b, fa, fb, None, out, exact_frac=5), f"seed={100 + seed} out={out}")
+                assert_same(*run_both(a, b, fa, fb, None, out, exact_frac=5), f"seed={seed} out={out}")
 
 
 def test_accumulator_wrap_is_modular():
@@ -129,9 +129,9 @@ def test_accumulator_wrap_is_modular():
 
 
 # ---------------------------------------------------------------- dynamic fixed point
-@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("seed", range(200, 212))
 def test_dynamic_fixed_random(seed):
-    rng = random.Random(200 + seed)
+    rng = random.Random(seed)
     R, K, C = rng.randint(1, 9), rng.randint(1, 9), rng.randint(1, 9)
     da = S.DynamicFixed(rng.randint(2, 12), round=rng.choice(ROUNDS)).with_frac(rng.randint(-3, 8))
     db = S.DynamicFixed(rng.randint(2, 12), signed=rng.random() < 0.7).with_frac(rng.randint(-3, 8))
@@ -141,22 +141,22 @@ def test_dynamic_fixed_random(seed):
     a, b = matrix(rng, model_of(da), R, K), matrix(rng, model_of(db), K, C)
     bias = [model_of(do).pattern(x) for x in rand_codes(rng, model_of(do), C)] if do.frac <= pf else None
     got = run_both(a, b, da, db, None, do, bias, exact_frac=pf)
-    assert_same(*got, f"seed={200 + seed} {da} x {db} -> {do}")
+    assert_same(*got, f"seed={seed} {da} x {db} -> {do}")
     # the same numbers through the equivalent static Fixed formats
     z2, o2 = S.mac_reference(torch.tensor(a), torch.tensor(b), da.fixed, db.fixed, None, do.fixed,
                              bias_codes=None if bias is None else torch.tensor(bias))
     assert z2.tolist() == got[0] and o2.tolist() == got[1]
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(300, 306))
 def test_explicit_shift_overrides(seed):
     """shift= (dynamic fixed point's runtime input) replaces acc.frac - out.frac."""
-    rng = random.Random(300 + seed)
+    rng = random.Random(seed)
     da, db = S.DynamicFixed(8).with_frac(4), S.DynamicFixed(8).with_frac(3)
     do = S.DynamicFixed(8, round=rng.choice(ROUNDS))
     a, b = matrix(rng, model_of(da), 3, 6), matrix(rng, model_of(db), 6, 4)
     for shift in (0, 1, 5, 7, 12):
-        assert_same(*run_both(a, b, da, db, None, do, shift=shift, exact_frac=7), f"seed={300 + seed} shift={shift}")
+        assert_same(*run_both(a, b, da, db, None, do, shift=shift, exact_frac=7), f"seed={seed} shift={shift}")
 
 
 # ---------------------------------------------------------------- float operands
@@ -204,9 +204,9 @@ def kulisch_frac(fa, fb):
     return -(model_of(fa).q0 + model_of(fb).q0)
 
 
-@pytest.mark.parametrize("seed", range(40))
+@pytest.mark.parametrize("seed", range(400, 440))
 def test_float_random(seed):
-    rng = random.Random(400 + seed)
+    rng = random.Random(seed)
     R, K, C = rng.randint(1, 9), rng.randint(1, 9), rng.randint(1, 9)
     fa, fb = rng.choice(FLOATS), rng.choice(FLOATS)
     out = rng.choice([S.fp16, S.fp32, S.bf16, S.fp8_e4m3, S.fp8_e5m2,
@@ -223,12 +223,12 @@ def test_float_random(seed):
     a = float_matrix(rng, model_of(fa), R, K)
     b = float_matrix(rng, model_of(fb), K, C)
     got = run_both(a, b, fa, fb, None, out, bias, bias_fmt, exact_frac=kf)
-    assert_same(*got, f"seed={400 + seed} {fa} x {fb} -> {out} bias={bias_fmt}")
+    assert_same(*got, f"seed={seed} {fa} x {fb} -> {out} bias={bias_fmt}")
 
 
-@pytest.mark.parametrize("seed", range(24))
+@pytest.mark.parametrize("seed", range(500, 524))
 def test_float_narrow_accumulator_rounds_each_product(seed):
-    rng = random.Random(500 + seed)
+    rng = random.Random(seed)
     R, K, C = rng.randint(1, 9), rng.randint(1, 9), rng.randint(1, 9)
     fa, fb = rng.choice(FLOATS), rng.choice(FLOATS)
     kf = kulisch_frac(fa, fb)
@@ -237,13 +237,13 @@ def test_float_narrow_accumulator_rounds_each_product(seed):
     a = float_matrix(rng, model_of(fa), R, K)
     b = float_matrix(rng, model_of(fb), K, C)
     got = run_both(a, b, fa, fb, acc, out)
-    assert_same(*got, f"seed={500 + seed} {fa} x {fb} acc={acc} -> {out}")
+    assert_same(*got, f"seed={seed} {fa} x {fb} acc={acc} -> {out}")
 
 
-@pytest.mark.parametrize("seed", range(20))
+@pytest.mark.parametrize("seed", range(650, 670))
 def test_mixed_fixed_and_float_operands(seed):
     """SIM_API lets each operand be Fixed, DynamicFixed or Float: a fixed x float MAC is exact too."""
-    rng = random.Random(650 + seed)
+    rng = random.Random(seed)
     R, K, C = rng.randint(1, 6), rng.randint(1, 6), rng.randint(1, 6)
     fx = rng.choice([S.Fixed(8, 3), S.Fixed(5, 0, signed=False), S.Fixed(12, -2), S.DynamicFixed(6).with_frac(4)])
     fl = rng.choice(FLOATS)
@@ -256,13 +256,13 @@ def test_mixed_fixed_and_float_operands(seed):
 
     a, b = mat(fa, R, K), mat(fb, K, C)
     grid = sum(m.frac if isinstance(m, O.FixedModel) else -m.q0 for m in (model_of(fa), model_of(fb)))
-    assert_same(*run_both(a, b, fa, fb, None, out, exact_frac=grid), f"seed={650 + seed} {fa} x {fb} -> {out}")
+    assert_same(*run_both(a, b, fa, fb, None, out, exact_frac=grid), f"seed={seed} {fa} x {fb} -> {out}")
 
 
-@pytest.mark.parametrize("seed", range(16))
+@pytest.mark.parametrize("seed", range(600, 616))
 def test_float_special_values(seed):
     """inf/NaN operands follow IEEE (NaN, inf*0, inf-inf -> NaN; else inf dominates); -0 operands are zeros."""
-    rng = random.Random(600 + seed)
+    rng = random.Random(seed)
     R, K, C = rng.randint(1, 6), rng.randint(1, 6), rng.randint(1, 6)
     fa, fb = rng.choice([S.fp16, S.fp8_e5m2, S.Float(3, 2)]), rng.choice([S.fp16, S.fp8_e5m2, S.fp8_e4m3])
     out = rng.choice([S.fp16, S.fp8_e4m3, S.Float(5, 2, round=S.RTZ), S.Fixed(12, 4)])
@@ -273,7 +273,7 @@ def test_float_special_values(seed):
     special = [[any(O.is_special(ma.real(a[r][k])) or O.is_special(mb.real(b[k][c])) for k in range(K))
                 for c in range(C)] for r in range(R)]
     # the flag of a non-finite result is not pinned down by SIM_API: compare codes everywhere, flags on finite ones
-    assert_same(*got, f"seed={600 + seed} {fa} x {fb} -> {out}", flags_mask=[[not s for s in row] for row in special])
+    assert_same(*got, f"seed={seed} {fa} x {fb} -> {out}", flags_mask=[[not s for s in row] for row in special])
 
 
 def test_negative_zero_products_give_plus_zero():
@@ -394,18 +394,18 @@ def test_fixed_random_sweep(seed):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", range(40, 800))
+@pytest.mark.parametrize("seed", range(10_000, 10_760))
 def test_float_random_sweep(seed):
     test_float_random(seed)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", range(24, 500))
+@pytest.mark.parametrize("seed", range(20_000, 20_476))
 def test_float_narrow_accumulator_sweep(seed):
     test_float_narrow_accumulator_rounds_each_product(seed)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", range(16, 400))
+@pytest.mark.parametrize("seed", range(30_000, 30_384))
 def test_float_special_values_sweep(seed):
     test_float_special_values(seed)
