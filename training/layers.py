@@ -53,21 +53,23 @@ class _MatmulLayerFn(torch.autograd.Function):
         xq, wq, bq = box["x"], box["w"], box["b"]
         zq = layer.qs.matmul(f"{layer.name}:forward", layer.to_rows(xq), wq, f"{layer.name}.z", bq)
         box["z"] = zq
-        ctx.layer, ctx.box = layer, box
+        # keep only the inputs on ctx: holding the output (box["z"]) would make a reference
+        # cycle through the autograd graph that is never freed (one graph leaked per step)
+        ctx.layer, ctx.xq, ctx.wq = layer, xq, wq
         return layer.from_rows(zq, xq).values
 
     @staticmethod
     def backward(ctx, dEdz):
-        layer, box = ctx.layer, ctx.box
+        layer = ctx.layer
         qs = layer.qs
         g = layer.grad_rows(dEdz)
-        dq = qs.encode_on_grid(g, box.get("dEdz_fmt", qs.fmt(f"{layer.name}.dEdz")))
-        xr = layer.to_rows(box["x"])
+        dq = qs.encode_on_grid(g, qs.fmt(f"{layer.name}.dEdz"))
+        xr = layer.to_rows(ctx.xq)
         dw = qs.matmul(f"{layer.name}:weight_grad", xr.t(), dq, f"{layer.name}.dEdw")
         db = qs.matmul(f"{layer.name}:bias_grad", _ones_qt(dq.values.shape[0], dq), dq, f"{layer.name}.dEdb")
         dx = None
         if ctx.needs_input_grad[0]:
-            dx = layer.input_grad(dq, box["w"])
+            dx = layer.input_grad(dq, ctx.wq)
         dwv = dw.values.to(layer.weight.dtype)
         dbv = db.values.reshape(-1).to(layer.bias.dtype)
         return dx, dwv, dbv, None, None

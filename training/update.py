@@ -26,7 +26,7 @@ def apply_update(qs: QuantState, layer: QLayer, lr: float, momentum: float) -> N
         raise RuntimeError(f"{name}: no gradient (call backward first)")
     uw = qs.quantize(f"{name}.update_w", momentum * layer.update_w - (lr * layer.lr_scale) * gw).values
     ub = qs.quantize(f"{name}.update_b", momentum * layer.update_b - (lr * layer.lr_scale) * gb).values
-    w = qs.quantize(f"{name}.w_stored", layer.weight + uw, width="update", record=False).values
+    w = qs.quantize(f"{name}.w_stored", layer.weight + uw, width="update").values
     b = qs.quantize(f"{name}.b_stored", layer.bias + ub, width="update").values
     if layer.max_col_norm is not None:
         norms = torch.sqrt((w * w).sum(dim=0))
