@@ -1,1 +1,9 @@
-"""training"""
+"""Quantized training after Courbariaux, Bengio & David (2014).
+
+Modules: ``precision`` (run formats, paper bits), ``ranges`` (dynamic fixed
+point range controller), ``qcore`` (quantization points and MAC-contract
+matmuls), ``layers`` / ``nets`` (maxout networks), ``update`` (momentum and
+stored-parameter update), ``datasets``, ``trainer`` (``train``), ``capture``
+(operand/output codes for co-simulation: ``record``, ``load_capture``,
+``replay``), ``bench`` and ``reproduce``.  Nothing heavy is imported here.
+"""
