@@ -6,6 +6,7 @@ import random
 
 import pytest
 import torch
+from hypothesis import given, settings, strategies as st
 
 import fewbits.sim as S
 
@@ -13,6 +14,7 @@ from . import oracles as O
 from .helpers import model_of
 
 ROUNDS = [S.RNE, S.RNA, S.RTZ, S.RDN]
+ROUND_OF = {"rne": S.RNE, "rna": S.RNA, "rtz": S.RTZ, "rdn": S.RDN}
 HUGE = 1 << 20  # oracle accumulator width standing in for "wide enough": no wrap can happen
 
 
@@ -409,3 +411,19 @@ def test_float_narrow_accumulator_sweep(seed):
 @pytest.mark.parametrize("seed", range(30_000, 30_384))
 def test_float_special_values_sweep(seed):
     test_float_special_values(seed)
+
+
+# ---------------------------------------------------------------- the hardware-style integer rounder
+@settings(derandomize=True, database=None, deadline=None, max_examples=200)
+@given(st.lists(st.tuples(st.integers(-(1 << 63), (1 << 63) - 1), st.integers(1, 66)), min_size=1, max_size=40),
+       st.sampled_from(O.MODES))
+def test_shift_round(cases, mode):
+    """shift_round(p, sh, mode) == round(p / 2**sh) exactly, with sh an int or a per-element tensor."""
+    from fewbits.sim.mac import shift_round
+    p = torch.tensor([c for c, _ in cases], dtype=torch.int64)
+    sh = torch.tensor([s for _, s in cases], dtype=torch.int64)
+    want = [O.round_int(O.Fraction(c) / O.pow2(s), mode) for c, s in cases]
+    assert shift_round(p, sh, ROUND_OF[mode]).tolist() == want
+    s0 = cases[0][1]
+    assert shift_round(p, s0, ROUND_OF[mode]).tolist() == [O.round_int(O.Fraction(c) / O.pow2(s0), mode)
+                                                          for c, _ in cases]

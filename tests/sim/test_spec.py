@@ -150,3 +150,9 @@ def test_narrow_wrapping_accumulator_is_allowed():
     d = S.default_accumulator(S.Fixed(8, 4), S.Fixed(8, 4), 1024, S.Fixed(8, 4))
     assert S.MacSpec(S.Fixed(8, 4), S.Fixed(8, 4), S.Fixed(8, 4), acc_fmt=S.Accumulator(d.width, d.frac, overflow=S.SAT),
                      k_max=1024).acc_fmt.width == d.width
+
+
+def test_dynamic_flag():
+    assert S.MacSpec(S.DynamicFixed(8, 2), S.Fixed(8, 4), S.Fixed(8, 4)).dynamic
+    assert S.MacSpec(S.Fixed(8, 2), S.Fixed(8, 4), S.DynamicFixed(8)).dynamic
+    assert not S.MacSpec(S.Fixed(8, 2), S.Fixed(8, 4), S.Fixed(8, 4)).dynamic
