@@ -150,6 +150,21 @@ def test_dynamic_fixed_random(seed):
     assert z2.tolist() == got[0] and o2.tolist() == got[1]
 
 
+@pytest.mark.parametrize("seed", range(250, 256))
+def test_dynamic_fixed_explicit_accumulator_follows_fracs(seed):
+    """SIM_API: with dynamic operands the accumulator's grid is fa + fb (its width as given)."""
+    rng = random.Random(seed)
+    da = S.DynamicFixed(8).with_frac(rng.randint(-2, 6))
+    db = S.DynamicFixed(6, signed=seed % 2 == 0).with_frac(rng.randint(-2, 6))
+    do = S.DynamicFixed(10, round=rng.choice(ROUNDS), overflow=rng.choice([S.SAT, S.WRAP])).with_frac(rng.randint(-4, 8))
+    pf = da.frac + db.frac
+    acc = S.Accumulator(rng.randint(8, 16), rng.randint(-5, 20), overflow=S.WRAP)  # frac: replaced by fa + fb
+    a, b = matrix(rng, model_of(da), 3, 9), matrix(rng, model_of(db), 9, 4)
+    z, o = S.mac_reference(torch.tensor(a), torch.tensor(b), da, db, acc, do)
+    wz, wo = O.mac(a, b, model_of(da), model_of(db), O.AccModel(acc.width, pf), model_of(do))
+    assert z.tolist() == wz and o.tolist() == wo, f"seed={seed} {da} x {db} acc={acc} -> {do}"
+
+
 @pytest.mark.parametrize("seed", range(300, 306))
 def test_explicit_shift_overrides(seed):
     """shift= (dynamic fixed point's runtime input) replaces acc.frac - out.frac."""
