@@ -76,7 +76,7 @@ def plot(rows, out_dir: Path) -> list[Path]:
     made = []
     specs = [("transistors", "cmos", "transistors (Yosys stat -tech cmos)", "hardware_transistors.png"),
              ("luts", "ice40", "iCE40 LUT4s (synth_ice40, no DSP)", "hardware_luts.png"),
-             ("energy_per_mac_pj", "power", "energy per operation, pJ (fewbits-45nm-v1, random operands)",
+             ("energy_per_mac_pj", "power", "pJ per operation (fewbits-45nm-v1)",
               "hardware_energy.png")]
     for value, target, ylabel, fname in specs:
         fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -108,7 +108,8 @@ def plot(rows, out_dir: Path) -> list[Path]:
         ax.set_ylabel(ylabel)
         ax.set_yscale("log")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7, ncol=2)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, ncol=2)
         fig.tight_layout()
         path = out_dir / fname
         fig.savefig(path, dpi=110)
@@ -138,6 +139,17 @@ def tables(rows) -> str:
         cells = [f"{v:.3f}" if isinstance(v, float) else ("-" if v is None else str(v)) for v in vals]
         share = f"{mt / pt:.0%}" if mt and pt else "-"
         out.append(f"| {lab.split(':')[1]} | " + " | ".join(cells) + f" | {share} |")
+    out.append("")
+    out.append("| format | width | mul transistors | mul LUTs | mul pJ | MAC transistors | MAC LUTs | MAC pJ |")
+    out.append("|---|---|---|---|---|---|---|---|")
+    others = sorted({(r["kind"], r["width"], r["label"]) for r in rows if r["kind"] != "fixed"})
+    for _, width, lab in others:
+        vals = [_get(rows, lab, "multiplier", "cmos", "transistors"), _get(rows, lab, "multiplier", "ice40", "luts"),
+                _get(rows, lab, "multiplier", "power", "energy_per_mac_pj"),
+                _get(rows, lab, "mac_unit", "cmos", "transistors"), _get(rows, lab, "mac_unit", "ice40", "luts"),
+                _get(rows, lab, "mac_unit", "power", "energy_per_mac_pj")]
+        cells = [f"{v:.3f}" if isinstance(v, float) else ("-" if v is None else str(v)) for v in vals]
+        out.append(f"| {lab} | {width} | " + " | ".join(cells) + " |")
     out.append("")
     out.append("| quantity (fixed multiplier) | c2 | c1 | c0 | rel. RMS residual | max rel. residual |")
     out.append("|---|---|---|---|---|---|")

@@ -50,6 +50,15 @@ def test_sweep_points_csv_and_failures(tmp_path):
     t = {(r["label"], r["part"]): int(r["transistors"]) for r in rows}
     assert t[("fixed:2:1", "multiplier")] < t[("fixed:4:2", "multiplier")]
     assert t[("fixed:4:2", "multiplier")] < t[("fixed:4:2", "mac_unit")]
+    # the docs' report reads the CSV and the point folder alike
+    from fewbits.hw.synth_report import plot, read_rows, tables
+
+    rows = read_rows([res["csv"]])
+    md = tables(rows)
+    assert md == tables(read_rows([tmp_path]))
+    assert f"| 4 | {t[('fixed:4:2', 'multiplier')]} |" in md
+    pngs = plot(rows, tmp_path / "docs")
+    assert all(p.stat().st_size > 1000 for p in pngs)
 
 
 @pytest.mark.slow
