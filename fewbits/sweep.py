@@ -232,12 +232,21 @@ def run_sweep(points: list[dict], results_dir, *, workers: int = 1, scheduler: s
 
 
 def _finished(store: Store, key: str, point: dict) -> bool:
-    """True when the point record exists and nothing in it could now run further."""
+    """True when the point record exists, nothing in it could now run further, and its stage keys are current.
+
+    A stage whose version or inputs changed has a new key, so its point runs again (only that stage
+    and what follows it recompute; the rest is found in the store).
+    """
     rec = store.get_point(key)
-    if rec is None:
+    if rec is None or rec.get("status") == "partial":  # a missing stage may have landed since
         return False
-    # a partial point re-runs: a stage that was missing may have landed since (the rest is cached)
-    return rec.get("status") != "partial"
+    keys: dict = {}
+    for inst in st.plan(point):
+        keys[inst.name] = stage_key(inst, keys)
+        s = rec["stages"].get(inst.name)
+        if s is None or ("key" in s and s["key"] != keys[inst.name]):
+            return False
+    return True
 
 
 def _drain(futs: dict, results: dict, store: Store, bar, status) -> None:

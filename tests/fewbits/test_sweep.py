@@ -135,7 +135,7 @@ def test_sigkill_mid_sweep_then_resume_gives_the_same_report(tmp_path, seed):
         json.loads(p.read_text())
 
     r = subprocess.run(_sweep_cmd(cfg, killed, "--workers", "2"), env=_env(tmp_path), capture_output=True,
-                       text=True, timeout=400)
+                       text=True, timeout=900)
     assert r.returncode == 0, r.stderr
     after = stage_records(killed)
     for k, v in before.items():  # nothing that finished was recomputed
@@ -167,7 +167,7 @@ def test_sigint_stops_cleanly_and_resumes(tmp_path):
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "run the same command again" in err and "Traceback" not in err
-    r = subprocess.run(_sweep_cmd(cfg, res), env=_env(tmp_path), capture_output=True, text=True, timeout=400)
+    r = subprocess.run(_sweep_cmd(cfg, res), env=_env(tmp_path), capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr
     assert "4 ok" in r.stdout
 
