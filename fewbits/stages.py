@@ -101,12 +101,14 @@ def mac_spec(point: dict):
 
 def _train_config(point: dict) -> dict:
     t = point["train"]
-    return {"dataset": point["dataset"], "net": point["net"], "epochs": point["epochs"], "seed": point["seed"],
-            "prop": point["prop"], "update": point["update"], "paper_bits": t.get("paper_bits", False),
-            "max_overflow": point.get("max_overflow") or 1e-4, "range_every": t.get("range_every", 100),
-            "range_warmup": t.get("range_warmup", 0), "limit_train": t.get("limit_train"),
-            "batch_size": t.get("batch_size"), "lr": t.get("lr"), "data_dir": t.get("data_dir"),
-            "capture": ["L0"], "capture_step": t.get("capture_step", 0)}
+    cfg = {"dataset": point["dataset"], "net": point["net"], "epochs": point["epochs"], "seed": point["seed"],
+           "prop": point["prop"], "update": point["update"], "paper_bits": t.get("paper_bits", False),
+           "limit_train": t.get("limit_train"), "batch_size": t.get("batch_size"), "lr": t.get("lr"),
+           "data_dir": t.get("data_dir"), "capture": ["L0"], "capture_step": t.get("capture_step", 0)}
+    if point["family"] == "dfixed":  # the range controller's knobs matter to dynamic fixed point only
+        cfg.update({"max_overflow": point.get("max_overflow") or 1e-4, "range_every": t.get("range_every"),
+                    "range_warmup": t.get("range_warmup", 0)})
+    return cfg
 
 
 def _train_run(config: dict, inputs: dict, workdir: Path, store) -> dict:

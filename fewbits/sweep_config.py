@@ -15,7 +15,7 @@ A sweep file::
     [train]                          # optional trainer knobs
     limit_train = 600                # first N training examples only
     batch_size = 100
-    range_every = 100                # dynamic fixed point: batches between range updates
+    range_every = 100                # dynamic fixed point: batches between range updates (default: the trainer's)
     range_warmup = 0
     paper_bits = false               # widths count no sign bit (the paper's convention)
 
@@ -320,7 +320,7 @@ def parse_sweep(text: str, source: str = "<sweep>") -> SweepConfig:
     train = {
         "limit_train": chk.int_value(("train", None), tr, "limit_train", None, lo=1),
         "batch_size": chk.int_value(("train", None), tr, "batch_size", None, lo=1),
-        "range_every": chk.int_value(("train", None), tr, "range_every", 100, lo=1),
+        "range_every": chk.int_value(("train", None), tr, "range_every", None, lo=1),  # None: the trainer's
         "range_warmup": chk.int_value(("train", None), tr, "range_warmup", 0, lo=0),
         "capture_step": chk.int_value(("train", None), tr, "capture_step", 0, lo=0),
         "paper_bits": tr.get("paper_bits", False),
