@@ -155,8 +155,10 @@ class Fixed:
             codes = self._float_to_int64(torch.where(out, torch.zeros_like(y), y))
             sat_hi, sat_lo = too_big, too_small
         else:
-            inf = torch.isinf(y)
-            r = torch.fmod(torch.where(inf, torch.zeros_like(y), y), 2.0 ** w)  # fmod is exact
+            # a finite x whose scaled value overflows float64 is a multiple of 2**971: it wraps to 0;
+            # only an infinite x saturates
+            inf = torch.isinf(x)
+            r = torch.fmod(torch.where(torch.isinf(y), torch.zeros_like(y), y), 2.0 ** w)  # fmod is exact
             if w == 64:  # fold (-2**64, 2**64) into int64 range; exact by Sterbenz
                 r = torch.where(r >= 2.0 ** 63, r - 2.0 ** 64, r)
                 r = torch.where(r < -(2.0 ** 63), r + 2.0 ** 64, r)

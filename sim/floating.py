@@ -130,19 +130,13 @@ class Float:
         n = round_to_integer(scale2(xs, -qexp), self.round)
         v = scale2(n, qexp)
         over = finite & (v.abs() > self.max)
-        mx = torch.full_like(v, self.max)
+        v = torch.where(over, self.overflow_value(x < 0), v)
         if self.special is Special.IEEE:
-            if self.round in (Rounding.RNE, Rounding.RNA):
-                big = torch.full_like(v, math.inf)
-            elif self.round is Rounding.RTZ:
-                big = mx
-            else:  # RDN: positive overflow stays at max, negative goes to -inf
-                big = torch.where(x > 0, mx, torch.full_like(v, math.inf))
-            v = torch.where(over, torch.copysign(big, x), v)
             v = torch.where(finite, v, x)  # inf and NaN pass through
             ovf = over
         else:
-            v = torch.where(over | torch.isinf(x), torch.copysign(mx, x), v)
+            mx = torch.full_like(v, self.max)
+            v = torch.where(torch.isinf(x), torch.copysign(mx, x), v)
             ovf = over | torch.isinf(x)
             nan = torch.isnan(x)
             if self.special is Special.FN:
@@ -151,6 +145,19 @@ class Float:
                 v = torch.where(nan, torch.zeros_like(v), v)
                 ovf = ovf | nan
         return v, ovf
+
+    def overflow_value(self, negative: torch.Tensor) -> torch.Tensor:
+        """What a finite value beyond ``max`` rounds to, by sign: IEEE gives inf (RNE, RNA),
+        max (RTZ), or +max / -inf (RDN); FN and SAT saturate to ±max."""
+        mx = torch.full(negative.shape, self.max, dtype=torch.float64)
+        big = mx
+        if self.special is Special.IEEE:
+            inf = torch.full_like(mx, math.inf)
+            if self.round in (Rounding.RNE, Rounding.RNA):
+                big = inf
+            elif self.round is Rounding.RDN:
+                big = torch.where(negative, inf, mx)
+        return torch.where(negative, -big, big)
 
     def quantize(self, x):
         x = _as_tensor(x)

@@ -376,11 +376,15 @@ def _requant_float(L, S, g_acc: int, out: Float):
     rb = wide.extract(M, S, sh - 1, 1).bool()
     sticky = wide.any_below(M, S, sh - 1)
     inc = _magnitude_increment((n & 1).bool(), neg, rb, sticky, out.round).to(torch.int64)
-    v = scale2((n + inc).to(torch.float64), torch.clamp(qexp, max=out.emax + 1))
-    v = torch.where(E > out.emax, torch.full_like(v, 2.0 ** (out.emax + 1)), v)
+    v = scale2((n + inc).to(torch.float64), torch.clamp(qexp, max=out.emax))
     v = torch.where(neg, -v, v)
     v = torch.where(p < 0, torch.zeros_like(v), v)  # an exact zero sum is +0: the accumulator has no -0
-    return out.encode_ovf(v)
+    z, ovf = out.encode_ovf(v)
+    beyond = E > out.emax  # far beyond the range (maybe beyond float64): overflow by the format's rule
+    if bool(beyond.any()):
+        z = torch.where(beyond, out.encode(out.overflow_value(neg)), z)
+        ovf = ovf | beyond
+    return z, ovf
 
 
 def mac_reference(a_codes, b_codes, a_fmt, b_fmt, acc_fmt, out_fmt, bias_codes=None, bias_fmt=None,

@@ -79,7 +79,7 @@ class MacSpec:
 
     @property
     def dynamic(self) -> bool:
-        return any(isinstance(f, DynamicFixed) for f in (self.a_fmt, self.b_fmt, self.out_fmt))
+        return any(isinstance(f, DynamicFixed) for f in (self.a_fmt, self.b_fmt, self.out_fmt, self.bias_fmt))
 
     # ---- serialization -----------------------------------------------
     def to_dict(self) -> dict:
