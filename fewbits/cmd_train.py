@@ -53,7 +53,7 @@ def train_cmd(dataset, data_dir, net, epochs, batch_size, lr, seed, prop, update
       fewbits train --dataset digits --net mlp-small --prop dfixed:11 --update dfixed:13 --epochs 30
       fewbits train --dataset fashion-mnist --net pi-mlp --prop dfixed:10 --update dfixed:12 \\
           --paper-bits --range-warmup 2 --out runs/dfx
-      fewbits train --prop fixed:20:5 --update fixed:20:5 --paper-bits --capture L0 --out runs/cap
+      fewbits train --prop fixed:20:15 --update fixed:20:15 --paper-bits --capture L0 --out runs/cap
     """
     import torch
 
