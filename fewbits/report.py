@@ -25,13 +25,15 @@ def _fmt(v, digits=2) -> str:
     if isinstance(v, bool):
         return "yes" if v else ""
     if isinstance(v, float):
+        if v.is_integer() and abs(v) >= 100:  # counts divided by a PE count
+            return f"{int(v):,}" if abs(v) >= 1000 else str(int(v))
         if abs(v) >= 1000:
             return f"{v:,.0f}"
         if v != 0 and abs(v) < 0.01:
             return f"{v:.2g}"
         return f"{v:.{digits}f}"
     if isinstance(v, int):
-        return f"{v:,}" if abs(v) >= 10000 else str(v)
+        return f"{v:,}" if abs(v) >= 1000 else str(v)
     return str(v)
 
 
