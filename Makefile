@@ -17,12 +17,16 @@ TORCH      := torch==2.13.0
 JOBS       ?= 2
 PYTEST_ARGS ?=
 
-# command -> Debian package providing it
+# command (or file) -> Debian package providing it
 TOOLS := yosys:yosys yosys-abc:yosys iverilog:iverilog g++:g++ perl:perl
+# what only the test suite needs: Fmax (nextpnr), the report's headless-browser check, and the
+# real Fashion-MNIST files the loaders are tested against
+TEST_TOOLS := $(TOOLS) nextpnr-ice40:nextpnr-ice40 chromium:chromium \
+	/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz:dataset-fashion-mnist
 
-.PHONY: test demo bench venv tools clean distclean
+.PHONY: test demo bench venv tools test-tools clean distclean
 
-test: venv tools
+test: venv test-tools
 	$(PY) -m pytest -n $(JOBS) $(PYTEST_ARGS)
 
 bench: venv tools
@@ -44,13 +48,18 @@ $(STAMP): pyproject.toml | $(PY)
 	touch $@
 
 tools:
+	@$(MAKE) --no-print-directory _install NEED="$(TOOLS)"
+
+test-tools:
+	@$(MAKE) --no-print-directory _install NEED="$(TEST_TOOLS)"
+
+_install:
 	@missing=""; pkgs=""; \
-	for t in $(TOOLS); do \
+	for t in $(NEED); do \
 	  cmd=$${t%%:*}; pkg=$${t##*:}; \
-	  if ! command -v "$$cmd" >/dev/null 2>&1; then \
-	    missing="$$missing $$cmd"; \
-	    case " $$pkgs " in *" $$pkg "*) ;; *) pkgs="$$pkgs $$pkg";; esac; \
-	  fi; \
+	  case "$$cmd" in /*) [ -e "$$cmd" ] && continue;; *) command -v "$$cmd" >/dev/null 2>&1 && continue;; esac; \
+	  missing="$$missing $$cmd"; \
+	  case " $$pkgs " in *" $$pkg "*) ;; *) pkgs="$$pkgs $$pkg";; esac; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
