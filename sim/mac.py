@@ -466,7 +466,7 @@ def mac_reference(a_codes, b_codes, a_fmt, b_fmt, acc_fmt, out_fmt, bias_codes=N
             small = small + shift_left_wrapping(Z.as_float64().to(torch.int64), zoff)
         else:
             if L is None:
-                L, small = wide.from_int64(small, S, -(-63 // S) + 2), None
+                L, small = _limbs(small, S), None
             one = _operand(torch.ones((1, 1), dtype=torch.int64), Fixed(2, 0))
             Lb = _exact_sum(one, Z, zoff, S)  # 1 × C on the accumulator grid
             n = max(L.shape[0], Lb.shape[0]) + 2
@@ -482,13 +482,13 @@ def mac_reference(a_codes, b_codes, a_fmt, b_fmt, acc_fmt, out_fmt, bias_codes=N
             z, ovf = out_fmt.encode_ovf(scale2(small.to(torch.float64), g_acc))
         else:
             if L is None:
-                L = wide.from_int64(small, S, -(-63 // S) + 2)
+                L = _limbs(small, S)
             z, ovf = _requant_float(L, S, g_acc, out_fmt)
     elif small is not None and out_fmt.width <= MAX_FAST_OUT:
         z, ovf = _requant_fixed_int64(small, acc.frac - out_fmt.frac, out_fmt.fixed)
     else:
         if L is None:
-            L = wide.from_int64(small, S, -(-63 // S) + 2)
+            L = _limbs(small, S)
         z, ovf = _requant_fixed(L, S, acc.frac - out_fmt.frac, out_fmt.fixed)
 
     bias_nan = bias_inf = bias_sign = None
@@ -507,6 +507,11 @@ def mac_reference(a_codes, b_codes, a_fmt, b_fmt, acc_fmt, out_fmt, bias_codes=N
             z = torch.where(special, zs, z)
             ovf = torch.where(special, os_, ovf)
     return z, ovf
+
+
+def _limbs(v: torch.Tensor, S: int) -> torch.Tensor:
+    """Canonical limbs of an int64 sum (enough of them for any int64)."""
+    return wide.from_int64(v, S, -(-63 // S) + 2)
 
 
 def _pad(L, n):
