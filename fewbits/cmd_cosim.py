@@ -12,6 +12,8 @@ from pathlib import Path
 
 import click
 
+from .cmd_verilog import array_options
+
 EXAMPLES = """
 \b
 Examples:
@@ -35,14 +37,7 @@ CORE_MATMULS = ("forward", "input_grad", "weight_grad")  # a skipped one of thes
 @click.command("cosim", epilog=EXAMPLES)
 @click.option("--design", "design_dir", type=click.Path(), default=None, metavar="DIR",
               help="a folder written by `fewbits verilog` (else generate from the options below)")
-@click.option("--rows", type=int, default=None, help="array rows R (1..32), to generate a design")
-@click.option("--cols", type=int, default=None, help="array columns C (1..32)")
-@click.option("--a", "a_fmt", default=None, metavar="FMT", help="format of A's codes")
-@click.option("--b", "b_fmt", default=None, metavar="FMT", help="format of B's codes")
-@click.option("--out", "out_fmt", default=None, metavar="FMT", help="format of Z's codes")
-@click.option("--acc", "acc_fmt", default=None, metavar="FMT", help="accumulator acc:W:F (default: exact)")
-@click.option("--bias", "bias_fmt", default=None, metavar="FMT", help="bias format (default: the output format)")
-@click.option("--k-max", "k_max", type=int, default=1024, show_default=True, help="longest dot product accepted")
+@array_options(required=False)  # the same shape/format options as `fewbits verilog`, to generate first
 @click.option("--capture", "capture", type=click.Path(), default=None, metavar="FILE",
               help="a training capture (capture.json or its folder)")
 @click.option("--vectors", type=click.IntRange(min=0), default=None,

@@ -34,15 +34,32 @@ def build_spec(rows, cols, a, b, out, acc, bias, k_max):
     return resolve_spec(fa, fb, fo, facc, fbias, rows, cols, k_max)
 
 
+def array_options(required: bool):
+    """The shape and format options of one MAC array (``verilog`` requires them, ``cosim`` may take them)."""
+    options = [
+        click.option("--rows", type=int, required=required, default=None, help="array rows R (1..32): rows of A and Z"),
+        click.option("--cols", type=int, required=required, default=None,
+                     help="array columns C (1..32): columns of B and Z"),
+        click.option("--a", "a_fmt", required=required, default=None, metavar="FMT", help="format of A's codes"),
+        click.option("--b", "b_fmt", required=required, default=None, metavar="FMT", help="format of B's codes"),
+        click.option("--out", "out_fmt", required=required, default=None, metavar="FMT", help="format of Z's codes"),
+        click.option("--acc", "acc_fmt", default=None, metavar="FMT",
+                     help="accumulator acc:W:F (default: exact for k-max)"),
+        click.option("--bias", "bias_fmt", default=None, metavar="FMT", help="bias format (default: the output format)"),
+        click.option("--k-max", "k_max", type=int, default=1024, show_default=True,
+                     help="longest dot product accepted"),
+    ]
+
+    def apply(f):
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return apply
+
+
 @click.command("verilog", epilog=EXAMPLES)
-@click.option("--rows", type=int, required=True, help="array rows R (1..32): rows of A and Z")
-@click.option("--cols", type=int, required=True, help="array columns C (1..32): columns of B and Z")
-@click.option("--a", "a_fmt", required=True, metavar="FMT", help="format of A's codes")
-@click.option("--b", "b_fmt", required=True, metavar="FMT", help="format of B's codes")
-@click.option("--out", "out_fmt", required=True, metavar="FMT", help="format of Z's codes")
-@click.option("--acc", "acc_fmt", default=None, metavar="FMT", help="accumulator acc:W:F (default: exact for k-max)")
-@click.option("--bias", "bias_fmt", default=None, metavar="FMT", help="bias format (default: the output format)")
-@click.option("--k-max", "k_max", type=int, default=1024, show_default=True, help="longest dot product accepted")
+@array_options(required=True)
 @click.option("--name", default=None, metavar="TOP", help="top module name (default mac_RxC)")
 @click.option("-o", "--out-dir", "out_dir", required=True, type=click.Path(file_okay=False), help="output folder")
 def verilog(rows, cols, a_fmt, b_fmt, out_fmt, acc_fmt, bias_fmt, k_max, name, out_dir):
