@@ -169,18 +169,24 @@ def _rtlil(component, name: str, path: Path):
     path.write_text(rtlil.convert(component, name=name))
 
 
-def prove_requantizer(gate, gold, workdir) -> str:
-    """Prove the combinational ``gate`` equals ``gold`` for every input (miter + SAT). Returns the log."""
+def _read_pair(gate, gold, workdir) -> tuple[Path, str]:
+    """Write ``gold`` and ``gate`` as RTLIL; the Yosys lines that read and flatten both."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     _rtlil(gold, "gold", workdir / "gold.il")
     _rtlil(gate, "gate", workdir / "gate.il")
-    script = f"""
+    return workdir, f"""
 read_rtlil {workdir / 'gold.il'}
 read_rtlil {workdir / 'gate.il'}
 proc
 flatten gold gate
-opt_clean
+"""
+
+
+def prove_requantizer(gate, gold, workdir) -> str:
+    """Prove the combinational ``gate`` equals ``gold`` for every input (miter + SAT). Returns the log."""
+    workdir, script = _read_pair(gate, gold, workdir)
+    script += """opt_clean
 miter -equiv -flatten -make_assert -ignore_gold_x gold gate miter
 hierarchy -top miter
 sat -verify -prove-asserts -set-def-inputs -enable_undef -show-ports miter
@@ -190,16 +196,8 @@ sat -verify -prove-asserts -set-def-inputs -enable_undef -show-ports miter
 
 def prove_mac_unit(gate, gold, workdir, seq: int = 4) -> str:
     """Prove the sequential ``gate`` equals ``gold`` by induction over matched registers."""
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    _rtlil(gold, "gold", workdir / "gold.il")
-    _rtlil(gate, "gate", workdir / "gate.il")
-    script = f"""
-read_rtlil {workdir / 'gold.il'}
-read_rtlil {workdir / 'gate.il'}
-proc
-flatten gold gate
-opt -fast
+    workdir, script = _read_pair(gate, gold, workdir)
+    script += f"""opt -fast
 async2sync
 equiv_make gold gate equiv
 hierarchy -top equiv
