@@ -170,11 +170,8 @@ class Fixed:
 
     def _encode_sat_narrow(self, y: torch.Tensor):
         """The common case in few tensor passes: codes fit float64 exactly, so clamp in float."""
-        if self.round is Rounding.RNA:
-            # |y| + 0.5 is exact below 2**52; larger magnitudes saturate at these widths anyway
-            y = torch.trunc(y + torch.copysign(torch.full_like(y, 0.5), y))
-        else:
-            y = round_to_integer(y, self.round)
+        # (not trunc(y + 0.5): that sum is inexact just below a tie, e.g. 0.49999999999999994)
+        y = round_to_integer(y, self.round)
         lo, hi = float(self.min_code), float(self.max_code)
         ovf = (y > hi) | (y < lo)
         nan = torch.isnan(y)

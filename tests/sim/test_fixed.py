@@ -102,6 +102,20 @@ def test_every_mode_on_every_midpoint(cfg, rnd, ovf):
 
 
 @pytest.mark.parametrize("ovf", ["sat", "wrap"])
+@pytest.mark.parametrize("rnd", O.MODES)
+@pytest.mark.parametrize("cfg", CONFIGS, ids=cfg_id)
+def test_one_ulp_of_float64_off_every_midpoint(cfg, rnd, ovf):
+    """The float64 neighbours of each tie: ``y + 0.5`` is inexact there, so a rounding that adds
+    a half before truncating gets them wrong (0.49999999999999994 must not round away from zero)."""
+    fmt, m = make(*cfg, rnd=rnd, ovf=ovf)
+    pts = []
+    for c in range(max(m.min_code - 2, -40), min(m.max_code + 2, 40)):
+        tie = float((c + Fraction(1, 2)) * m.ulp)
+        pts += [math.nextafter(tie, math.inf), math.nextafter(tie, -math.inf)]
+    check_encode(fmt, m, pts)
+
+
+@pytest.mark.parametrize("ovf", ["sat", "wrap"])
 @pytest.mark.parametrize("cfg", CONFIGS, ids=cfg_id)
 def test_out_of_range(cfg, ovf):
     fmt, m = make(*cfg, ovf=ovf)
