@@ -40,7 +40,7 @@ def _scaled(q: QT, scale: float, qs: QuantState) -> QT:
         return QT(q.values * scale)
     f = scale_format(q.fmt, scale)
     if f is not None:
-        return QT(q.values * scale, q.codes, f)
+        return QT(q.values * scale, None, f)
     v = q.values * scale
     return QT(v, q.fmt.encode(v), q.fmt)
 
@@ -113,7 +113,7 @@ class QLayer(nn.Module):
         box = {"x": xq, "w": wq, "b": bq}
         z = _MatmulLayerFn.apply(xq.values, self.weight, self.bias, self, box)
         zq = self.from_rows(box["z"], xq)
-        return QT(z, zq.codes, zq.fmt)
+        return zq.with_values(z)
 
     def reset_parameters(self, gen: torch.Generator) -> None:
         raise NotImplementedError
@@ -171,14 +171,14 @@ class QConv2d(QLayer):
         B, C, H, W = xq.values.shape
         k, p = self.kernel, self.padding
         self._shape = (B, C, H, W, H + 2 * p - k + 1, W + 2 * p - k + 1)
-        return _im2col(QT(xq.values.detach(), xq.codes, xq.fmt), k, p)
+        return _im2col(QT(xq.values.detach(), None, xq.fmt), k, p)
 
     def _img(self, t):
         B, C, H, W, Ho, Wo = self._shape
         return t.reshape(B, Ho, Wo, self.out_ch).permute(0, 3, 1, 2).contiguous()
 
     def from_rows(self, zq: QT, xq: QT) -> QT:
-        return QT(self._img(zq.values), None if zq.codes is None else self._img(zq.codes), zq.fmt)
+        return QT(self._img(zq.values), None, zq.fmt)
 
     def grad_rows(self, g):
         return g.permute(0, 2, 3, 1).reshape(-1, self.out_ch)
@@ -186,7 +186,7 @@ class QConv2d(QLayer):
     def input_grad(self, dq: QT, wq: QT) -> torch.Tensor:
         B, C, H, W, Ho, Wo = self._shape
         k, p = self.kernel, self.padding
-        dimg = QT(self._img(dq.values), None if dq.codes is None else self._img(dq.codes), dq.fmt)
+        dimg = QT(self._img(dq.values), None, dq.fmt)
         # full correlation with the flipped filters: pad k-1-p, kernel k, channels F -> C
         rows = _im2col(dimg, k, k - 1 - p)
 
@@ -194,22 +194,16 @@ class QConv2d(QLayer):
             t = t.reshape(C, k, k, self.out_ch).flip(1, 2)
             return t.permute(3, 1, 2, 0).reshape(self.out_ch * k * k, C)
 
-        wf = QT(flip(wq.values), None if wq.codes is None else flip(wq.codes), wq.fmt)
+        wf = QT(flip(wq.values), None, wq.fmt)
         dx = self.qs.matmul(f"{self.name}:input_grad", rows, wf, self.grad_out_group)
         return dx.values.reshape(B, H, W, C).permute(0, 3, 1, 2).contiguous()
 
 
 def _im2col(q: QT, k: int, padding: int) -> QT:
-    """Rows of (B*L) x (C*k*k) patches of an image QT (codes unfolded exactly via float64)."""
+    """Rows of (B*L) x (C*k*k) patches of an image QT (zero padding is code 0 in every format)."""
     C = q.values.shape[1]
-
-    def unf(t):
-        u = F.unfold(t, k, padding=padding)  # B, C*k*k, L
-        return u.transpose(1, 2).reshape(-1, C * k * k)
-
-    v = unf(q.values)
-    c = None if q.codes is None else unf(q.codes.to(torch.float64)).to(torch.int64)
-    return QT(v, c, q.fmt)
+    u = F.unfold(q.values, k, padding=padding)  # B, C*k*k, L
+    return QT(u.transpose(1, 2).reshape(-1, C * k * k), None, q.fmt)
 
 
 class _ActFn(torch.autograd.Function):
@@ -271,13 +265,13 @@ class Activation(nn.Module):
     def forward(self, zq: QT) -> QT:
         box = {}
         y = _ActFn.apply(zq.values, self, box)
-        return QT(y, box["y"].codes, box["y"].fmt)
+        return box["y"].with_values(y)
 
 
 class Flatten(nn.Module):
     def forward(self, q: QT) -> QT:
         B = q.values.shape[0]
-        return QT(q.values.reshape(B, -1), None if q.codes is None else q.codes.reshape(B, -1), q.fmt)
+        return QT(q.values.reshape(B, -1), None, q.fmt)
 
 
 class Dropout(nn.Module):
@@ -292,6 +286,4 @@ class Dropout(nn.Module):
         if not self.training or self.p >= 1.0:
             return q
         mask = torch.rand(q.values.shape, generator=self.gen, dtype=torch.float64) < self.p
-        v = q.values * mask.to(q.values.dtype)
-        c = None if q.codes is None else q.codes * mask
-        return QT(v, c, q.fmt)
+        return QT(q.values * mask.to(q.values.dtype), None, q.fmt)

@@ -15,6 +15,7 @@ import math
 
 import torch
 
+from . import fastq
 from .precision import Precision, group_format
 from .ranges import RangeController
 
@@ -25,19 +26,34 @@ UPDATE_POINTS = ("update_w", "update_b", "w_stored", "b_stored")
 ALL_POINTS = FORWARD_POINTS + BACKWARD_POINTS + UPDATE_POINTS
 
 
-@dataclasses.dataclass
 class QT:
-    """A quantized tensor: float64 values on ``fmt``'s grid and their int64 codes.
+    """A quantized tensor: float64 values on ``fmt``'s grid, and their int64 codes.
 
-    ``fmt is None`` means unquantized (float32 values, no codes).
+    ``fmt is None`` means unquantized (float32 values, no codes).  The codes
+    are derived from the values when first asked for (captures, hooks, the
+    exact MAC path): the fast paths never need them.
     """
 
-    values: torch.Tensor
-    codes: torch.Tensor | None = None
-    fmt: object = None
+    __slots__ = ("values", "fmt", "_codes")
+
+    def __init__(self, values: torch.Tensor, codes: torch.Tensor | None = None, fmt=None):
+        self.values, self._codes, self.fmt = values, codes, fmt
+
+    @property
+    def codes(self) -> torch.Tensor | None:
+        if self._codes is None and self.fmt is not None:
+            self._codes = self.fmt.encode(self.values.detach())  # exact: the values are on the grid
+        return self._codes
+
+    def with_values(self, values: torch.Tensor) -> "QT":
+        """The same codes and format carried by another tensor of the same values (autograd)."""
+        return QT(values, self._codes, self.fmt)
 
     def t(self) -> "QT":
-        return QT(self.values.t(), None if self.codes is None else self.codes.t(), self.fmt)
+        return QT(self.values.t(), None if self._codes is None else self._codes.t(), self.fmt)
+
+    def __repr__(self):
+        return f"QT({tuple(self.values.shape)}, {self.fmt})"
 
 
 def scale_format(fmt, scale: float):
@@ -99,20 +115,26 @@ class QuantState:
         else:
             if base.kind == "dfixed" and self.training:
                 self.controller.maybe_init(rgroup, x, base)
-            fmt = self.fmt(rgroup, width)
-            codes, ovf = fmt.encode_ovf(x)
-            if record and self.training:
-                self.controller.observe(rgroup, codes, ovf, fmt)
-            qt = QT(fmt.decode(codes), codes, fmt)
+            qt = self._requantize(rgroup, x, self.fmt(rgroup, width), record)[0]
         for h in self.point_hooks:
             h(group, qt)
         return qt
 
+    def _requantize(self, rgroup: str, x: torch.Tensor, fmt, record: bool, want_mask: bool = False):
+        """``(QT, overflow flags or None)`` of ``x`` on ``fmt``, counted in ``rgroup``'s statistics."""
+        q = fastq.quantize_fixed(x, fmt, want_mask) if fastq.supports(fmt) else None
+        if q is None:
+            codes, ovf = fmt.encode_ovf(x)
+            if record and self.training:
+                self.controller.observe(rgroup, codes, ovf, fmt)
+            return QT(fmt.decode(codes), codes, fmt), ovf
+        if record and self.training:
+            self.controller.observe_counts(rgroup, q.n, q.overflow, q.narrower, q.max_abs, fmt)
+        return QT(q.values, None, fmt), q.mask
+
     def encode_on_grid(self, x: torch.Tensor, fmt) -> QT:
         """Codes of values known to be on ``fmt``'s grid (after dropout masks, max, pooling)."""
-        if fmt is None:
-            return QT(x)
-        return QT(x, fmt.encode(x), fmt)
+        return QT(x) if fmt is None else QT(x, None, fmt)
 
     # ---- MAC-contract matmul ------------------------------------------------
     def matmul(self, tag: str, a: QT, b: QT, out_group: str, bias: QT | None = None, record: bool = True) -> QT:
@@ -122,26 +144,58 @@ class QuantState:
             if bias is not None:
                 v = v + bias.values.to(torch.float32)
             return self.quantize(out_group, v, record=record) if self.base("prop") is not None else QT(v)
-        from fewbits.sim import mac_reference
-
         out_fmt = self.fmt(out_group)
+        exact = _exact_float64_sum(a, b, bias)
+        if exact:
+            # every partial sum is an integer below 2**53 on the finest grid: the float64 matmul
+            # *is* the exact accumulator, and requantizing it is quantizing at the output format
+            v = a.values @ b.values if bias is None else torch.addmm(bias.values, a.values, b.values)
         if out_fmt.kind == "dfixed" and self.training and not self.controller.state(out_group).set:
-            # an unset output range is set from the exact result first (a float64 matmul is
-            # only used to pick the range; the codes below come from mac_reference)
-            est = a.values @ b.values
-            if bias is not None:
-                est = est + bias.values
+            # an unset output range is set from the (exact, or float64 estimate of the) result first
+            est = v if exact else a.values @ b.values + (0 if bias is None else bias.values)
             self.controller.maybe_init(out_group, est, out_fmt)
             out_fmt = self.fmt(out_group)
-        z, ovf = mac_reference(
-            a.codes, b.codes, a.fmt, b.fmt, None, out_fmt,
-            None if bias is None else bias.codes, None if bias is None else bias.fmt,
-        )
-        if record and self.training:
-            self.controller.observe(out_group, z, ovf, out_fmt)
-        qt = QT(out_fmt.decode(z), z, out_fmt)
+        if exact and fastq.supports(out_fmt):
+            qt, ovf = self._requantize(out_group, v, out_fmt, record, want_mask=bool(self.mac_hooks))
+        else:
+            from fewbits.sim import mac_reference
+
+            z, ovf = mac_reference(
+                a.codes, b.codes, a.fmt, b.fmt, None, out_fmt,
+                None if bias is None else bias.codes, None if bias is None else bias.fmt,
+            )
+            if record and self.training:
+                self.controller.observe(out_group, z, ovf, out_fmt)
+            qt = QT(out_fmt.decode(z), z, out_fmt)
         for h in self.mac_hooks:
             h(tag, a, b, bias, qt, ovf)
         for h in self.point_hooks:
             h(out_group, qt)
         return qt
+
+
+def _max_int(fmt) -> int:
+    return max(-fmt.min_code, fmt.max_code)
+
+
+def _exact_float64_sum(a: QT, b: QT, bias: QT | None) -> bool:
+    """Whether ``a.values @ b.values (+ bias)`` in float64 is exact whatever the summation order.
+
+    True for fixed-point operands (and bias) when ``K * max|a| * max|b| + max|bias|``,
+    counted in units of the finest grid involved, stays below 2**53 (the formats'
+    ranges bound the data, so no pass over it is needed).
+    """
+    fmts = [a.fmt, b.fmt] + ([] if bias is None else [bias.fmt])
+    if any(f.kind not in ("fixed", "dfixed") for f in fmts):
+        return False
+    if a.values.dtype != torch.float64 or b.values.dtype != torch.float64:
+        return False
+    g_prod = -(a.fmt.frac + b.fmt.frac)
+    g = g_prod if bias is None else min(g_prod, -bias.fmt.frac)
+    if g < -1074:
+        return False
+    k = a.values.shape[1]
+    bound = (k * _max_int(a.fmt) * _max_int(b.fmt)) << (g_prod - g)
+    if bias is not None:
+        bound += _max_int(bias.fmt) << (-bias.fmt.frac - g)
+    return bound < (1 << 53) and math.ldexp(float(bound), g) < 2.0 ** 1000

@@ -108,22 +108,32 @@ class RangeController:
         ``c * 2**-f`` is code ``2c`` at ``frac = f + 1``, which overflows iff
         ``2c`` leaves the code range (or ``c`` already saturated).
         """
-        g = self.state(name)
         n = codes.numel()
         o = int(ovf.sum())
+        narrower, max_abs = o, 0.0
+        if fmt is not None and fmt.kind == "dfixed":
+            if n and self.tracking:
+                max_abs = math.ldexp(float(codes.abs().max()), -fmt.frac)
+            c2 = codes * 2
+            narrower = int((ovf | (c2 > fmt.max_code) | (c2 < fmt.min_code)).sum())
+        self.observe_counts(name, n, o, narrower, max_abs, fmt)
+
+    def observe_counts(self, name: str, n: int, overflow: int, narrower: int, max_abs: float, fmt) -> None:
+        """Count one quantization of ``name`` from its totals: ``n`` elements, ``overflow`` of them
+        saturated, ``narrower`` would saturate at one integer bit fewer, ``max_abs`` the largest
+        magnitude after saturation (``fewbits.training.fastq`` computes these without codes)."""
+        g = self.state(name)
         g.count += n
-        g.overflow += o
+        g.overflow += overflow
         self.epoch_count += n
-        self.epoch_overflow += o
+        self.epoch_overflow += overflow
         if fmt is not None and fmt.kind == "dfixed":
             if self.tracking:
-                g.track_ovf = g.track_ovf or o > 0
+                g.track_ovf = g.track_ovf or overflow > 0
                 if n:
-                    g.track_max = max(g.track_max, math.ldexp(float(codes.abs().max()), -fmt.frac))
+                    g.track_max = max(g.track_max, max_abs)
                 g.track_mag = fmt.width - (1 if fmt.signed else 0)
-            c2 = codes * 2
-            narrow = ovf | (c2 > fmt.max_code) | (c2 < fmt.min_code)
-            g.overflow_narrower += int(narrow.sum())
+            g.overflow_narrower += narrower
 
     def end_batch(self) -> bool:
         """Call after every training batch; applies the update every ``update_every`` batches."""
