@@ -388,7 +388,7 @@ def _requant_float(L, S, g_acc: int, out: Float):
 
 
 def mac_reference(a_codes, b_codes, a_fmt, b_fmt, acc_fmt, out_fmt, bias_codes=None, bias_fmt=None,
-                  shift=None):
+                  shift=None, bias_shift=None):
     """``(z_codes, overflow)`` of ``requant(A @ B + bias)`` under the MAC contract.
 
     ``a_codes`` R×K and ``b_codes`` K×C are int64 codes of ``a_fmt``/``b_fmt``;
@@ -397,8 +397,16 @@ def mac_reference(a_codes, b_codes, a_fmt, b_fmt, acc_fmt, out_fmt, bias_codes=N
     fixed point operands the accumulator's grid follows their current fracs
     (``fa + fb``), which makes the requantization shift ``fa + fb - fo``.
     ``shift`` (an int) sets that shift directly, as the hardware's runtime
-    ``in_shift`` does: the output (and a bias in a dynamic format) then sits
-    on the grid ``acc.frac - shift``.
+    ``in_shift`` does: the output (and, unless ``bias_shift`` is given, a bias
+    in a dynamic format) then sits on the grid ``acc.frac - shift``.
+    ``bias_shift`` (an int) is the hardware's runtime ``in_bias_shift``
+    ``fa + fb - fbias``: a fixed-point bias code lands on the accumulator as
+    ``code * 2**bias_shift``, i.e. the bias sits on its own grid
+    ``acc.frac - bias_shift`` (training quantizes it at its own range).
+    A bias finer than a dynamic accumulator (``bias_shift < 0``) is added
+    exactly, as if the accumulator held its low bits (the hardware keeps them
+    as one sticky bit, which rounds the same), when the output is fixed point
+    and coarser than the accumulator (shift >= 1); otherwise it is rejected.
     """
     a_fmt, b_fmt, out_fmt = parse_format(a_fmt), parse_format(b_fmt), parse_format(out_fmt)
     a_codes = torch.as_tensor(a_codes, dtype=torch.int64)
@@ -411,6 +419,7 @@ def mac_reference(a_codes, b_codes, a_fmt, b_fmt, acc_fmt, out_fmt, bias_codes=N
     if bias_codes is not None and bias_fmt is None:
         bias_fmt = out_fmt
     bias_fmt = parse_format(bias_fmt) if bias_fmt is not None else None
+    follows_products = False  # a dynamic design's accumulator: on the product grid of the current fracs
     if acc_fmt is None:
         acc = default_accumulator(a_fmt, b_fmt, max(K, 1), bias_fmt)
     else:
@@ -421,6 +430,7 @@ def mac_reference(a_codes, b_codes, a_fmt, b_fmt, acc_fmt, out_fmt, bias_codes=N
             raise FormatError(f"bad accumulator {acc}: accepted acc:W:F or fixed:W:F")
         if isinstance(a_fmt, DynamicFixed) or isinstance(b_fmt, DynamicFixed):
             acc = dataclasses.replace(acc, frac=-(_bounds(a_fmt)[0] + _bounds(b_fmt)[0]))
+            follows_products = True
     if isinstance(out_fmt, Accumulator) or not isinstance(out_fmt, (Fixed, DynamicFixed, Float)):
         raise FormatError(f"bad output format {out_fmt}: accepted fixed, ufixed, dfixed or float formats")
 
@@ -430,8 +440,15 @@ def mac_reference(a_codes, b_codes, a_fmt, b_fmt, acc_fmt, out_fmt, bias_codes=N
         if not isinstance(out_fmt, (Fixed, DynamicFixed)):
             raise FormatError(f"bad shift for output format {out_fmt}: a shift applies to fixed-point outputs")
         out_fmt = dataclasses.replace(out_fmt, frac=acc.frac - shift)
-        if isinstance(bias_fmt, DynamicFixed):
+        if isinstance(bias_fmt, DynamicFixed) and bias_shift is None:
             bias_fmt = bias_fmt.with_frac(acc.frac - shift)
+    if bias_shift is not None:
+        if isinstance(bias_shift, bool) or not isinstance(bias_shift, int):
+            raise FormatError(f"bad bias_shift {bias_shift!r}: accepted an integer")
+        if not isinstance(bias_fmt, (Fixed, DynamicFixed)) or isinstance(bias_fmt, Accumulator):
+            raise FormatError(f"bad bias_shift for bias format {bias_fmt}: a bias shift applies to fixed-point biases")
+        bias_fmt = dataclasses.replace(bias_fmt, frac=acc.frac - bias_shift)
+        follows_products = follows_products or acc_fmt is not None
     A, B = _operand(a_codes, a_fmt), _operand(b_codes, b_fmt)
     g_acc = -acc.frac
     g_prod = A.g + B.g
@@ -443,6 +460,16 @@ def mac_reference(a_codes, b_codes, a_fmt, b_fmt, acc_fmt, out_fmt, bias_codes=N
         if bias_codes.shape[0] != C:
             raise FormatError(f"bad bias length {bias_codes.shape[0]}: accepted one code per column ({C})")
         gz = _bounds(bias_fmt)[0]
+        if gz < g_acc and follows_products and isinstance(out_fmt, (Fixed, DynamicFixed)) \
+                and acc.frac - out_fmt.frac >= 1:
+            # the bias's bits below the product grid only round (a sticky bit): add them exactly
+            acc = dataclasses.replace(acc, width=acc.width + g_acc - gz, frac=-gz)
+            g_acc = gz
+        if gz < g_acc and follows_products:
+            raise FormatError(f"bad bias format {bias_fmt}: it is finer than the product grid 2**{g_acc} and "
+                              f"the output {out_fmt} is not coarser than the products (shift "
+                              f"{acc.frac - getattr(out_fmt, 'frac', acc.frac)} < 1); accepted a bias on a grid "
+                              f">= 2**{g_acc}, or a fixed-point output with shift >= 1")
         if gz < g_acc:
             raise FormatError(f"bad bias format {bias_fmt}: it is finer than the accumulator grid "
                               f"2**{g_acc} and cannot be added exactly; accepted a bias on a grid >= 2**{g_acc}")

@@ -176,6 +176,69 @@ def test_explicit_shift_overrides(seed):
         assert_same(*run_both(a, b, da, db, None, do, shift=shift, exact_frac=7), f"seed={seed} shift={shift}")
 
 
+@pytest.mark.parametrize("seed", range(310, 322))
+def test_bias_shift_puts_the_bias_on_its_own_grid(seed):
+    """bias_shift= (the hardware's in_bias_shift): the bias is exact at its own grid fa + fb - bias_shift,
+    coarser or finer than the products, against the exact oracle (a wide accumulator covering it)."""
+    rng = random.Random(seed)
+    da = S.DynamicFixed(rng.randint(2, 10)).with_frac(rng.randint(-2, 6))
+    db = S.DynamicFixed(rng.randint(2, 8), signed=seed % 3 != 0).with_frac(rng.randint(-2, 6))
+    do = S.DynamicFixed(rng.randint(2, 12), round=rng.choice(ROUNDS), overflow=rng.choice([S.SAT, S.WRAP]))
+    dz = S.DynamicFixed(rng.randint(2, 12), signed=seed % 4 != 1)
+    pf, K = da.frac + db.frac, rng.randint(1, 7)
+    acc = S.Accumulator(40, 0)  # frac: fa + fb; wide enough that nothing wraps here
+    a, b = matrix(rng, model_of(da), 3, K), matrix(rng, model_of(db), K, 5)
+    for shift, bias_shift in ((rng.randint(1, 12), rng.randint(-14, -1)), (rng.randint(-4, 12), rng.randint(0, 20)),
+                              (rng.randint(1, 6), -1), (rng.randint(-3, 3), 0)):
+        fz = dz.with_frac(pf - bias_shift)
+        bias = [model_of(fz).pattern(c) for c in rand_codes(rng, model_of(fz), 5, extreme=0.5)]
+        z, o = S.mac_reference(torch.tensor(a), torch.tensor(b), da, db, acc, do, torch.tensor(bias), dz,
+                               shift=shift, bias_shift=bias_shift)
+        out = do.with_frac(pf - shift)
+        wz, wo = O.mac(a, b, model_of(da), model_of(db), O.AccModel(HUGE, max(pf, fz.frac)), model_of(out),
+                       bias, model_of(fz))
+        assert z.tolist() == wz and o.tolist() == wo, f"seed={seed} shift={shift} bias_shift={bias_shift} {fz}"
+
+
+@pytest.mark.parametrize("seed", range(330, 334))
+def test_bias_shift_at_the_port_extremes_wraps_like_the_accumulator(seed):
+    """|bias_shift| up to 128: a far coarser bias wraps modulo 2**Wacc (to 0), a far finer one only rounds."""
+    rng = random.Random(seed)
+    da, db = S.DynamicFixed(6).with_frac(rng.randint(0, 4)), S.DynamicFixed(5).with_frac(rng.randint(0, 4))
+    do = S.DynamicFixed(7, round=ROUNDS[seed % 4])
+    dz = S.DynamicFixed(8)
+    pf = da.frac + db.frac
+    acc = S.Accumulator(20, 0, overflow=S.WRAP)
+    a, b = matrix(rng, model_of(da), 2, 3), matrix(rng, model_of(db), 3, 4)
+    bias = [dz.min_code, dz.max_code, 1, -1]
+    for shift, bias_shift in ((3, -128), (1, -9), (0, 127), (-5, 19), (2, 20)):
+        fz = dz.with_frac(pf - bias_shift)
+        d = max(0, -bias_shift)
+        z, o = S.mac_reference(torch.tensor(a), torch.tensor(b), da, db, acc, do, torch.tensor(bias), dz,
+                               shift=shift, bias_shift=bias_shift)
+        wz, wo = O.mac(a, b, model_of(da), model_of(db), O.AccModel(acc.width + d, pf + d), model_of(do.with_frac(pf - shift)),
+                       bias, model_of(fz))
+        assert z.tolist() == wz and o.tolist() == wo, f"seed={seed} shift={shift} bias_shift={bias_shift}"
+
+
+def test_bias_shift_defaults_and_errors():
+    """Without bias_shift a dynamic bias follows shift (the old callers); a finer bias needs shift >= 1."""
+    da, db, do = S.DynamicFixed(6).with_frac(2), S.DynamicFixed(6).with_frac(3), S.DynamicFixed(8, round=S.RNA)
+    acc = S.Accumulator(24, 0)
+    a, b, bias = torch.tensor([[3, -7]]), torch.tensor([[5], [9]]), torch.tensor([-77])
+    old = S.mac_reference(a, b, da, db, acc, do, bias, do, shift=4)
+    assert [t.tolist() for t in old] == [t.tolist() for t in S.mac_reference(a, b, da, db, acc, do, bias, do, shift=4,
+                                                                             bias_shift=4)]
+    with pytest.raises(S.FormatError, match="finer than the product grid"):
+        S.mac_reference(a, b, da, db, acc, do, bias, do, shift=0, bias_shift=-1)
+    with pytest.raises(S.FormatError, match="finer than the product grid"):
+        S.mac_reference(a, b, da, db, acc, S.fp16, bias, do, bias_shift=-2)
+    with pytest.raises(S.FormatError, match="bias_shift"):
+        S.mac_reference(a, b, da, db, acc, do, bias, do, shift=1, bias_shift=1.5)
+    with pytest.raises(S.FormatError, match="bias_shift"):
+        S.mac_reference(a, b, da, db, acc, do, torch.tensor([0x3C00]), S.fp16, shift=1, bias_shift=1)
+
+
 # ---------------------------------------------------------------- float operands
 FLOATS = [S.fp8_e4m3, S.fp8_e5m2, S.Float(3, 2), S.Float(4, 3, subnormals=False), S.Float(2, 1, special=S.Special.SAT),
           S.Float(3, 3, special=S.Special.FN), S.fp16, S.bf16, S.Float(5, 4, bias=10, round=S.RNA)]
