@@ -1,9 +1,10 @@
 """Test tiles for MacUnit / MacArray (FloPoCo-style standard and random cases) and their golden results.
 
 A tile is a dict: ``a`` (R x K codes), ``b`` (K x C), ``bias`` (C codes), and for
-dynamic fixed point ``fracs`` (the tile's current fa, fb, fo) and ``shift``
-(= fa + fb - fo, what ``in_shift`` carries).  ``expected(spec, tile)`` is
-``mac_reference`` with the formats at those ranges.
+dynamic fixed point ``fracs`` (the tile's current fa, fb, fo), ``shift``
+(= fa + fb - fo, what ``in_shift`` carries) and ``bias_shift`` (= fa + fb - fbias,
+what ``in_bias_shift`` carries: the bias has its own range, as in training).
+``expected(spec, tile)`` is ``mac_reference`` with the formats at those ranges.
 """
 
 from __future__ import annotations
@@ -46,16 +47,69 @@ def _dynamic(spec) -> bool:
     return any(isinstance(f, DynamicFixed) for f in (spec.a_fmt, spec.b_fmt, spec.out_fmt, spec.bias_fmt))
 
 
-def with_ranges(rng, spec, tile):
-    """Give a dynamic-fixed-point tile its current ranges (fo <= fa + fb, so the bias is exact)."""
+def _shift_limits(spec):
+    """(in_shift, in_bias_shift) ranges [lo, hi] of a dynamic design's ports."""
+    from .mac import PeConfig
+
+    cfg = PeConfig(spec)
+    return [(-(1 << (w - 1)), (1 << (w - 1)) - 1) for w in (cfg.shift_width, cfg.bias_shift_width)]
+
+
+def with_ranges(rng, spec, tile, shift=None, bias_shift=None):
+    """Give a dynamic-fixed-point tile its current ranges: the output's (``shift``) and the bias's own
+    (``bias_shift``: on the output grid, coarser, finer than the products, or at the port's extremes).
+
+    A bias finer than the products needs shift >= 1 (``mac_reference`` rejects it otherwise).
+    """
     if not _dynamic(spec):
         return tile
     fa = rng.randint(-2, 6) if isinstance(spec.a_fmt, DynamicFixed) else spec.a_fmt.frac
     fb = rng.randint(-2, 6) if isinstance(spec.b_fmt, DynamicFixed) else spec.b_fmt.frac
-    fo = rng.randint(fa + fb - 12, fa + fb) if isinstance(spec.out_fmt, DynamicFixed) else spec.out_fmt.frac
-    tile["fracs"] = (fa, fb, fo)
-    tile["shift"] = fa + fb - fo
+    (_, _), (blo, bhi) = _shift_limits(spec)
+    if bias_shift is None:
+        if not isinstance(spec.bias_fmt, DynamicFixed):
+            bias_shift = fa + fb - spec.bias_fmt.frac
+        else:
+            r = rng.random()
+            wz, W = spec.bias_fmt.width, spec.acc_fmt.width
+            bias_shift = None if r < 0.3 else rng.randint(-wz - 2, W + 2) if r < 0.85 else rng.choice([blo, bhi])
+    if shift is None:
+        if isinstance(spec.out_fmt, DynamicFixed):
+            low = 1 if bias_shift is not None and bias_shift < 0 else -3
+            shift = rng.randint(low, 12)
+        else:
+            shift = fa + fb - spec.out_fmt.frac
+    if bias_shift is None:
+        bias_shift = shift  # the bias on the output's grid
+    if bias_shift < 0 and shift < 1:
+        bias_shift = 0
+    tile["fracs"] = (fa, fb, fa + fb - shift)
+    tile["shift"] = shift
+    tile["bias_shift"] = bias_shift
     return tile
+
+
+def bias_shift_tiles(spec, rng):
+    """K = 1 tiles whose biases (edge codes, the most negative too) sit coarser and finer than the
+    products, up to both ends of ``in_bias_shift``, some large enough to saturate the output; and
+    both ends of ``in_shift``."""
+    if not _dynamic(spec):
+        return []
+    R, C = spec.rows, spec.cols
+    (slo, shi), (blo, bhi) = _shift_limits(spec)
+    wz, W = spec.bias_fmt.width, spec.acc_fmt.width
+    ez = _edges(spec.bias_fmt)
+    ea, eb = _edges(spec.a_fmt), _edges(spec.b_fmt)
+    out = []
+    cases = [(1, bs) for bs in sorted({blo, -wz - 1, -wz, -1})]              # finer: floor + sticky
+    cases += [(s, bs) for s in (0, 3) for bs in sorted({0, 1, W - wz, W - 1, W, bhi})]  # coarser, saturating
+    cases += [(slo, 0), (shi, 0), (slo, bhi), (shi, blo)]                     # in_shift at its ends
+    for n, (sh, bs) in enumerate(cases):
+        a = [[ea[(n + i) % len(ea)]] for i in range(R)]
+        b = [[eb[(n + j) % len(eb)] for j in range(C)]]
+        bias = [ez[(n + j) % len(ez)] for j in range(C)]
+        out.append(with_ranges(rng, spec, {"a": a, "b": b, "bias": bias}, shift=sh, bias_shift=bs))
+    return out
 
 
 def random_tile(rng, spec, K, specials=0.05):
@@ -110,7 +164,7 @@ def standard_tiles(spec, k_cap=64):
         bias = [ez[(n + j) % len(ez)] for j in range(C)]
         n += C
         tiles.append(with_ranges(rng, spec, {"a": a, "b": b, "bias": bias}))
-    return tiles
+    return tiles + bias_shift_tiles(spec, rng)
 
 
 def _extremes(f):
@@ -126,13 +180,16 @@ def _extremes(f):
 
 
 def expected(spec, tile):
-    """``(z, ovf)`` R x C lists from ``mac_reference`` with the tile's formats (and ranges)."""
-    fa, fb, fo, fbias = spec.a_fmt, spec.b_fmt, spec.out_fmt, spec.bias_fmt
+    """``(z, ovf)`` R x C lists from ``mac_reference`` with the tile's formats (and ranges, and the
+    runtime ``shift``/``bias_shift`` the hardware gets; no ``bias_shift``: the bias on the output grid)."""
+    fa, fb, fo = spec.a_fmt, spec.b_fmt, spec.out_fmt
+    kw = {}
     if "fracs" in tile:
         x_a, x_b, x_o = tile["fracs"]
         fa = fa.with_frac(x_a) if isinstance(fa, DynamicFixed) else fa
         fb = fb.with_frac(x_b) if isinstance(fb, DynamicFixed) else fb
         fo = fo.with_frac(x_o) if isinstance(fo, DynamicFixed) else fo
-        fbias = fbias.with_frac(x_o) if isinstance(fbias, DynamicFixed) else fbias
-    z, ovf = mac_reference(tile["a"], tile["b"], fa, fb, spec.acc_fmt, fo, tile["bias"], fbias)
+    if "shift" in tile:
+        kw = {"shift": tile["shift"], "bias_shift": tile.get("bias_shift", tile["shift"])}
+    z, ovf = mac_reference(tile["a"], tile["b"], fa, fb, spec.acc_fmt, fo, tile["bias"], spec.bias_fmt, **kw)
     return z.tolist(), ovf.tolist()

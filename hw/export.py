@@ -60,6 +60,11 @@ def ports(array) -> list[dict]:
         out.append(_port("in_shift", "input", sw, "shift", sw, 1, None, f"signed:{sw}",
                          "two's complement fa + fb - fo of the current ranges; sampled with in_first",
                          sampled_with="in_first"))
+        bw = array.unit.bias_shift_width
+        out.append(_port("in_bias_shift", "input", bw, "bias_shift", bw, 1, None, f"signed:{bw}",
+                         "two's complement fa + fb - fbias (the bias's own current range): the bias code is "
+                         "shifted left by it onto the accumulator (right and floored, with a sticky bit, when "
+                         "negative); sampled with in_first", sampled_with="in_first"))
     out += [
         _port("out_valid", "output", 1, "out_valid", desc=f"one-cycle pulse {array.latency} cycles after in_last"),
         _port("out_z", "output", R * C * wo, "z", wo, R * C,

@@ -14,7 +14,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -72,12 +72,17 @@ class RefRequantizer(wiring.Component):
 
 
 class RefDynRequantizer(wiring.Component):
-    """Runtime-shift requantization as a case over every shift value, each the static reference."""
+    """Runtime-shift requantization as a case over every shift value, each the static reference.
+
+    ``sticky`` stands for a value strictly between 0 and 1 LSB below ``acc``: for a
+    shift >= 1 the reference requantizes ``acc + 1/2`` exactly (every such value
+    rounds alike); for a shift <= 0 the contract leaves it out (sim rejects it there).
+    """
 
     def __init__(self, acc_fmt, out_fmt, shift_width: int):
         self.acc_fmt, self.out_fmt, self.shift_width = acc_fmt, out_fmt, shift_width
         super().__init__({"acc": In(signed(acc_fmt.width)), "shift": In(signed(shift_width)),
-                          "z": Out(code_shape(out_fmt)), "ovf": Out(1)})
+                          "sticky": In(1), "z": Out(code_shape(out_fmt)), "ovf": Out(1)})
 
     def elaborate(self, platform):
         import dataclasses
@@ -89,9 +94,15 @@ class RefDynRequantizer(wiring.Component):
                 # the contract: requantization shift = acc.frac - out.frac
                 out = self.out_fmt.fixed if hasattr(self.out_fmt, "fixed") else self.out_fmt
                 out = dataclasses.replace(out, frac=self.acc_fmt.frac - sh)
-                ref = RefRequantizer(self.acc_fmt, out)
+                if sh >= 1:  # one more fraction bit holds the sticky value exactly
+                    half = dataclasses.replace(self.acc_fmt, width=self.acc_fmt.width + 1,
+                                               frac=self.acc_fmt.frac + 1)
+                    ref = RefRequantizer(half, out)
+                    m.d.comb += ref.acc.eq(Cat(self.sticky, self.acc))
+                else:
+                    ref = RefRequantizer(self.acc_fmt, out)
+                    m.d.comb += ref.acc.eq(self.acc)
                 m.submodules[f"ref_s{sh + lim}"] = ref
-                m.d.comb += ref.acc.eq(self.acc)
                 with m.Case(sh):
                     m.d.comb += [self.z.eq(ref.z), self.ovf.eq(ref.ovf)]
         return m

@@ -86,14 +86,15 @@ def check_formats(a_fmt, b_fmt, out_fmt, acc_fmt, bias_fmt):
     if dyn:
         if not is_fixed(out_fmt) or not is_fixed(bias_fmt) or not is_fixed(a_fmt):
             raise FormatError("bad formats: dynamic fixed point needs fixed-point a, b, bias and out")
-        if bias_fmt.frac != out_fmt.frac:
+        if not (is_dynamic(a_fmt) or is_dynamic(b_fmt)) and acc_fmt.frac != a_fmt.frac + b_fmt.frac:
             raise FormatError(
-                f"bad bias format {bias_fmt} for dynamic fixed point: accepted a bias on the output's "
-                f"grid (frac {out_fmt.frac}), since both follow the one runtime shift")
+                f"bad acc format {acc_fmt} for dynamic fixed point: accepted an accumulator on the product "
+                f"grid (frac {a_fmt.frac + b_fmt.frac}), where the runtime shifts are counted from")
     return dyn
 
 
 def shift_width(acc_fmt, out_fmt) -> int:
-    """Width of the signed runtime shift input: covers every useful shift, at least 8 bits."""
+    """Width of a signed runtime shift input between the accumulator and ``out_fmt`` (the output,
+    or the bias for ``in_bias_shift``): covers every useful shift, at least 8 bits."""
     need = max(acc_fmt.width + 1, out_fmt.width + 1).bit_length() + 1
     return max(SHIFT_WIDTH_MIN, need)

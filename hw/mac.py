@@ -8,7 +8,7 @@ a one-cycle ``valid`` strobe.  A new tile may start on the cycle after ``last``.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -42,6 +42,8 @@ class PeConfig:
         self.float_ops = hwfmt.is_float(spec.a_fmt)
         self.float_out = hwfmt.is_float(spec.out_fmt)
         self.shift_width = hwfmt.shift_width(spec.acc_fmt, spec.out_fmt) if self.dynamic else None
+        # in_bias_shift = fa + fb - fbias: the bias's own runtime range, like in_shift for the output
+        self.bias_shift_width = hwfmt.shift_width(spec.acc_fmt, spec.bias_fmt) if self.dynamic else None
         # cycles from the cycle ``last`` is presented to the cycle ``out_valid`` is high:
         # product, accumulator, output registers; +1 between a float product and its alignment,
         # +1 inside the float rounder (the longest combinational path otherwise)
@@ -58,6 +60,7 @@ class MacUnit(wiring.Component):
         self.spec = spec
         cfg = PeConfig(spec)
         self.dynamic, self.float_ops, self.shift_width = cfg.dynamic, cfg.float_ops, cfg.shift_width
+        self.bias_shift_width = cfg.bias_shift_width
         self.latency = cfg.latency
         sig = {
             "in_valid": In(1), "in_first": In(1), "in_last": In(1),
@@ -70,6 +73,7 @@ class MacUnit(wiring.Component):
         }
         if self.dynamic:
             sig["shift"] = In(signed(self.shift_width))
+            sig["bias_shift"] = In(signed(self.bias_shift_width))
         super().__init__(sig)
 
     def standard_cases(self):
@@ -84,17 +88,27 @@ class MacUnit(wiring.Component):
 
     # ---- stages ------------------------------------------------------
     def _bias_on_grid(self, m):
-        """Bias code -> (accumulator code, nan, +inf, -inf), combinational from the inputs."""
+        """Bias code -> (accumulator code, nan, +inf, -inf, sticky), combinational from the inputs.
+
+        A dynamic bias moves by ``bias_shift``: left (exact, modulo 2**W) when its grid is
+        coarser than the products', else floored, its shifted-out bits kept as ``sticky``.
+        """
         acc, bf = self.spec.acc_fmt, self.spec.bias_fmt
         zero = Signal(1, name="b_nospecial")
         if hwfmt.is_fixed(bf):
             if self.dynamic:
-                sw = self.shift_width
-                v = align_var(m, self.bias, self.shift, -(1 << (sw - 1)), (1 << (sw - 1)) - 1,
+                sw, t = self.bias_shift_width, self.bias_shift
+                v = align_var(m, self.bias, t, -(1 << (sw - 1)), (1 << (sw - 1)) - 1,
                               _floor_grid(acc), name="bias_al")
-            else:
-                v = align_static(m, self.bias, acc.frac - bf.frac, acc, name="bias_al")
-            return v, zero, zero, zero
+                wb = len(self.bias)
+                # -t >= wb shifts every bit out: the same floor and sticky as a shift by wb
+                tr = Signal(range(wb + 1), name="bias_tr")
+                m.d.comb += tr.eq(Mux(t >= 0, 0, Mux(-t >= wb, wb, -t)))
+                sticky = Signal(name="bias_sticky")
+                m.d.comb += sticky.eq((self.bias.as_unsigned() & ((Const(1, wb + 1) << tr) - 1)[:wb]).any())
+                return v, zero, zero, zero, sticky
+            v = align_static(m, self.bias, acc.frac - bf.frac, acc, name="bias_al")
+            return v, zero, zero, zero, zero
         s, man, off, nan, inf = float_fields(m, self.bias, bf, "bias")
         vs = Signal(signed(bf.bits_man + 1), name="bias_sv")
         m.d.comb += vs.eq(Mux(s, -man, man))
@@ -103,7 +117,7 @@ class MacUnit(wiring.Component):
         t = Signal(signed(max(abs(d0), abs(d0 + emax)).bit_length() + 2), name="bias_t")
         m.d.comb += t.eq(off + d0)
         v = align_var(m, vs, t, d0, d0 + emax, acc, name="bias_al")
-        return v, nan, inf & ~s, inf & s
+        return v, nan, inf & ~s, inf & s, Signal(1, name="b_nosticky")
 
     def elaborate(self, platform):
         m = Module()
@@ -124,8 +138,11 @@ class MacUnit(wiring.Component):
         if self.dynamic:
             p_shift = Signal(signed(self.shift_width))
             m.d.sync += p_shift.eq(self.shift)
-        bv, bn, bpi, bni = self._bias_on_grid(m)
+        bv, bn, bpi, bni, bst = self._bias_on_grid(m)
         m.d.sync += [b_val.eq(bv), b_nan.eq(bn), b_pinf.eq(bpi), b_ninf.eq(bni)]
+        if self.dynamic:
+            b_sticky = Signal(name="b_sticky")
+            m.d.sync += b_sticky.eq(bst)
         if not self.float_ops:
             m.submodules.mul = mul = Multiplier(spec.a_fmt, spec.b_fmt)
             m.d.comb += [mul.a.eq(self.a), mul.b.eq(self.b)]
@@ -179,8 +196,9 @@ class MacUnit(wiring.Component):
                 ]
             if self.dynamic:
                 a_shift = Signal(signed(self.shift_width))
+                a_sticky = Signal(name="a_sticky")  # the bias had bits below the product grid
                 with m.If(p_first):
-                    m.d.sync += a_shift.eq(p_shift)
+                    m.d.sync += [a_shift.eq(p_shift), a_sticky.eq(b_sticky)]
         # stage R: requantize into registered outputs
         z = Signal(hwfmt.code_shape(spec.out_fmt))
         ovf = Signal()
@@ -195,7 +213,7 @@ class MacUnit(wiring.Component):
             m.submodules.rq = rq = Requantizer(acc, spec.out_fmt, dynamic=self.dynamic)
             m.d.comb += rq.acc.eq(a_val)
             if self.dynamic:
-                m.d.comb += rq.shift.eq(a_shift)
+                m.d.comb += [rq.shift.eq(a_shift), rq.sticky.eq(a_sticky)]
             of = spec.out_fmt
             is_nan = a_nan | (a_pinf & a_ninf)
             with m.If(is_nan):      # Fixed.encode_ovf: NaN -> 0, inf -> saturated, both flagged
@@ -213,7 +231,7 @@ class MacUnit(wiring.Component):
 
 
 def _floor_grid(acc):
-    """The accumulator with RDN rounding: a dynamic bias shifted right is floored (sim rejects it unless exact)."""
+    """The accumulator with RDN rounding: a dynamic bias shifted right is floored (its rest is the sticky bit)."""
     import dataclasses
 
     return dataclasses.replace(acc, round=type(acc.round).RDN)
@@ -223,7 +241,8 @@ class MacArray(wiring.Component):
     """R x C MacUnits on broadcast operands: ``in_a`` is column k of A, ``in_b`` row k of B.
 
     Packing: element i of a vector port at bits ``[i*w +: w]``; ``out_z`` element
-    (i, j) at index ``i*C + j``.  ``in_bias`` and ``in_shift`` are sampled with ``in_first``.
+    (i, j) at index ``i*C + j``.  ``in_bias``, ``in_shift`` and ``in_bias_shift`` are
+    sampled with ``in_first``.
     """
 
     golden = "fewbits.sim.mac_reference (MacSpec.compute)"
@@ -244,6 +263,7 @@ class MacArray(wiring.Component):
         }
         if self.unit.dynamic:
             sig["in_shift"] = In(signed(self.unit.shift_width))
+            sig["in_bias_shift"] = In(signed(self.unit.bias_shift_width))
         sig.update({"out_valid": Out(1), "out_z": Out(R * C * spec.out_fmt.width), "out_ovf": Out(R * C)})
         super().__init__(sig)
 
@@ -285,7 +305,7 @@ class MacArray(wiring.Component):
                     self.out_ovf[i * C + j].eq(pe.ovf),
                 ]
                 if self.dynamic:
-                    m.d.comb += pe.shift.eq(self.in_shift)
+                    m.d.comb += [pe.shift.eq(self.in_shift), pe.bias_shift.eq(self.in_bias_shift)]
                 if i == 0 and j == 0:
                     m.d.comb += self.out_valid.eq(pe.out_valid)
         return m

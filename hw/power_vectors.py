@@ -31,6 +31,7 @@ class Operands:
     shift: int = 0
     source: str = ""
     notes: list = field(default_factory=list)
+    bias_shift: int = 0  # fa + fb - fbias: the bias's own range (in_bias_shift)
 
 
 def _fmt_match(src, dst) -> bool:
@@ -72,10 +73,12 @@ def load_capture(path, spec, matmuls=None) -> list[Operands]:
         bias = None
         if e.get("bias") and e.get("bias_fmt") and _fmt_match(parse_format(e["bias_fmt"]), spec.bias_fmt):
             bias = arrays[e["bias"]].astype(np.int64).reshape(-1)
-        shift = 0
+        shift = bias_shift = 0
         if fa.kind == "dfixed":
             shift = fa.frac + fb.frac - fo.frac
-        out.append(Operands(a, b, bias, shift, f"capture {man_path.parent.name}:{e['name']}", notes))
+            bias_shift = fa.frac + fb.frac - parse_format(e["bias_fmt"]).frac if bias is not None else 0
+        out.append(Operands(a, b, bias, shift, f"capture {man_path.parent.name}:{e['name']}", notes,
+                            bias_shift))
     if not out:
         raise SynthError(f"{path}: the capture holds no matmul" + (f" named {', '.join(matmuls)}" if matmuls else ""))
     return out
@@ -158,9 +161,10 @@ def cycles(ports: dict, spec, ops_list: list[Operands], max_cycles: int, flush: 
                     if pbias in v:
                         v[pbias] = sum(_bits(x, wbias) << (c * wbias) for c, x in enumerate(bias))
                     v["in_valid"], v["in_first"], v["in_last"] = 1, int(k == 0), int(k == K - 1)
-                    for sp in ("in_shift", "shift"):
+                    for sp, sh in (("in_shift", ops.shift), ("shift", ops.shift),
+                                   ("in_bias_shift", ops.bias_shift), ("bias_shift", ops.bias_shift)):
                         if sp in v:
-                            v[sp] = _bits(ops.shift, width[sp])
+                            v[sp] = _bits(sh, width[sp])
                 seq.append(v)
                 last = v
                 macs += R * C

@@ -34,7 +34,10 @@ class Requantizer(wiring.Component):
     """Combinational requantizer; ``dynamic=True`` adds a runtime signed ``shift`` input.
 
     With a static shift the amount is ``acc.frac - out.frac``; with a runtime one
-    it is ``fa + fb - fo`` of the current dynamic-fixed-point ranges.
+    it is ``fa + fb - fo`` of the current dynamic-fixed-point ranges.  A dynamic
+    one also has a ``sticky`` input: nonzero value below the accumulator's LSB
+    (a bias finer than the products), which rounds like any other sticky bit for
+    a shift >= 1 (``mac_reference`` accepts such a bias only there).
     """
 
     golden = "fewbits.sim.mac_reference (requantization: shift, out.round, out.overflow)"
@@ -45,6 +48,7 @@ class Requantizer(wiring.Component):
         if dynamic:
             self.shift_width = shift_width(acc_fmt, out_fmt)
             sig["shift"] = In(signed(self.shift_width))
+            sig["sticky"] = In(1)
         super().__init__(sig)
 
     @property
@@ -71,7 +75,7 @@ class Requantizer(wiring.Component):
                 shr.eq(Mux(sh < 0, 0, Mux(sh > max_r, max_r, sh))),
                 shl.eq(Mux(sh >= 0, 0, Mux(-sh > max_l, max_l, -sh))),
             ]
-            right = shift_right_round_var(m, self.acc, shr, max_r, mode)
+            right = shift_right_round_var(m, self.acc, shr, max_r, mode, sticky_in=self.sticky)
             left = Signal(signed(wacc + max_l), name="lsh")
             m.d.comb += left.eq(self.acc << shl)
             r = Signal(signed(max(len(right), len(left)) + 1), name="r")

@@ -43,8 +43,11 @@ def shift_right_round(m, value, s: int, mode: Rounding, name="rsh"):
     return out
 
 
-def shift_right_round_var(m, value, sh, max_shift: int, mode: Rounding, name="vrsh"):
-    """Signed ``value`` / 2**sh rounded with ``mode``; ``sh`` an unsigned Value <= max_shift."""
+def shift_right_round_var(m, value, sh, max_shift: int, mode: Rounding, name="vrsh", sticky_in=None):
+    """Signed ``value`` / 2**sh rounded with ``mode``; ``sh`` an unsigned Value <= max_shift.
+
+    ``sticky_in``: nonzero bits below ``value``'s own LSB (part of the sticky when sh >= 1).
+    """
     w = len(value)
     ew = max(w, max_shift + 1) + 1
     ext = Signal(signed(ew), name=f"{name}_ext")
@@ -59,6 +62,8 @@ def shift_right_round_var(m, value, sh, max_shift: int, mode: Rounding, name="vr
     top = mask ^ below
     rb = (ext.as_unsigned() & top).any()
     sticky = (ext.as_unsigned() & below).any()
+    if sticky_in is not None:
+        sticky = sticky | (sticky_in & (sh != 0))
     inc = round_increment(q[0], ext[-1], rb, sticky, mode)
     out = Signal(signed(ew + 1), name=name)
     m.d.comb += out.eq(q + inc)

@@ -59,7 +59,7 @@ def run_tiles(array, tiles, gaps=None, max_extra=16, stalls=None):
     """Run ``tiles`` back to back through a MacArray in the simulator.
 
     ``tiles``: dicts with ``a`` (R x K codes), ``b`` (K x C), ``bias`` (C codes) and,
-    for dynamic fixed point, ``shift``. ``gaps[t]`` idle cycles before tile t (default 0);
+    for dynamic fixed point, ``shift`` and ``bias_shift``. ``gaps[t]`` idle cycles before tile t (default 0);
     ``stalls[t]`` a set of k before which one cycle with ``in_valid`` low (and junk on every
     other input) is inserted inside tile t.
     Returns ``(outputs, latencies)``: per tile ``(z R x C codes, ovf R x C bools)``
@@ -69,7 +69,8 @@ def run_tiles(array, tiles, gaps=None, max_extra=16, stalls=None):
     unit = not hasattr(array, "in_a")  # a bare MacUnit: same protocol, 1 x 1, unpacked ports
     R, C = (1, 1) if unit else (s.rows, s.cols)
     port = (lambda n: getattr(array, {"in_a": "a", "in_b": "b", "in_bias": "bias", "in_shift": "shift",
-                                      "out_z": "z", "out_ovf": "ovf"}.get(n, n))) if unit else \
+                                      "in_bias_shift": "bias_shift", "out_z": "z", "out_ovf": "ovf"}.get(n, n))) \
+        if unit else \
         (lambda n: getattr(array, n))
     gaps = gaps or [0] * len(tiles)
     outputs, last_cycles, valid_cycles = [], [], []
@@ -96,7 +97,9 @@ def run_tiles(array, tiles, gaps=None, max_extra=16, stalls=None):
             for k in range(K):
                 if stalls and k in stalls[len(last_cycles)]:
                     ctx.set(array.in_valid, 0)
-                    for n in ("in_first", "in_last", "in_a", "in_b", "in_bias"):
+                    junk = ("in_first", "in_last", "in_a", "in_b", "in_bias") + \
+                        (("in_shift", "in_bias_shift") if array.dynamic else ())
+                    for n in junk:
                         sig = port(n)
                         ctx.set(sig, fit((0x5A5A5A5A5A5A5A5A5A * (cycle + 1)) & ((1 << len(sig)) - 1), sig))
                     sample(ctx, cycle)
@@ -112,10 +115,12 @@ def run_tiles(array, tiles, gaps=None, max_extra=16, stalls=None):
                 mask = (1 << (C * s.bias_fmt.width)) - 1
                 ctx.set(port("in_bias"), fit(pack(bias, s.bias_fmt) ^ (0 if k == 0 else mask), port("in_bias")))
                 if array.dynamic:
-                    sh = tile.get("shift", 0)
-                    sw = getattr(array, "unit", array).shift_width
-                    other = ((sh + 3 + (1 << (sw - 1))) % (1 << sw)) - (1 << (sw - 1))
-                    ctx.set(port("in_shift"), sh if k == 0 else other)
+                    cfg = getattr(array, "unit", array)
+                    for n, key, sw in (("in_shift", "shift", cfg.shift_width),
+                                       ("in_bias_shift", "bias_shift", cfg.bias_shift_width)):
+                        sh = tile.get(key, tile.get("shift", 0))  # no bias_shift: the bias on the output grid
+                        other = ((sh + 3 + (1 << (sw - 1))) % (1 << sw)) - (1 << (sw - 1))
+                        ctx.set(port(n), sh if k == 0 else other)
                 if k == K - 1:
                     last_cycles.append(cycle)
                 sample(ctx, cycle)

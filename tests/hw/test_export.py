@@ -60,7 +60,11 @@ def check_manifest(res, spec, top):
         assert (p["direction"], p["width"]) == (direction, width), name
         assert p["element_width"] * p["element_count"] == width, name
         assert p["role"]
-    assert ("in_shift" in mports) == array.dynamic
+    assert ("in_shift" in mports) == array.dynamic == ("in_bias_shift" in mports)
+    if array.dynamic:  # the bias's own range: a signed runtime shift sized from the formats, like in_shift
+        bs = mports["in_bias_shift"]
+        assert (bs["width"], bs["signed"], bs["sampled_with"]) == (array.bias_shift_width, True, "in_first")
+        assert bs["role"] == "bias_shift" and array.bias_shift_width >= 8
     assert mports["out_z"]["index"] == f"i*{spec.cols}+j" and mports["out_z"]["element_count"] == spec.rows * spec.cols
     assert mports["in_a"]["element_count"] == spec.rows and mports["in_b"]["element_count"] == spec.cols
     assert mports["in_bias"]["sampled_with"] == "in_first"

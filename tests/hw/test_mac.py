@@ -154,3 +154,63 @@ def test_issue_example_formats(a, b, out):
 @pytest.mark.parametrize("seed", range(32, 160), ids=lambda s: f"seed{s}")
 def test_random_combination_sweep(seed):
     test_random_combination(seed)
+
+
+# ---- in_bias_shift: the bias on its own dynamic range (training's fbias != fo) -------------------------
+def _bias_specs():
+    return [MacSpec(DynamicFixed(6), DynamicFixed(5), DynamicFixed(7, round=mode), bias_fmt=DynamicFixed(9),
+                    rows=1, cols=4, k_max=3) for mode in Rounding] + \
+        [MacSpec(DynamicFixed(4, signed=False), DynamicFixed(5), DynamicFixed(4, overflow=Overflow.WRAP),
+                 bias_fmt=DynamicFixed(3), rows=2, cols=2, k_max=2)]
+
+
+def _floored(tile):
+    """The tile with a finer bias floored onto the product grid (what hardware without the sticky bit adds)."""
+    bs = tile["bias_shift"]
+    return dict(tile, bias=[c >> -bs for c in tile["bias"]], bias_shift=0) if bs < 0 else tile
+
+
+@pytest.mark.parametrize("seed", range(5), ids=lambda s: f"seed{s}")
+def test_bias_shift_coarser_finer_extremes(seed):
+    """Biases coarser and finer than the products (up to both ends of in_bias_shift, the most negative
+    code among them), and output saturation from a shifted bias: hw == mac_reference(bias_shift=)."""
+    spec = _bias_specs()[seed]
+    dut = MacArray(spec.rows, spec.cols, spec=spec)
+    rng = random.Random(seed)
+    from fewbits.hw.cases import bias_shift_tiles
+
+    tiles = bias_shift_tiles(spec, rng) + random_tiles(spec, rng, 8)
+    lo = -(1 << (dut.unit.bias_shift_width - 1))
+    shifts = [t["bias_shift"] for t in tiles]
+    assert lo in shifts and -lo - 1 in shifts and min(shifts) < 0 < max(shifts)
+    most_negative = -(1 << (spec.bias_fmt.width - 1))
+    assert any(most_negative in t["bias"] and t["bias_shift"] < 0 for t in tiles)
+    run_and_check(dut, spec, tiles)
+    ovf = [any(map(any, expected(spec, t)[1])) for t in tiles]
+    assert any(ovf), "a shifted bias must saturate the output somewhere"
+    # not vacuous: the bits of a finer bias below the product grid change some rounded outputs (RDN: none)
+    assert any(expected(spec, t) != expected(spec, _floored(t)) for t in tiles if t["bias_shift"] < 0) \
+        == (spec.out_fmt.round is not Rounding.RDN)
+
+
+@pytest.mark.parametrize("mode", list(Rounding), ids=str)
+def test_bias_shift_finer_bias_rounds_like_its_exact_value(mode):
+    """A bias one to four bits finer than the products: ties and near-ties of the output, K = 2, one PE."""
+    spec = MacSpec(DynamicFixed(4), DynamicFixed(4), DynamicFixed(5, round=mode), bias_fmt=DynamicFixed(6), k_max=2)
+    dut = MacUnit(spec)
+    tiles = []
+    for d in range(1, 5):
+        for z in range(-32, 32):
+            tiles.append({"a": [[1, -1]], "b": [[3], [1]], "bias": [z], "fracs": (2, 2, 2), "shift": 2,
+                          "bias_shift": -d})
+    run_and_check(dut, spec, tiles)
+    assert any(expected(spec, t) != expected(spec, _floored(t)) for t in tiles) == (mode is not Rounding.RDN)
+
+
+def test_finer_bias_without_a_coarser_output_is_rejected():
+    """The one combination the hardware does not define (shift < 1 with a finer bias) is an error in sim."""
+    from fewbits.sim import FormatError
+
+    spec = MacSpec(DynamicFixed(4), DynamicFixed(4), DynamicFixed(5), k_max=2)
+    with pytest.raises(FormatError, match="finer than the product grid"):
+        expected(spec, {"a": [[1]], "b": [[1]], "bias": [1], "fracs": (1, 1, 2), "shift": 0, "bias_shift": -1})
