@@ -12,7 +12,7 @@ import hashlib
 import json
 from pathlib import Path
 
-ROLES_IN = ("reset", "valid", "first", "last", "a", "b", "bias", "shift")
+ROLES_IN = ("reset", "valid", "first", "last", "a", "b", "bias", "shift", "bias_shift")
 ROLES_OUT = ("out_valid", "z", "ovf")
 
 

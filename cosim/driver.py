@@ -19,8 +19,9 @@ def stimulus_columns(table: Table, design: Design) -> list[np.ndarray]:
     cols += [table.a[:, i] for i in range(table.a.shape[1])]
     cols += [table.b[:, j] for j in range(table.b.shape[1])]
     cols += [table.bias[:, j] for j in range(table.bias.shape[1])]
-    if design.port("shift") is not None:
-        cols.append(table.shift)
+    for role, col in (("shift", table.shift), ("bias_shift", table.bias_shift)):
+        if design.port(role) is not None:
+            cols.append(col)
     return cols
 
 
@@ -53,7 +54,7 @@ class TileDriver:
     def __init__(self, dut, design: Design):
         self.dut, self.design = dut, design
         self.h = {role: getattr(dut, design.port(role).name)
-                  for role in ("reset", "valid", "first", "last", "a", "b", "bias", "shift")
+                  for role in ("reset", "valid", "first", "last", "a", "b", "bias", "shift", "bias_shift")
                   if design.port(role) is not None}
         self.clk = getattr(dut, design.port("clock").name)
 
@@ -65,10 +66,11 @@ class TileDriver:
         a = pack(table.a, d.port("a").element_width)
         b = pack(table.b, d.port("b").element_width)
         bias = pack(table.bias, d.port("bias").element_width)
-        sh = None
-        if "shift" in self.h:
-            sw = d.port("shift").width
-            sh = [int(v) & ((1 << sw) - 1) for v in table.shift.tolist()]
+        shifts = {}  # role -> the port's two's-complement value per cycle
+        for role, col in (("shift", table.shift), ("bias_shift", table.bias_shift)):
+            if role in self.h:
+                sw = d.port(role).width
+                shifts[role] = [int(v) & ((1 << sw) - 1) for v in col.tolist()]
         ctrl = table.ctrl.tolist()
         h = self.h
         fall = FallingEdge(self.clk)
@@ -82,5 +84,5 @@ class TileDriver:
             h["a"].value = a[t]
             h["b"].value = b[t]
             h["bias"].value = bias[t]
-            if sh is not None:
-                h["shift"].value = sh[t]
+            for role, vals in shifts.items():
+                h[role].value = vals[t]

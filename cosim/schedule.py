@@ -3,8 +3,8 @@
 The same table drives the design from the stimulus file (stream mode) or from
 cocotb one cycle at a time (port mode).  Between K steps there may be idle
 cycles (``in_valid`` low, every other input random: the design must ignore
-them); bias and shift are random except on the ``in_first`` step (they are
-sampled only there); a reset may cut a tile short, after which that tile is
+them); bias, shift and bias shift are random except on the ``in_first`` step
+(they are sampled only there); a reset may cut a tile short, after which that tile is
 fed again from its first step and must come out right.
 """
 
@@ -45,6 +45,7 @@ class Table:
     due_tile: np.ndarray  # (E,) tile index of each expected result, in order
     due_cycle: np.ndarray  # (E,) cycle its out_valid must be high
     aborted: int = 0  # tiles cut short by a reset (and fed again)
+    bias_shift: np.ndarray | None = None  # (T,) in_bias_shift
 
     @property
     def cycles(self) -> int:
@@ -57,7 +58,7 @@ def _rand_codes(rng, shape, width: int) -> np.ndarray:
 
 
 def build(ts, latency: int, widths: dict, plan: Plan) -> Table:
-    """The stimulus table for every tile of ``ts``; ``widths``: element widths of a, b, bias, shift."""
+    """The stimulus table for every tile of ``ts``; ``widths``: element widths of a, b, bias, shift, bias_shift."""
     rng = np.random.default_rng(plan.seed)
     n = ts.n
     order = rng.permutation(n) if plan.shuffle else np.arange(n)
@@ -127,15 +128,19 @@ def build(ts, latency: int, widths: dict, plan: Plan) -> Table:
     bias = _rand_codes(rng, (T, C), widths["bias"]) if plan.garbage else np.zeros((T, C), dtype=np.int64)
     sw = widths.get("shift") or 1
     shift = _rand_codes(rng, T, sw) if plan.garbage else np.zeros(T, dtype=np.int64)
+    bw = widths.get("bias_shift") or 1
+    bias_shift = _rand_codes(rng, T, bw) if plan.garbage else np.zeros(T, dtype=np.int64)
     bias[first] = ts.bias[tile_idx[first]]
     shift[first] = ts.shift[tile_idx[first]]
+    bias_shift[first] = ts.bias_shift[tile_idx[first]]
     if not plan.garbage:
-        # hold bias and shift over the whole feed (what a simple host would do)
+        # hold bias and shifts over the whole feed (what a simple host would do)
         live = tile_idx >= 0
         bias[live] = ts.bias[tile_idx[live]]
         shift[live] = ts.shift[tile_idx[live]]
+        bias_shift[live] = ts.bias_shift[tile_idx[live]]
     due_tile, due_cycle = np.array(due_tile, dtype=np.int64), np.array(due_cycle, dtype=np.int64)
-    return Table(ctrl, a, b, bias, shift, due_tile, due_cycle, aborted)
+    return Table(ctrl, a, b, bias, shift, due_tile, due_cycle, aborted, bias_shift)
 
 
 def check_due(table: Table, latency: int) -> None:

@@ -135,7 +135,7 @@ class Scoreboard:
              "b_codes": [_hex(c, self.widths["b"]) for c in b],
              "operands_truncated": k > MAX_OPERANDS,
              "bias": _hex(int(ts.bias[t, j]), self.widths["bias"]),
-             "shift": int(ts.shift[t]),
+             "shift": int(ts.shift[t]), "bias_shift": int(ts.bias_shift[t]),
              "expected": _hex(exp_z, wo), "expected_ovf": exp_o,
              "actual": "x" if unknown else _hex(z, wo), "actual_ovf": ovf,
              "formats": {k2: src[k2] for k2 in ("a_fmt", "b_fmt", "out_fmt", "bias_fmt", "acc_fmt")}}

@@ -43,8 +43,9 @@ async def cosim_job(dut):
     ts = TileSet.load(job["tiles"])
     plan = Plan(**job["plan"])
     widths = {r: design.port(r).element_width for r in ("a", "b", "bias")}
-    if design.port("shift") is not None:
-        widths["shift"] = design.port("shift").width
+    for role in ("shift", "bias_shift"):
+        if design.port(role) is not None:
+            widths[role] = design.port(role).width
     table = build(ts, design.latency, widths, plan)
     check_due(table, design.latency)
     clk = getattr(dut, design.port("clock").name)

@@ -18,13 +18,14 @@ CTRL_BITS = ("reset", "valid", "first", "last")  # bit i of the control digit
 
 
 def stim_layout(d: Design) -> list[tuple[str, int]]:
-    """(field, width) of one stimulus line: control digit, A elements, B elements, bias elements, shift."""
+    """(field, width) of one stimulus line: control digit, A, B and bias elements, shift, bias shift."""
     lay = [("ctrl", 4)]
     for role in ("a", "b", "bias"):
         p = d.port(role)
         lay += [(f"{role}{i}", p.element_width) for i in range(p.element_count)]
-    if d.port("shift") is not None:
-        lay.append(("shift", d.port("shift").width))
+    for role in ("shift", "bias_shift"):
+        if d.port(role) is not None:
+            lay.append((role, d.port(role).width))
     return lay
 
 
@@ -100,8 +101,9 @@ def harness(d: Design) -> str:
         p = byrole[role]
         parts = ", ".join(f"t_{role}{i}" for i in reversed(range(p.element_count)))
         w(f"          s_{p.name} <= {{{parts}}};")
-    if "shift" in byrole:
-        w(f"          s_{byrole['shift'].name} <= t_shift;")
+    for role in ("shift", "bias_shift"):
+        if role in byrole:
+            w(f"          s_{byrole[role].name} <= t_{role};")
     w("        end else begin")
     w(f"          s_{byrole['reset'].name} <= 1; s_{byrole['valid'].name} <= 0;")
     w("          stream_done <= 1;")

@@ -33,7 +33,7 @@ class MatMul:
 
 @dataclasses.dataclass
 class TileSet:
-    """Flat arrays of N tiles: K steps (column of A, row of B), bias, shift, expected codes."""
+    """Flat arrays of N tiles: K steps (column of A, row of B), bias, shifts, expected codes."""
 
     steps_a: np.ndarray  # (S, R) int64
     steps_b: np.ndarray  # (S, C)
@@ -49,6 +49,11 @@ class TileSet:
     tile_src: np.ndarray  # (N,) index into sources
     tile_pos: np.ndarray  # (N, 4): row tile, col tile, k chunk, k offset
     sources: list  # dicts: name, kind, formats, shape
+    bias_shift: np.ndarray | None = None  # (N,) in_bias_shift fa + fb - fbias (0 when static or no bias)
+
+    def __post_init__(self):
+        if self.bias_shift is None:
+            self.bias_shift = np.zeros(len(self.tile_k), dtype=np.int64)
 
     @property
     def n(self) -> int:
@@ -100,7 +105,8 @@ def _pad(x: np.ndarray, rows: int, cols: int) -> np.ndarray:
 
 
 def shift_of(spec, a_fmt, b_fmt, out_fmt) -> int:
-    """The runtime ``in_shift`` ``fa + fb - fo`` of a dynamic design (0 for a static one)."""
+    """The runtime ``in_shift`` ``fa + fb - fo`` of a dynamic design (0 for a static one);
+    with the bias format for ``out_fmt``, its ``in_bias_shift`` ``fa + fb - fbias``."""
     if not spec.dynamic:
         return 0
     return int(a_fmt.frac + b_fmt.frac - out_fmt.frac)
@@ -126,6 +132,13 @@ def tile(mm: MatMul, spec) -> TileSet:
         biasp[: len(bias)] = bias
     chunks = [(k0, min(K, k0 + kmax)) for k0 in range(0, max(K, 1), kmax)]
     sh = shift_of(spec, mm.a_fmt, mm.b_fmt, mm.out_fmt)
+    bsh = 0 if bias is None else shift_of(spec, mm.a_fmt, mm.b_fmt, mm.bias_fmt)  # the bias's own grid
+    if bsh:
+        # beyond the port's range every value acts alike (all bits shifted out: 0, or floor + sticky)
+        from fewbits.hw.mac import PeConfig
+
+        lim = 1 << (PeConfig(spec).bias_shift_width - 1)
+        bsh = min(max(bsh, -lim), lim - 1)
     steps_a, steps_b, offs, ks, zs, os_, pos = [], [], [], [], [], [], []
     s_off = 0
     for ci, (k0, k1) in enumerate(chunks):
@@ -162,13 +175,13 @@ def tile(mm: MatMul, spec) -> TileSet:
         cap_z, cap_ovf, cap_mask = cut(zc), cut(oc), cut(mk)
     src = {"name": mm.name, "kind": mm.kind, "a_fmt": str(mm.a_fmt), "b_fmt": str(mm.b_fmt),
            "out_fmt": str(mm.out_fmt), "bias_fmt": None if bias is None else str(mm.bias_fmt),
-           "acc_fmt": str(spec.acc_fmt), "shape": [M, K, N], "shift": sh, "k_chunks": len(chunks),
+           "acc_fmt": str(spec.acc_fmt), "shape": [M, K, N], "shift": sh, "bias_shift": bsh, "k_chunks": len(chunks),
            "captured": mm.z is not None, "capture_checked": mm.z is not None and len(chunks) == 1}
     return TileSet(
         steps_a=np.concatenate(steps_a), steps_b=np.concatenate(steps_b),
         tile_off=np.concatenate(offs), tile_k=np.concatenate(ks),
         bias=np.tile(biasp.reshape(tc, C), (tr * len(chunks), 1)),
-        shift=np.full(n_all, sh, dtype=np.int64),
+        shift=np.full(n_all, sh, dtype=np.int64), bias_shift=np.full(n_all, bsh, dtype=np.int64),
         ref_z=np.concatenate(zs), ref_ovf=np.concatenate(os_),
         cap_z=cap_z, cap_ovf=cap_ovf, cap_mask=cap_mask,
         tile_src=np.zeros(n_all, dtype=np.int64), tile_pos=np.concatenate(pos), sources=[src])

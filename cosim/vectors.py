@@ -38,23 +38,27 @@ def random_codes(rng: np.random.Generator, fmt, shape) -> np.ndarray:
 
 
 def dynamic_fracs(rng, spec, n: int):
-    """``n`` (fa, fb, fo) triples of a dynamic design: fracs around the width, shift 0..sw-1 useful."""
+    """``n`` (fa, fb, fo, fbias) of a dynamic design: fracs around the width, shift 0..wa+wb, and the
+    bias on its own grid (as training has it): the output's, coarser, or finer than the products."""
     out = []
-    wa, wb, wo = spec.a_fmt.width, spec.b_fmt.width, spec.out_fmt.width
-    for _ in range(n):
+    wa, wb, wz = spec.a_fmt.width, spec.b_fmt.width, spec.bias_fmt.width
+    for i in range(n):
         fa = int(rng.integers(-2, wa + 2))
         fb = int(rng.integers(-2, wb + 2))
         fo = int(rng.integers(fa + fb - (wa + wb), fa + fb + 1))  # shift fa + fb - fo in [0, wa + wb]
-        out.append((fa, fb, fo))
+        kind = i % 3 if fo < fa + fb else i % 2  # a finer bias needs shift >= 1
+        fz = [fo, int(rng.integers(fa + fb - (wa + wb) - 4, fa + fb + 1)),
+              int(rng.integers(fa + fb + 1, fa + fb + wz + 3))][kind]
+        out.append((fa, fb, fo, fz))
     return out
 
 
 def _fmts(spec, fr=None):
     if fr is None:
         return spec.a_fmt, spec.b_fmt, spec.out_fmt, spec.bias_fmt
-    fa, fb, fo = fr
+    fa, fb, fo, fz = fr if len(fr) == 4 else (*fr, fr[2])
     return (spec.a_fmt.with_frac(fa), spec.b_fmt.with_frac(fb), spec.out_fmt.with_frac(fo),
-            spec.bias_fmt.with_frac(fo))
+            spec.bias_fmt.with_frac(fz))
 
 
 def random_matmuls(spec, tiles: int, seed: int, k_max: int | None = None) -> list[MatMul]:
@@ -80,14 +84,15 @@ def random_matmuls(spec, tiles: int, seed: int, k_max: int | None = None) -> lis
         bias = random_codes(rng, fz, (tc * C,))
         out.append(MatMul(f"random[seed={seed},g={g},K={K}]", a, b, fa, fb, fo, bias, fz, kind="random"))
     if spec.dynamic and tiles >= 8:
-        # a negative shift (output finer than the products: a left shift) exists only without a bias
+        # a negative shift (output finer than the products: a left shift), with a bias no finer than them
         fa, fb = (int(v) for v in rng.integers(0, 4, 2))
         fo = fa + fb + int(rng.integers(1, 4))
-        fa_, fb_, fo_, _ = _fmts(spec, (fa, fb, fo))
+        fa_, fb_, fo_, fz_ = _fmts(spec, (fa, fb, fo, fa + fb - int(rng.integers(0, 4))))
         K = int(rng.integers(1, kmax + 1))
         tr = max(1, int(np.sqrt(tiles // 8)))
         out.append(MatMul(f"random[seed={seed},negative shift,K={K}]", random_codes(rng, fa_, (tr * R, K)),
-                          random_codes(rng, fb_, (K, tr * C)), fa_, fb_, fo_, kind="random"))
+                          random_codes(rng, fb_, (K, tr * C)), fa_, fb_, fo_,
+                          random_codes(rng, fz_, (tr * C,)), fz_, kind="random"))
     return out
 
 
@@ -124,7 +129,10 @@ def corner_codes(fmt) -> np.ndarray:
 def corner_matmuls(spec, seed: int = 0) -> list[MatMul]:
     """Corners: every pair of extreme codes, saturation both ways over K, rounding ties of the out format."""
     rng = np.random.default_rng(seed)
-    fa, fb, fo, fz = _fmts(spec, (spec.a_fmt.width - 2, spec.b_fmt.width - 2, 0) if spec.dynamic else None)
+    # dynamic: the bias one bit finer than the products (floored + sticky in hardware) when shift >= 1
+    pf = spec.a_fmt.width + spec.b_fmt.width - 4
+    fa, fb, fo, fz = _fmts(spec, (spec.a_fmt.width - 2, spec.b_fmt.width - 2, 0, pf + 1 if pf >= 1 else 0)
+                           if spec.dynamic else None)
     ca, cb = corner_codes(fa), corner_codes(fb)
     cz = corner_codes(fz)
     K = min(spec.k_max, 16)
@@ -219,23 +227,13 @@ def capture_matmuls(path, spec) -> tuple[list[MatMul], list[dict]]:
             bias = arrays[e["bias"]].numpy().astype(np.int64)
             fz = parse_format(e["bias_fmt"])
             if spec.dynamic and _same_but_frac(fz, spec.bias_fmt):
-                fz = spec.bias_fmt.with_frac(fz.frac)
-                if fz.frac != fo.frac:
-                    # the hardware adds the bias on the output's grid: move it there when that is exact
-                    d = fo.frac - fz.frac
-                    moved = bias << d if d > 0 else bias >> -d
-                    back = moved >> d if d > 0 else moved << -d
-                    if d < 0 and not np.array_equal(back, bias) or \
-                            moved.min(initial=0) < fo.min_code or moved.max(initial=0) > fo.max_code:
-                        why.append(f"bias {fz} cannot be moved exactly onto the output grid {fo}")
-                    else:
-                        bias, fz = moved, spec.bias_fmt.with_frac(fo.frac)
+                fz = spec.bias_fmt.with_frac(fz.frac)  # on its own grid: in_bias_shift = fa + fb - fbias
             elif not _fits(fz, spec.bias_fmt, spec.dynamic):
                 why.append(f"bias {fz} is not the design's {spec.bias_fmt}")
-        if spec.dynamic and not why:
-            sh = fa.frac + fb.frac - fo.frac
-            if bias is not None and sh < 0:
-                why.append(f"shift {sh} < 0 with a bias")
+        if spec.dynamic and not why and bias is not None:
+            sh, bsh = fa.frac + fb.frac - fo.frac, fa.frac + fb.frac - fz.frac
+            if bsh < 0 and sh < 1:  # the one combination the port contract leaves undefined (hw/README.md)
+                why.append(f"bias {fz} finer than the products (bias shift {bsh}) with shift {sh} < 1")
         if why:
             skipped.append({"name": e["name"], "reason": "; ".join(why)})
             continue

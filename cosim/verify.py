@@ -77,5 +77,5 @@ def text_report(s: dict) -> str:
             + (f" capture {e['capture']}" if "capture" in e else ""))
         lines.append(f"    a[{e['i']}, :] = {' '.join(e['a_codes'])}{' ...' if e['operands_truncated'] else ''}")
         lines.append(f"    b[:, {e['j']}] = {' '.join(e['b_codes'])}{' ...' if e['operands_truncated'] else ''}")
-        lines.append(f"    bias {e['bias']} shift {e['shift']}; " + " ".join(f"{k}={v}" for k, v in e["formats"].items()))
+        lines.append(f"    bias {e['bias']} shift {e['shift']} bias shift {e.get('bias_shift', 0)}; " + " ".join(f"{k}={v}" for k, v in e["formats"].items()))
     return "\n".join(lines) + "\n"

@@ -14,7 +14,8 @@ def fake_tiles(rng, n, R=2, C=3):
     z = np.zeros((n, R, C), dtype=np.int64)
     return TileSet(rng.integers(0, 16, (S, R)), rng.integers(0, 16, (S, C)), off, k,
                    rng.integers(0, 16, (n, C)), rng.integers(0, 4, n), z, z.astype(bool), z, z.astype(bool),
-                   z.astype(bool), np.zeros(n, dtype=np.int64), np.zeros((n, 4), dtype=np.int64), [{}])
+                   z.astype(bool), np.zeros(n, dtype=np.int64), np.zeros((n, 4), dtype=np.int64), [{}],
+                   rng.integers(-8, 8, n))
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -23,7 +24,7 @@ def test_plan(seed):
     ts = fake_tiles(rng, 40)
     L = 3
     plan = schedule.Plan(idle_prob=0.3, reset_prob=0.3, shuffle=True, seed=seed)
-    t = schedule.build(ts, L, {"a": 4, "b": 4, "bias": 4, "shift": 8}, plan)
+    t = schedule.build(ts, L, {"a": 4, "b": 4, "bias": 4, "shift": 8, "bias_shift": 8}, plan)
     schedule.check_due(t, L)
     assert sorted(t.due_tile.tolist()) == list(range(40)) and t.aborted > 0
     valid = (t.ctrl & schedule.VALID) != 0
@@ -37,6 +38,7 @@ def test_plan(seed):
         assert np.array_equal(t.a[rows], ts.steps_a[off:off + k])
         assert np.array_equal(t.b[rows], ts.steps_b[off:off + k])
         assert np.array_equal(t.bias[rows[0]], ts.bias[tile]) and t.shift[rows[0]] == ts.shift[tile]
+        assert t.bias_shift[rows[0]] == ts.bias_shift[tile]
     assert (t.ctrl[-(L + 2):] == 0).all() and (t.ctrl[:2] == schedule.RST).all()
 
 

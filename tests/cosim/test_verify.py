@@ -44,6 +44,11 @@ def test_dynamic_fixed_shift_changes_between_tiles(make_design, tmp_path, seed):
     check(s)
     shifts = {src["shift"] for src in s["sources"]}
     assert len(shifts) >= 3 and min(shifts) < 0 <= max(shifts), shifts
+    # biases on their own grids: the output's, coarser and finer than the products (in_bias_shift < 0)
+    pairs = {(src["shift"], src["bias_shift"]) for src in s["sources"] if src["bias_fmt"]}
+    assert any(b == sh for sh, b in pairs) and any(b != sh for sh, b in pairs), pairs
+    assert min(b for _, b in pairs) < 0 < max(b for _, b in pairs), pairs
+    assert any(sh < 0 for sh, _ in pairs), "a negative shift with a bias"
 
 
 @pytest.mark.parametrize("fmts", [("fp8_e5m2", "fp8_e4m3", "fp8_e5m2")], ids=str)
