@@ -37,3 +37,14 @@ def test_capture_with_biases_on_their_own_grid(make_design, capture, tmp_path, s
     assert s["capture_elements_checked"] == sum(m.z.size for m in forward)
     assert s["capture_mismatches"] == 0 and s["reference_vs_capture_mismatches"] == 0
     assert {src["bias_shift"] for src in s["sources"]} == {p - m.bias_fmt.frac for m, p in zip(forward, pf)}
+
+
+@pytest.mark.parametrize("seed", [12], ids=lambda s: f"seed{s}")
+def test_port_mode_drives_the_bias_shift(make_design, tmp_path, seed):
+    """The cocotb TileDriver (Python every cycle) writes in_bias_shift too: biases off the output grid agree."""
+    d = make_design("dfixed:8", "dfixed:7", "dfixed:8")
+    mms = V.random_matmuls(d.spec, 12, seed)
+    assert any(m.bias_fmt.frac != m.out_fmt.frac for m in mms)
+    s = verify(d, mms, tmp_path, mode="ports", plan=Plan(idle_prob=0.2, reset_prob=0.1, shuffle=True, seed=seed))
+    assert s["ok"] and s["mode"] == "ports" and s["mismatches"] == 0, s["first_mismatches"][:3]
+    assert len({src["bias_shift"] for src in s["sources"]}) >= 2
