@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -32,7 +33,8 @@ def _fresh_folder(tmp_path) -> Path:
 
 
 def _pytest_in(work: Path, cache: Path) -> subprocess.CompletedProcess:
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(work.parent / "home"), "FEWBITS_CACHE": str(cache)}
+    # no bytecode either: the child imports fewbits from the (editable) source tree
+    env = {**os.environ, "FEWBITS_CACHE": str(cache), "PYTHONDONTWRITEBYTECODE": "1"}
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "no:cacheprovider",
                            "--rootdir", str(work), str(work / "test_given.py")],
                           cwd=work, env=env, capture_output=True, text=True, timeout=120)
