@@ -161,7 +161,7 @@ def _bias_specs():
     return [MacSpec(DynamicFixed(6), DynamicFixed(5), DynamicFixed(7, round=mode), bias_fmt=DynamicFixed(9),
                     rows=1, cols=4, k_max=3) for mode in Rounding] + \
         [MacSpec(DynamicFixed(4, signed=False), DynamicFixed(5), DynamicFixed(4, overflow=Overflow.WRAP),
-                 bias_fmt=DynamicFixed(3), rows=2, cols=2, k_max=2)]
+                 bias_fmt=DynamicFixed(3, signed=False), rows=2, cols=2, k_max=2)]
 
 
 def _floored(tile):
@@ -170,7 +170,7 @@ def _floored(tile):
     return dict(tile, bias=[c >> -bs for c in tile["bias"]], bias_shift=0) if bs < 0 else tile
 
 
-@pytest.mark.parametrize("seed", range(5), ids=lambda s: f"seed{s}")
+@pytest.mark.parametrize("seed", range(5), ids=lambda s: f"seed{s}")  # seed 4: an unsigned bias
 def test_bias_shift_coarser_finer_extremes(seed):
     """Biases coarser and finer than the products (up to both ends of in_bias_shift, the most negative
     code among them), and output saturation from a shifted bias: hw == mac_reference(bias_shift=)."""
@@ -183,8 +183,8 @@ def test_bias_shift_coarser_finer_extremes(seed):
     lo = -(1 << (dut.unit.bias_shift_width - 1))
     shifts = [t["bias_shift"] for t in tiles]
     assert lo in shifts and -lo - 1 in shifts and min(shifts) < 0 < max(shifts)
-    most_negative = -(1 << (spec.bias_fmt.width - 1))
-    assert any(most_negative in t["bias"] and t["bias_shift"] < 0 for t in tiles)
+    lowest = spec.bias_fmt.min_code  # the most negative code of a signed bias
+    assert any(lowest in t["bias"] and t["bias_shift"] < 0 for t in tiles)
     run_and_check(dut, spec, tiles)
     ovf = [any(map(any, expected(spec, t)[1])) for t in tiles]
     assert any(ovf), "a shifted bias must saturate the output somewhere"
