@@ -13,6 +13,7 @@ what ``RangeController.observe`` derives from ``fmt.encode_ovf(x)``
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import torch
 
@@ -42,53 +43,134 @@ def supports(fmt) -> bool:
     return fmt.round is not Rounding.RDN or fmt.frac >= 0
 
 
-def _round(x: torch.Tensor, frac: int, mode) -> torch.Tensor:
-    """``round(x * 2**frac)`` as a new integer-valued float64 tensor, exactly.
+_kernels: dict = {}
 
-    Scaling by a power of two is exact (an underflow only loses magnitudes far
-    below one half, which round to zero anyway).  Ties away from zero use
-    ``floor((floor(2|y|) + 1) / 2)``: every step is exact, unlike ``|y| + 0.5``.
+
+def _njit(**kw):
+    from fewbits.cache import cache_root
+
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(cache_root() / "numba"))
+    import numba
+
+    # one thread: torch's own OpenMP workers would fight a second thread pool for the cores
+    return numba.njit(nogil=True, error_model="numpy", **kw)
+
+
+def _rounder(mode: str):
+    """``round(y)`` to an integer-valued float, exactly, in one rounding mode (inlined)."""
+    import numpy as np
+
+    if mode == "rne":
+        return _njit(inline="always")(lambda y: np.rint(y))
+    if mode == "rna":
+        # ties away from zero as floor((floor(2|y|) + 1) / 2): every step exact, unlike |y| + 0.5
+        return _njit(inline="always")(lambda y: np.copysign(np.floor((np.floor(np.abs(y) * 2.0) + 1.0) * 0.5), y))
+    if mode == "rtz":
+        return _njit(inline="always")(lambda y: np.trunc(y))
+    if mode == "rdn":
+        return _njit(inline="always")(lambda y: np.floor(y))
+    raise TypeError(f"not a rounding mode: {mode!r}")
+
+
+def _element(mode: str):
+    """One element onto a grid: ``(value, overflowed, overflows one integer bit narrower)``.
+
+    ``x * 2**frac`` is exact (an underflow only loses magnitudes far below one
+    half, which round to zero anyway).  NaN gives code 0, flagged, as in
+    ``Fixed.encode_ovf``.  Selects, not branches: the loops stay vectorized.
     """
-    from fewbits.sim import Rounding
+    rnd = _rounder(mode)
 
-    if mode is Rounding.RNE:
-        return torch.mul(x, 2.0 ** frac).round_()
-    if mode is Rounding.RDN:
-        return torch.mul(x, 2.0 ** frac).floor_()
-    if mode is Rounding.RNA:
-        y = torch.abs(x).mul_(2.0 ** (frac + 1)).floor_().add_(1.0).mul_(0.5).floor_()
-    elif mode is Rounding.RTZ:
-        y = torch.abs(x).mul_(2.0 ** frac).floor_()
-    else:
-        raise TypeError(f"not a rounding mode: {mode!r}")
-    return y.mul_(torch.sign(x))
+    @_njit(inline="always")
+    def element(x, scale, inv, lo, hi):  # pragma: no cover - compiled
+        r = rnd(x * scale)
+        nan = r != r
+        o = (r > hi) | (r < lo) | nan
+        n = o | (r > hi * 0.5) | (r < lo * 0.5)  # 2r leaves the range at one more fraction bit
+        c = r if r < hi else hi
+        c = c if c > lo else lo
+        c = 0.0 if nan else c
+        return c * inv, o, n
 
-
-def _count_outside(y: torch.Tensor, lo: float, hi: float, mn: float, mx: float) -> int:
-    n = 0
-    if mx > hi:
-        n += int(torch.count_nonzero(y > hi))
-    if mn < lo:
-        n += int(torch.count_nonzero(y < lo))
-    return n
+    return element
 
 
-def quantize_fixed(x: torch.Tensor, fmt, want_mask: bool = False) -> Quantized | None:
-    """``x`` rounded and saturated onto ``fmt``'s grid; None if ``x`` holds a NaN (use ``encode_ovf``)."""
+def _kernel(mode: str):
+    """``quantize_fixed``'s loop for one rounding mode, compiled on first use (numba)."""
+    key = ("quantize", mode)
+    if key not in _kernels:
+        element = _element(mode)
+
+        @_njit()
+        def quantize(x, out, scale, inv, lo, hi):  # pragma: no cover - compiled
+            ovf = 0
+            narrower = 0
+            for i in range(x.size):
+                v, o, n = element(x[i], scale, inv, lo, hi)
+                out[i] = v
+                ovf += o
+                narrower += n
+            return ovf, narrower
+
+        _kernels[key] = quantize
+    return _kernels[key]
+
+
+def grid(fmt):
+    """The scalars a kernel needs for one grid: 2**frac, 2**-frac, min and max code."""
+    return 2.0 ** fmt.frac, 2.0 ** -fmt.frac, float(fmt.min_code), float(fmt.max_code)
+
+
+def momentum_step_kernel(prop_mode: str, update_mode: str):
+    """The parameter update in one pass over a K x N parameter (update.py states the rule).
+
+    Per element: ``u = Q_prop(m * u - lr * g)``, ``w = Q_update(w + u)``, both
+    in place, counting overflows, and each column's sum of squares of ``w``
+    (for the max-column-norm constraint).
+    """
+    key = ("step", prop_mode, update_mode)
+    if key not in _kernels:
+        qp, qu = _element(prop_mode), _element(update_mode)
+
+        @_njit()
+        def step(w, u, g, m, lr, ps, pi, plo, phi, us, ui, ulo, uhi, sumsq):  # pragma: no cover - compiled
+            K, N = w.shape
+            po = pn = wo = wn = 0
+            for i in range(K):
+                for j in range(N):
+                    uv, o, n = qp(m * u[i, j] - lr * g[i, j], ps, pi, plo, phi)
+                    u[i, j] = uv
+                    po += o
+                    pn += n
+                    wv, o, n = qu(w[i, j] + uv, us, ui, ulo, uhi)
+                    w[i, j] = wv
+                    wo += o
+                    wn += n
+                    sumsq[j] += wv * wv
+            return po, pn, wo, wn
+
+        _kernels[key] = step
+    return _kernels[key]
+
+
+def requantize_in_place(x: torch.Tensor, fmt) -> tuple[int, int]:
+    """Round and saturate a contiguous float64 tensor onto ``fmt`` in place: (overflow, narrower)."""
+    a = x.view(-1).numpy()
+    return _kernel(fmt.round.value)(a, a, *grid(fmt))
+
+
+def quantize_fixed(x: torch.Tensor, fmt, want_mask: bool = False, want_max: bool = False) -> Quantized:
+    """``x`` rounded and saturated onto ``fmt``'s grid (NaN -> 0, flagged, as ``encode_ovf`` does).
+
+    ``want_mask`` adds the per-element overflow flags, ``want_max`` the largest magnitude
+    (the range controller tracks it only in its first epoch); both cost extra passes.
+    """
     x = x.detach()
     if x.dtype != torch.float64:
         x = x.to(torch.float64)
-    y = _round(x, fmt.frac, fmt.round)
-    lo, hi = float(fmt.min_code), float(fmt.max_code)
-    n = y.numel()
-    if n == 0:
-        return Quantized(y, 0, 0, 0, 0.0, torch.zeros_like(y, dtype=torch.bool) if want_mask else None)
-    mn, mx = (float(t) for t in torch.aminmax(y))
-    if mn != mn or mx != mx:
-        return None
-    ovf = _count_outside(y, lo, hi, mn, mx)
-    # a code c overflows at one more fraction bit iff 2c leaves [lo, hi] (or c already saturated)
-    narrower = _count_outside(y, lo / 2, hi / 2, mn, mx)
-    mask = ((y > hi) | (y < lo)) if want_mask else None
-    max_abs = max(min(mx, hi), -max(mn, lo), 0.0) * 2.0 ** -fmt.frac
-    return Quantized(y.clamp_(lo, hi).mul_(2.0 ** -fmt.frac), n, ovf, narrower, max_abs, mask)
+    x = x.contiguous()
+    out = torch.empty_like(x)
+    ovf, narrower = _kernel(fmt.round.value)(x.view(-1).numpy(), out.view(-1).numpy(), *grid(fmt))
+    mask = fmt.encode_ovf(x)[1] if want_mask else None  # hooks (captures, tests): sim's own flags
+    top = float(out.abs().max()) if want_max and out.numel() else 0.0
+    return Quantized(out, x.numel(), int(ovf), int(narrower), top, mask)

@@ -122,7 +122,9 @@ class QuantState:
 
     def _requantize(self, rgroup: str, x: torch.Tensor, fmt, record: bool, want_mask: bool = False):
         """``(QT, overflow flags or None)`` of ``x`` on ``fmt``, counted in ``rgroup``'s statistics."""
-        q = fastq.quantize_fixed(x, fmt, want_mask) if fastq.supports(fmt) else None
+        q = None
+        if fastq.supports(fmt):
+            q = fastq.quantize_fixed(x, fmt, want_mask, want_max=self.controller.tracking)
         if q is None:
             codes, ovf = fmt.encode_ovf(x)
             if record and self.training:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import torch
 
+from . import fastq
 from .layers import QLayer
-from .qcore import QuantState
+from .qcore import QT, QuantState
 
 
 @torch.no_grad()
@@ -24,19 +25,69 @@ def apply_update(qs: QuantState, layer: QLayer, lr: float, momentum: float) -> N
     gb = layer.bias.grad
     if gw is None or gb is None:
         raise RuntimeError(f"{name}: no gradient (call backward first)")
-    uw = qs.quantize(f"{name}.update_w", momentum * layer.update_w - (lr * layer.lr_scale) * gw).values
+    if not _fused_weight_update(qs, layer, lr, momentum, gw):
+        uw = qs.quantize(f"{name}.update_w", momentum * layer.update_w - (lr * layer.lr_scale) * gw).values
+        w = qs.quantize(f"{name}.w_stored", layer.weight + uw, width="update").values
+        if layer.max_col_norm is not None:
+            w = qs.quantize(f"{name}.w_stored", w * _norm_factor(_column_norms(w), layer.max_col_norm),
+                            width="update").values
+        else:
+            w = qs.quantize(f"{name}.w_stored", w, width="update").values
+        layer.update_w.copy_(uw)
+        layer.weight.copy_(w)
     ub = qs.quantize(f"{name}.update_b", momentum * layer.update_b - (lr * layer.lr_scale) * gb).values
-    w = qs.quantize(f"{name}.w_stored", layer.weight + uw, width="update").values
     b = qs.quantize(f"{name}.b_stored", layer.bias + ub, width="update").values
-    if layer.max_col_norm is not None:
-        norms = torch.sqrt((w * w).sum(dim=0))
-        desired = norms.clamp(0, layer.max_col_norm)
-        w = qs.quantize(f"{name}.w_stored", w * (desired / (1e-7 + norms)), width="update").values
-    else:
-        w = qs.quantize(f"{name}.w_stored", w, width="update").values
-    layer.update_w.copy_(uw)
     layer.update_b.copy_(ub)
-    layer.weight.copy_(w)
     layer.bias.copy_(b)
     layer.weight.grad = None
     layer.bias.grad = None
+
+
+def _column_norms(w: torch.Tensor) -> torch.Tensor:
+    return torch.sqrt((w * w).sum(dim=0))
+
+
+def _norm_factor(norms: torch.Tensor, max_col_norm: float) -> torch.Tensor:
+    return norms.clamp(0, max_col_norm) / (1e-7 + norms)
+
+
+def _fused_weight_update(qs: QuantState, layer: QLayer, lr: float, momentum: float, gw: torch.Tensor) -> bool:
+    """The weight update as two passes of compiled loops (``fastq``), in place; False if not applicable.
+
+    The same rule and the same quantization points as the unfused path, counted the
+    same way; it needs set ranges (a dynamic group is set from its first tensor) and
+    formats ``fastq`` handles.  Point hooks (tests) see each point's values too.
+    """
+    name = layer.name
+    gu, gs = f"{name}.update_w", f"{name}.w"  # stored weights share the range of w
+    fp, fu = qs.fmt(gu), qs.fmt(gs, "update")
+    if not (fastq.supports(fp) and fastq.supports(fu)) or not qs.training:
+        return False
+    if any(f.kind == "dfixed" and not qs.controller.state(g).set for f, g in ((fp, gu), (fu, gs))):
+        return False
+    w, u = layer.weight.data, layer.update_w
+    if not (w.is_contiguous() and u.is_contiguous() and w.dtype == u.dtype == torch.float64):
+        return False
+    g = gw.detach().to(torch.float64).contiguous()
+    sumsq = torch.zeros(w.shape[1], dtype=torch.float64)
+    step = fastq.momentum_step_kernel(fp.round.value, fu.round.value)
+    po, pn, wo, wn = step(w.numpy(), u.numpy(), g.numpy(), float(momentum), float(lr * layer.lr_scale),
+                          *fastq.grid(fp), *fastq.grid(fu), sumsq.numpy())
+    ctl, n, track = qs.controller, w.numel(), qs.controller.tracking
+    ctl.observe_counts(gu, n, po, pn, float(u.abs().max()) if track else 0.0, fp)
+    ctl.observe_counts(gs, n, wo, wn, float(w.abs().max()) if track else 0.0, fu)
+    _hooks(qs, gu, u, fp)
+    _hooks(qs, f"{name}.w_stored", w, fu)
+    if layer.max_col_norm is not None:
+        factor = _norm_factor(torch.sqrt(sumsq), layer.max_col_norm)
+        o, nn = fastq.requantize_in_place(w.mul_(factor), fu)
+        ctl.observe_counts(gs, n, o, nn, float(w.abs().max()) if track else 0.0, fu)
+    else:
+        ctl.observe_counts(gs, n, 0, wn, float(w.abs().max()) if track else 0.0, fu)  # re-quantizing is exact
+    _hooks(qs, f"{name}.w_stored", w, fu)
+    return True
+
+
+def _hooks(qs: QuantState, group: str, values: torch.Tensor, fmt) -> None:
+    for h in qs.point_hooks:
+        h(group, QT(values.clone(), None, fmt))

@@ -45,7 +45,7 @@ def random_values(fmt, seed) -> torch.Tensor:
 def check(fmt, x):
     """Values, overflow count, narrower count, max and mask against sim and RangeController.observe."""
     assert fastq.supports(fmt)
-    q = fastq.quantize_fixed(x, fmt, want_mask=True)
+    q = fastq.quantize_fixed(x, fmt, want_mask=True, want_max=True)
     codes, ovf = fmt.encode_ovf(x)
     want = fmt.decode(codes)
     bad = (q.values != want).nonzero()
@@ -79,8 +79,10 @@ def test_random_match_encode(fmt, seed):
     check(fmt, random_values(fmt, seed))
 
 
-def test_nan_is_left_to_encode_ovf():
-    assert fastq.quantize_fixed(torch.tensor([1.0, math.nan], dtype=torch.float64), Fixed(8, 4)) is None
+def test_nan_is_code_zero_flagged():
+    x = torch.tensor([1.0, math.nan, -math.nan, 100.0], dtype=torch.float64)
+    check(Fixed(8, 4), x)
+    check(Fixed(8, 4, symmetric=True, round=Rounding.RNA), x)
 
 
 def test_supports():

@@ -1,0 +1,88 @@
+"""The fused weight update (compiled loops, in place) == the unfused rule, value for value and count for count."""
+
+import copy
+
+import pytest
+import torch
+
+from fewbits.training import update
+from fewbits.training.layers import QLinear
+from fewbits.training.precision import Precision
+from fewbits.training.qcore import QuantState
+from fewbits.training.ranges import RangeController
+
+GROUPS = ("L.update_w", "L.w", "L.update_b", "L.b")
+
+
+def sequential_column_norms(w):
+    """Column norms summed row by row, the order the compiled loop sums them in."""
+    s = torch.zeros(w.shape[1], dtype=torch.float64)
+    for row in w:
+        s += row * row
+    return torch.sqrt(s)
+
+
+def setup(prop, upd, paper, norm, seed):
+    gen = torch.Generator().manual_seed(seed)
+    qs = QuantState(Precision.parse(prop, upd, paper_bits=paper), RangeController())
+    layer = QLinear("L", qs, 37, 23, max_col_norm=norm)
+    ctl = qs.controller
+    for g, bits in zip(GROUPS, (-3, 0, -3, 0)):  # tight ranges: some values saturate
+        ctl.state(g).int_bits, ctl.state(g).set = bits, True
+    with torch.no_grad():
+        w = torch.randn(37, 23, generator=gen, dtype=torch.float64) * 0.4
+        layer.weight.copy_(qs.quantize("L.w_stored", w, width="update", record=False).values)
+        layer.update_w.copy_(qs.quantize("L.update_w", torch.randn(37, 23, generator=gen, dtype=torch.float64) * 0.1,
+                                         record=False).values)
+        layer.bias.copy_(qs.quantize("L.b_stored", torch.randn(23, generator=gen, dtype=torch.float64) * 0.3,
+                                     width="update", record=False).values)
+    layer.weight.grad = torch.randn(37, 23, generator=gen, dtype=torch.float64) * 30.0  # lr * g saturates some
+    layer.bias.grad = torch.randn(23, generator=gen, dtype=torch.float64)
+    return qs, layer
+
+
+@pytest.mark.parametrize("seed", [31, 32])
+@pytest.mark.parametrize("prop,upd,paper,norm", [
+    ("dfixed:6", "dfixed:8", True, 0.9),  # the paper's convention (ties away, symmetric)
+    ("dfixed:9", "dfixed:11", False, None),
+    ("fixed:8:6", "fixed:12:9", False, 0.5),
+    ("fixed:8:6", "fixed:12:9", True, None),
+])
+def test_fused_update_is_the_unfused_rule(monkeypatch, prop, upd, paper, norm, seed):
+    qs, layer = setup(prop, upd, paper, norm, seed)
+    qs2, layer2 = copy.deepcopy((qs, layer))
+    layer2.weight.grad, layer2.bias.grad = layer.weight.grad.clone(), layer.bias.grad.clone()
+    fused = []
+    real = update._fused_weight_update
+    monkeypatch.setattr(update, "_fused_weight_update", lambda *a: fused.append(real(*a)) or fused[-1])
+    update.apply_update(qs, layer, 0.05, 0.6)
+    assert fused == [True]
+
+    monkeypatch.setattr(update, "_fused_weight_update", lambda *a: False)
+    monkeypatch.setattr(update, "_column_norms", sequential_column_norms)
+    update.apply_update(qs2, layer2, 0.05, 0.6)
+
+    for name in ("weight", "update_w", "bias", "update_b"):
+        a, b = getattr(layer, name).detach(), getattr(layer2, name).detach()
+        assert torch.equal(a, b), f"{name}: {(a != b).sum()} elements differ"
+    for g in GROUPS:
+        s1, s2 = qs.controller.state(g), qs2.controller.state(g)
+        assert (s1.count, s1.overflow, s1.overflow_narrower) == (s2.count, s2.overflow, s2.overflow_narrower), g
+    assert qs.controller.state("L.update_w").overflow > 0  # saturation was exercised
+    if prop.startswith("dfixed"):
+        assert qs.controller.state("L.w").overflow_narrower > 0
+
+
+def test_fused_update_reports_every_point_to_hooks():
+    qs, layer = setup("dfixed:6", "dfixed:8", True, 0.9, 33)
+    seen = []
+    qs.point_hooks.append(lambda group, q: seen.append((group, q.values.clone())))
+    update.apply_update(qs, layer, 0.05, 0.6)
+    assert [g for g, _ in seen] == ["L.update_w", "L.w_stored", "L.w_stored", "L.update_b", "L.b_stored"]
+    assert torch.equal(seen[2][1], layer.weight.detach()) and torch.equal(seen[0][1], layer.update_w)
+
+
+def test_unset_range_uses_the_unfused_path():
+    qs, layer = setup("dfixed:6", "dfixed:8", True, 0.9, 34)
+    qs.controller.state("L.update_w").set = False
+    assert update._fused_weight_update(qs, layer, 0.05, 0.6, layer.weight.grad) is False
