@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import torch
@@ -231,8 +232,9 @@ class DynamicFixed:
         object.__setattr__(self, "signed", fixed.signed)
         object.__setattr__(self, "symmetric", fixed.symmetric)
 
-    @property
+    @functools.cached_property
     def fixed(self) -> Fixed:
+        # cached: every range query and encode goes through it, and the format is immutable
         return Fixed(self.width, self.frac, self.signed, self.round, self.overflow, self.symmetric)
 
     def with_frac(self, frac: int) -> "DynamicFixed":

@@ -12,6 +12,7 @@ code (``NOIB``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 NO_QUANT = "fp32"
 
@@ -76,6 +77,7 @@ def fmt_str(fmt) -> str:
     return NO_QUANT if fmt is None else str(fmt)
 
 
+@functools.lru_cache(maxsize=4096)  # formats are immutable; every quantization asks for one
 def group_format(base, int_bits: int | None):
     """The format of one tensor group: ``base`` itself, or for dynamic fixed point
     ``base`` at ``frac = width - sign - int_bits``."""
