@@ -42,7 +42,7 @@ def test_default_name(tmp_path):
     (["--acc", "acc:12:13"], "too narrow"),
     (["--k-max", "0"], "k-max"),
     (["--name", "9lives"], "--name"),
-    (["--bias", "dfixed:8"], "dynamic"),
+    (["--bias", "dfixed:8", "--acc", "acc:30:15"], "dynamic"),  # runtime shifts count from the product grid
     (["--rows", "two"], "two"),
 ])
 def test_bad_input_is_one_line_before_building(tmp_path, extra, fragment):
