@@ -15,7 +15,7 @@ import math
 
 import torch
 
-from . import fastq
+from . import fastfloat, fastmac, fastq
 from .precision import Precision, group_format
 from .ranges import RangeController
 
@@ -125,6 +125,9 @@ class QuantState:
         q = None
         if fastq.supports(fmt):
             q = fastq.quantize_fixed(x, fmt, want_mask, want_max=self.controller.tracking)
+        elif fastfloat.supports(fmt):
+            q = fastfloat.quantize_float(x, fmt)
+            q.mask = fmt.encode_ovf(x)[1] if want_mask else None
         if q is None:
             codes, ovf = fmt.encode_ovf(x)
             if record and self.training:
@@ -147,7 +150,13 @@ class QuantState:
                 v = v + bias.values.to(torch.float32)
             return self.quantize(out_group, v, record=record) if self.base("prop") is not None else QT(v)
         out_fmt = self.fmt(out_group)
-        exact = _exact_float64_sum(a, b, bias)
+        if fastmac.filtered_float_applies(a, b, bias, out_fmt):
+            v, ovf = fastmac.filtered_float_mac(a, b, bias, out_fmt)
+            if record and self.training:
+                o = int(ovf.sum())
+                self.controller.observe_counts(out_group, v.numel(), o, o, 0.0, out_fmt)
+            return self._after_matmul(tag, a, b, bias, QT(v, None, out_fmt), ovf, out_group)
+        exact = fastmac.exact_float64_sum(a, b, bias)
         if exact:
             # every partial sum is an integer below 2**53 on the finest grid: the float64 matmul
             # *is* the exact accumulator, and requantizing it is quantizing at the output format
@@ -169,35 +178,12 @@ class QuantState:
             if record and self.training:
                 self.controller.observe(out_group, z, ovf, out_fmt)
             qt = QT(out_fmt.decode(z), z, out_fmt)
+        return self._after_matmul(tag, a, b, bias, qt, ovf, out_group)
+
+    def _after_matmul(self, tag, a, b, bias, qt, ovf, out_group) -> QT:
         for h in self.mac_hooks:
             h(tag, a, b, bias, qt, ovf)
         for h in self.point_hooks:
             h(out_group, qt)
         return qt
 
-
-def _max_int(fmt) -> int:
-    return max(-fmt.min_code, fmt.max_code)
-
-
-def _exact_float64_sum(a: QT, b: QT, bias: QT | None) -> bool:
-    """Whether ``a.values @ b.values (+ bias)`` in float64 is exact whatever the summation order.
-
-    True for fixed-point operands (and bias) when ``K * max|a| * max|b| + max|bias|``,
-    counted in units of the finest grid involved, stays below 2**53 (the formats'
-    ranges bound the data, so no pass over it is needed).
-    """
-    fmts = [a.fmt, b.fmt] + ([] if bias is None else [bias.fmt])
-    if any(f.kind not in ("fixed", "dfixed") for f in fmts):
-        return False
-    if a.values.dtype != torch.float64 or b.values.dtype != torch.float64:
-        return False
-    g_prod = -(a.fmt.frac + b.fmt.frac)
-    g = g_prod if bias is None else min(g_prod, -bias.fmt.frac)
-    if g < -1074:
-        return False
-    k = a.values.shape[1]
-    bound = (k * _max_int(a.fmt) * _max_int(b.fmt)) << (g_prod - g)
-    if bias is not None:
-        bound += _max_int(bias.fmt) << (-bias.fmt.frac - g)
-    return bound < (1 << 53) and math.ldexp(float(bound), g) < 2.0 ** 1000
