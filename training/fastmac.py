@@ -8,7 +8,8 @@ is not.  ``s = fl(bias + a @ b)`` is within ``E = gamma * (|bias| + |a| @ |b|)``
 of the exact sum (any summation order; no float64 underflow or overflow on
 these grids, which non-finite results betray).  Rounding to the output format
 is monotonic, so where ``s - E`` and ``s + E`` round to the same value with
-the same overflow flag, that is the exact sum's rounding; every other element
+the same overflow flag, that is the exact sum's rounding; where ``|bias| + |a| @ |b|``
+stays below 2**53 units of the finest grid, ``s`` is exact; every other element
 (ties, exact cancellations, non-finite operands) is recomputed by
 ``fewbits.sim.mac_reference`` on its rows and columns.
 """
@@ -74,7 +75,7 @@ def _interval_kernel(mode: str):
         one = fastfloat.element(mode)
 
         @_njit()
-        def check(s, t, gamma, out, flags, man, emin, sub, vmax, bp, bn, sp):  # pragma: no cover - compiled
+        def check(s, t, gamma, exact_t, out, flags, man, emin, sub, vmax, bp, bn, sp):  # pragma: no cover
             # flags: 1 = overflowed, 2 = not provably the exact sum's rounding (recompute)
             ovf = 0
             unsure = 0
@@ -85,7 +86,9 @@ def _interval_kernel(mode: str):
                     flags[i] = 2
                     unsure += 1
                     continue
-                if e == 0.0:  # every product is zero (and no bias): the exact sum is +0
+                if t[i] * (1.0 + gamma) < exact_t:
+                    # every partial sum is a multiple of the grid below 2**53 of it: s is exact
+                    # (v + 0.0: an exact zero sum is +0)
                     out[i], o = one(v + 0.0, man, emin, sub, vmax, bp, bn, sp)
                     flags[i] = o
                     ovf += o
@@ -105,10 +108,16 @@ def _interval_kernel(mode: str):
     return _kernels[key]
 
 
-def filtered_float_mac(a, b, bias, out_fmt):
+def _grid_exponent(fmt) -> int:
+    """Every finite value of ``fmt`` is an integer times 2**this."""
+    return fmt.q0 if fmt.kind == "float" else -fmt.frac
+
+
+def filtered_float_mac(a, b, bias, out_fmt, exact_grid: bool = True):
     """``(values, overflow flags)`` of ``requant(a @ b + bias)`` onto float ``out_fmt``, exactly.
 
     ``a``/``b``/``bias`` are ``QT``s (float64 values on their formats' grids).
+    ``exact_grid=False`` skips the below-2**53 shortcut (tests exercise the bound alone).
     """
     from fewbits.sim import mac_reference
 
@@ -122,11 +131,14 @@ def filtered_float_mac(a, b, bias, out_fmt):
         t = torch.addmm(bias.values.abs(), av.abs(), bv.abs())
     # gamma_{K+1} = (K+1)u / (1 - (K+1)u) with u = 2**-53, doubled for the rounding of t itself
     gamma = (K + 3) * 2.0 ** -52
+    # products are multiples of 2**(qa + qb), the bias of its own grid: below 2**53 of the finest,
+    # a float64 sum is exact whatever the order
+    g = a.fmt.q0 + b.fmt.q0 if bias is None else min(a.fmt.q0 + b.fmt.q0, _grid_exponent(bias.fmt))
     out = torch.empty_like(s)
     flags = torch.empty(s.shape, dtype=torch.uint8)
     _ovf, unsure = _interval_kernel(out_fmt.round.value)(
-        s.view(-1).numpy(), t.contiguous().view(-1).numpy(), gamma, out.view(-1).numpy(), flags.view(-1).numpy(),
-        *fastfloat.params(out_fmt))
+        s.view(-1).numpy(), t.contiguous().view(-1).numpy(), gamma, math.ldexp(1.0, 53 + g) if exact_grid else 0.0,
+        out.view(-1).numpy(), flags.view(-1).numpy(), *fastfloat.params(out_fmt))
     if unsure:
         u = flags == 2
         rows, cols = u.any(dim=1).nonzero().flatten(), u.any(dim=0).nonzero().flatten()
