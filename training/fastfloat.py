@@ -20,29 +20,50 @@ _kernels: dict = {}
 _SPECIAL = {"ieee": 0, "fn": 1, "sat": 2}
 
 
-def element(mode: str):
+#: 2**k for k in -1074..1023, indexed by k + 1074 (exact powers, looked up instead of ldexp)
+_POW2 = None
+
+
+def pow2_table():
+    global _POW2
+    if _POW2 is None:
+        import numpy as np
+
+        _POW2 = np.array([math.ldexp(1.0, k) for k in range(-1074, 1024)])
+    return _POW2
+
+
+def element(mode: str, have_bits: bool = True):
     """One float64 onto a float format: ``(value, overflowed)``, inlined into the loops below.
 
-    ``big_pos`` / ``big_neg`` are what a finite value beyond ``vmax`` becomes
-    (``Float.overflow_value``); ``special`` is 0 IEEE, 1 FN, 2 SAT.
+    ``bits`` is the float64's bit pattern (its exponent field gives the binade
+    without a libm call; ``have_bits=False`` ignores it and asks ``frexp``);
+    ``pow2`` is ``pow2_table()``.  ``big_pos`` / ``big_neg``
+    are what a finite value beyond ``vmax`` becomes (``Float.overflow_value``);
+    ``special`` is 0 IEEE, 1 FN, 2 SAT.
     """
     rnd = _rounder(mode)
 
     @_njit(inline="always")
-    def one(v, man, emin, subnormals, vmax, big_pos, big_neg, special):  # pragma: no cover - compiled
+    def one(v, bits, pow2, man, emin, subnormals, vmax, big_pos, big_neg, special):  # pragma: no cover
         if not math.isfinite(v):
             if v != v:  # NaN: IEEE and FN keep it, SAT gives +0 (flagged)
                 return (0.0, True) if special == 2 else (v, False)
             if special == 0:
                 return v, False  # IEEE infinities pass through
             return (vmax if v > 0 else -vmax), True
-        e = math.frexp(abs(v))[1] - 1
+        field = (bits >> 52) & 0x7FF if have_bits else 0
+        e = field - 1023 if field > 0 else math.frexp(abs(v))[1] - 1  # (float64 subnormals, or no bits)
         if subnormals:
             q = max(e, emin) - man
         else:
             q = emin if e < emin else e - man
         # v * 2**-q and n * 2**q are exact: |n| <= 2**(man + 1), q >= emin - man >= -1074
-        r = math.ldexp(rnd(math.ldexp(v, -q)), q)
+        if -q <= 1023:
+            n = rnd(v * pow2[1074 - q])
+        else:
+            n = rnd(math.ldexp(v, -q))
+        r = n * pow2[q + 1074]
         if abs(r) > vmax:
             return (big_neg if v < 0 else big_pos), True
         return r, False
@@ -62,10 +83,10 @@ def _kernel(mode: str):
         one = element(mode)
 
         @_njit()
-        def quantize(x, out, man, emin, subnormals, vmax, big_pos, big_neg, special):  # pragma: no cover
+        def quantize(x, bits, pow2, out, man, emin, subnormals, vmax, big_pos, big_neg, special):  # pragma: no cover
             ovf = 0
             for i in range(x.size):
-                out[i], o = one(x[i], man, emin, subnormals, vmax, big_pos, big_neg, special)
+                out[i], o = one(x[i], bits[i], pow2, man, emin, subnormals, vmax, big_pos, big_neg, special)
                 ovf += o
             return ovf
 
@@ -84,5 +105,6 @@ def quantize_float(x: torch.Tensor, fmt) -> Quantized:
         x = x.to(torch.float64)
     x = x.contiguous()
     out = torch.empty_like(x)
-    ovf = _kernel(fmt.round.value)(x.view(-1).numpy(), out.view(-1).numpy(), *params(fmt))
+    xv = x.view(-1).numpy()
+    ovf = _kernel(fmt.round.value)(xv, xv.view("int64"), pow2_table(), out.view(-1).numpy(), *params(fmt))
     return Quantized(out, x.numel(), int(ovf), int(ovf), 0.0)

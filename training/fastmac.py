@@ -72,10 +72,10 @@ _kernels: dict = {}
 def _interval_kernel(mode: str):
     key = mode
     if key not in _kernels:
-        one = fastfloat.element(mode)
+        one = fastfloat.element(mode, have_bits=False)
 
         @_njit()
-        def check(s, t, gamma, exact_t, out, flags, man, emin, sub, vmax, bp, bn, sp):  # pragma: no cover
+        def check(s, t, gamma, exact_t, out, flags, pow2, man, emin, sub, vmax, bp, bn, sp):  # pragma: no cover
             # flags: 1 = overflowed, 2 = not provably the exact sum's rounding (recompute)
             ovf = 0
             unsure = 0
@@ -89,12 +89,12 @@ def _interval_kernel(mode: str):
                 if t[i] * (1.0 + gamma) < exact_t:
                     # every partial sum is a multiple of the grid below 2**53 of it: s is exact
                     # (v + 0.0: an exact zero sum is +0)
-                    out[i], o = one(v + 0.0, man, emin, sub, vmax, bp, bn, sp)
+                    out[i], o = one(v + 0.0, 0, pow2, man, emin, sub, vmax, bp, bn, sp)
                     flags[i] = o
                     ovf += o
                     continue
-                lo, olo = one(v - e, man, emin, sub, vmax, bp, bn, sp)
-                hi, ohi = one(v + e, man, emin, sub, vmax, bp, bn, sp)
+                lo, olo = one(v - e, 0, pow2, man, emin, sub, vmax, bp, bn, sp)
+                hi, ohi = one(v + e, 0, pow2, man, emin, sub, vmax, bp, bn, sp)
                 if lo == hi and olo == ohi and math.copysign(1.0, lo) == math.copysign(1.0, hi):
                     out[i] = lo
                     flags[i] = olo
@@ -138,7 +138,7 @@ def filtered_float_mac(a, b, bias, out_fmt, exact_grid: bool = True):
     flags = torch.empty(s.shape, dtype=torch.uint8)
     _ovf, unsure = _interval_kernel(out_fmt.round.value)(
         s.view(-1).numpy(), t.contiguous().view(-1).numpy(), gamma, math.ldexp(1.0, 53 + g) if exact_grid else 0.0,
-        out.view(-1).numpy(), flags.view(-1).numpy(), *fastfloat.params(out_fmt))
+        out.view(-1).numpy(), flags.view(-1).numpy(), fastfloat.pow2_table(), *fastfloat.params(out_fmt))
     if unsure:
         u = flags == 2
         rows, cols = u.any(dim=1).nonzero().flatten(), u.any(dim=0).nonzero().flatten()
