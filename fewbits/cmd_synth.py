@@ -20,7 +20,7 @@ Examples:
 Targets: cmos (generic gates, transistors, logic depth), ice40, xilinx, ecp5
 (LUTs, carries, FFs, DSPs; --no-dsp maps multipliers to LUTs), and --liberty FILE
 (area in the library's units).  Records are cached by design hash + target in
-$FEWBITS_CACHE (default ~/.cache/fewbits).
+$FEWBITS_CACHE (default $XDG_CACHE_HOME/fewbits, else ~/.cache/fewbits).
 """
 
 

@@ -66,10 +66,11 @@ class MacSpec:
                 f"accepted: at least {need.width} bits here, or an explicit overflow=wrap")
 
     # ---- the golden model --------------------------------------------
-    def compute(self, a_codes, b_codes, bias_codes=None, shift=None):
-        """``mac_reference`` with these formats (``shift``: the runtime shift of dynamic fixed point)."""
+    def compute(self, a_codes, b_codes, bias_codes=None, shift=None, bias_shift=None):
+        """``mac_reference`` with these formats (``shift``, ``bias_shift``: the runtime shifts of
+        dynamic fixed point, the hardware's ``in_shift`` and ``in_bias_shift``)."""
         return mac_reference(a_codes, b_codes, self.a_fmt, self.b_fmt, self.acc_fmt, self.out_fmt,
-                             bias_codes=bias_codes, bias_fmt=self.bias_fmt, shift=shift)
+                             bias_codes=bias_codes, bias_fmt=self.bias_fmt, shift=shift, bias_shift=bias_shift)
 
     def create(self):
         """The ``fewbits.hw`` MacArray for this spec (hardware is imported only here)."""

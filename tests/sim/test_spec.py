@@ -78,7 +78,7 @@ def test_key_is_a_sha256_hex_digest():
         assert len(k) == 64 and k == k.lower() and int(k, 16) >= 0, k
 
 
-def test_key_is_stable_across_processes():
+def test_key_is_stable_across_processes(tmp_path):
     specs = [S.MacSpec(**kw) for kw in SPECS]
     keys = [s.key() for s in specs]
     assert len(set(keys)) == len(keys)
@@ -87,7 +87,8 @@ def test_key_is_stable_across_processes():
             "    print(S.MacSpec.from_json(line).key())\n")
     for seed in ("0", "12345"):  # different string-hash seeds: the key must not use hash()
         out = subprocess.run([sys.executable, "-c", code], input="\n".join(s.to_json() for s in specs),
-                             capture_output=True, text=True, check=True, env={"PYTHONHASHSEED": seed, "PATH": ""})
+                             capture_output=True, text=True, check=True, cwd=tmp_path,
+                             env={"PYTHONHASHSEED": seed, "PATH": "", "PYTHONDONTWRITEBYTECODE": "1"})
         assert out.stdout.split() == keys
 
 
@@ -129,6 +130,22 @@ def test_compute_shift():
         z, o = s.compute(a, b, shift=shift)
         z2, o2 = S.mac_reference(a, b, s.a_fmt, s.b_fmt, s.acc_fmt, s.out_fmt, shift=shift)
         assert torch.equal(z, z2) and torch.equal(o, o2)
+
+
+def test_compute_bias_shift():
+    """The runtime bias alignment reaches mac_reference: a bias shift that moves the bias changes z."""
+    s = S.MacSpec(S.DynamicFixed(8, 3), S.DynamicFixed(8, 2), S.DynamicFixed(8), bias_fmt=S.DynamicFixed(8), k_max=16)
+    a = torch.tensor([[10, -12, 7]])
+    b = torch.tensor([[3], [-7], [5]])
+    bias = torch.tensor([-77])
+    outs = set()
+    for bias_shift in (0, 1, 3):
+        z, o = s.compute(a, b, bias, shift=4, bias_shift=bias_shift)
+        z2, o2 = S.mac_reference(a, b, s.a_fmt, s.b_fmt, s.acc_fmt, s.out_fmt, bias_codes=bias, bias_fmt=s.bias_fmt,
+                                 shift=4, bias_shift=bias_shift)
+        assert torch.equal(z, z2) and torch.equal(o, o2)
+        outs.add(int(z[0, 0]))
+    assert len(outs) == 3
 
 
 @pytest.mark.parametrize("bad", [dict(rows=0), dict(rows=33), dict(cols=0), dict(cols=33), dict(k_max=0),
