@@ -25,11 +25,10 @@ def _ones_qt(n: int, like: QT) -> QT:
         return QT(torch.ones(1, n, dtype=torch.float32))
     v = torch.ones(1, n, dtype=torch.float64)
     if like.fmt.kind == "float":
-        return QT(v, like.fmt.encode(v), like.fmt)
+        return QT(v, None, like.fmt)
     from fewbits.sim import Fixed
 
-    f = Fixed(2, 0)
-    return QT(v, f.encode(v), f)
+    return QT(v, None, Fixed(2, 0))
 
 
 def _scaled(q: QT, scale: float, qs: QuantState) -> QT:
@@ -51,11 +50,13 @@ class _MatmulLayerFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, w, b, layer, box):
         xq, wq, bq = box["x"], box["w"], box["b"]
-        zq = layer.qs.matmul(f"{layer.name}:forward", layer.to_rows(xq), wq, f"{layer.name}.z", bq)
+        xr = layer.to_rows(xq)
+        zq = layer.qs.matmul(f"{layer.name}:forward", xr, wq, f"{layer.name}.z", bq)
         box["z"] = zq
         # keep only the inputs on ctx: holding the output (box["z"]) would make a reference
-        # cycle through the autograd graph that is never freed (one graph leaked per step)
-        ctx.layer, ctx.xq, ctx.wq = layer, xq, wq
+        # cycle through the autograd graph that is never freed (one graph leaked per step);
+        # the rows (im2col patches of a convolution) are kept for the weight gradient
+        ctx.layer, ctx.xr, ctx.wq, ctx.shape = layer, xr, wq, getattr(layer, "_shape", None)
         return layer.from_rows(zq, xq).values
 
     @staticmethod
@@ -64,8 +65,8 @@ class _MatmulLayerFn(torch.autograd.Function):
         qs = layer.qs
         g = layer.grad_rows(dEdz)
         dq = qs.encode_on_grid(g, qs.fmt(f"{layer.name}.dEdz"))
-        xr = layer.to_rows(ctx.xq)
-        dw = qs.matmul(f"{layer.name}:weight_grad", xr.t(), dq, f"{layer.name}.dEdw")
+        layer._shape = ctx.shape  # this call's image shape, for the input gradient
+        dw = qs.matmul(f"{layer.name}:weight_grad", ctx.xr.t(), dq, f"{layer.name}.dEdw")
         db = qs.matmul(f"{layer.name}:bias_grad", _ones_qt(dq.values.shape[0], dq), dq, f"{layer.name}.dEdb")
         dx = None
         if ctx.needs_input_grad[0]:
