@@ -2,9 +2,10 @@
 
 Every value of a quantized run lives on the grid of a named *group* format
 (``L1.z``, ``L1.dEdw``, ...).  ``QuantState`` is the single place that turns a
-float tensor into a group's codes (``fmt.encode_ovf``) and multiplies two
-groups' codes with ``fewbits.sim.mac_reference``: the arithmetic itself is
-never re-implemented here.  With ``prop=None`` (fp32) every point is the
+float tensor into a group's values (``fastq``/``fastfloat``, tested equal to
+``fmt.encode_ovf``) and multiplies two groups under the MAC contract
+(``fastmac``'s float64 paths, exact by proof or by a checked bound, else
+``fewbits.sim.mac_reference``).  With ``prop=None`` (fp32) every point is the
 identity and matmuls are plain float32 ``torch.matmul``.
 """
 
@@ -143,7 +144,8 @@ class QuantState:
 
     # ---- MAC-contract matmul ------------------------------------------------
     def matmul(self, tag: str, a: QT, b: QT, out_group: str, bias: QT | None = None, record: bool = True) -> QT:
-        """``requant(a @ b + bias)`` to ``out_group``'s prop format via ``fewbits.sim.mac_reference``."""
+        """``requant(a @ b + bias)`` to ``out_group``'s prop format under the MAC contract: by a
+        float64 path that is exact by proof or checked bound (``fastmac``), else ``mac_reference``."""
         if a.fmt is None or b.fmt is None or self.base("prop") is None:
             v = a.values.to(torch.float32) @ b.values.to(torch.float32)
             if bias is not None:
