@@ -103,7 +103,9 @@ def _env(tmp_path) -> dict:
     return {**os.environ, "FEWBITS_CACHE": os.environ["FEWBITS_CACHE"], "PYTHONUNBUFFERED": "1"}
 
 
-RESUME_TOML = tiny_toml(epochs=2, cosim=False, power=False, targets=(), extra='\n[[grid]]\nfamily = "fixed"\nwidths = [6, 10]\nint_bits = [2]\n')
+# enough training per point (fast since training's compiled paths) that a signal sent when the first
+# point is done still lands mid-sweep on a loaded machine
+RESUME_TOML = tiny_toml(epochs=6, limit=400, cosim=False, power=False, targets=(), extra='\n[[grid]]\nfamily = "fixed"\nwidths = [6, 10]\nint_bits = [2]\n')
 
 
 @pytest.mark.parametrize("seed", [0])
