@@ -48,7 +48,7 @@ def _slug(prop, update, pb):
 
 
 def _one(args):
-    dataset, net, epochs, seed, out, prop, update, pb, limit = args
+    dataset, net, epochs, seed, out, prop, update, pb, limit, lr = args
     import torch
 
     from .trainer import TrainConfig, train
@@ -61,7 +61,7 @@ def _one(args):
         if r["epochs"] >= epochs:
             return r
     cfg = TrainConfig(dataset=dataset, net=net, epochs=epochs, seed=seed, prop=prop, update=update,
-                      paper_bits=pb, limit_train=limit)
+                      paper_bits=pb, limit_train=limit, lr=lr)
     return train(cfg, d, resume=True)
 
 
@@ -76,12 +76,13 @@ def main(argv=None):
     ap.add_argument("--table-only", action="store_true")
     ap.add_argument("--only", default=None, help="comma-separated props to run (e.g. fp32,dfixed:10)")
     ap.add_argument("--limit-train", type=int, default=None)
+    ap.add_argument("--lr", type=float, default=None, help="initial learning rate (default: the net's own)")
     a = ap.parse_args(argv)
     todo = runs(a.table_only)
     if a.only:
         keep = set(a.only.split(","))
         todo = [r for r in todo if r[1] in keep]
-    jobs = [(a.dataset, a.net, a.epochs, a.seed, a.out, p, u, pb, a.limit_train) for _, p, u, pb in todo]
+    jobs = [(a.dataset, a.net, a.epochs, a.seed, a.out, p, u, pb, a.limit_train, a.lr) for _, p, u, pb in todo]
     with ProcessPoolExecutor(a.jobs) as ex:
         results = list(ex.map(_one, jobs))
     print(f"| run | prop | update | paper bits | epochs | test error % | valid error % | s/epoch |")
