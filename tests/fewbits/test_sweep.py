@@ -159,8 +159,11 @@ def test_sigint_stops_cleanly_and_resumes(tmp_path):
     cfg = tmp_path / "sweep.toml"
     cfg.write_text(RESUME_TOML)
     res = tmp_path / "res"
+    # a suite started in the background (nohup, `cmd &`) passes SIGINT down as *ignored*, and Python
+    # then installs no KeyboardInterrupt handler: give the sweep the default disposition back
     proc = subprocess.Popen(_sweep_cmd(cfg, res), env=_env(tmp_path), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 240
     while time.time() < deadline and not list(res.glob("stages/train/*.json")):
         assert proc.poll() is None, proc.stderr.read()
