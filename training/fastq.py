@@ -125,17 +125,17 @@ def momentum_step_kernel(prop_mode: str, update_mode: str):
     """The parameter update in one pass over a K x N parameter (update.py states the rule).
 
     Per element: ``u = Q_prop(m * u - lr * g)``, ``w = Q_update(w + u)``, both
-    in place, counting overflows, and each column's sum of squares of ``w``
-    (for the max-column-norm constraint).
+    in place, counting overflows, and per column of ``w`` its sum of squares
+    (for the max-column-norm constraint) and its narrower-overflow count.
     """
     key = ("step", prop_mode, update_mode)
     if key not in _kernels:
         qp, qu = _element(prop_mode), _element(update_mode)
 
         @_njit()
-        def step(w, u, g, m, lr, ps, pi, plo, phi, us, ui, ulo, uhi, sumsq):  # pragma: no cover - compiled
+        def step(w, u, g, m, lr, ps, pi, plo, phi, us, ui, ulo, uhi, sumsq, col_narrower):  # pragma: no cover
             K, N = w.shape
-            po = pn = wo = wn = 0
+            po = pn = wo = 0
             for i in range(K):
                 for j in range(N):
                     uv, o, n = qp(m * u[i, j] - lr * g[i, j], ps, pi, plo, phi)
@@ -145,11 +145,34 @@ def momentum_step_kernel(prop_mode: str, update_mode: str):
                     wv, o, n = qu(w[i, j] + uv, us, ui, ulo, uhi)
                     w[i, j] = wv
                     wo += o
-                    wn += n
+                    col_narrower[j] += n
                     sumsq[j] += wv * wv
-            return po, pn, wo, wn
+            return po, pn, wo
 
         _kernels[key] = step
+    return _kernels[key]
+
+
+def column_scale_kernel(mode: str):
+    """``w[:, j] = Q(w[:, j] * factor[j])`` in place for the columns with ``active[j]``."""
+    key = ("scale", mode)
+    if key not in _kernels:
+        q = _element(mode)
+
+        @_njit()
+        def scale(w, factor, active, s, inv, lo, hi):  # pragma: no cover - compiled
+            K, N = w.shape
+            ovf = narrower = 0
+            for i in range(K):
+                for j in range(N):
+                    if active[j]:
+                        v, o, n = q(w[i, j] * factor[j], s, inv, lo, hi)
+                        w[i, j] = v
+                        ovf += o
+                        narrower += n
+            return ovf, narrower
+
+        _kernels[key] = scale
     return _kernels[key]
 
 

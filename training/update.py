@@ -70,22 +70,39 @@ def _fused_weight_update(qs: QuantState, layer: QLayer, lr: float, momentum: flo
         return False
     g = gw.detach().to(torch.float64).contiguous()
     sumsq = torch.zeros(w.shape[1], dtype=torch.float64)
+    col_narrower = torch.zeros(w.shape[1], dtype=torch.int64)
     step = fastq.momentum_step_kernel(fp.round.value, fu.round.value)
-    po, pn, wo, wn = step(w.numpy(), u.numpy(), g.numpy(), float(momentum), float(lr * layer.lr_scale),
-                          *fastq.grid(fp), *fastq.grid(fu), sumsq.numpy())
+    po, pn, wo = step(w.numpy(), u.numpy(), g.numpy(), float(momentum), float(lr * layer.lr_scale),
+                      *fastq.grid(fp), *fastq.grid(fu), sumsq.numpy(), col_narrower.numpy())
+    wn = int(col_narrower.sum())
     ctl, n, track = qs.controller, w.numel(), qs.controller.tracking
     ctl.observe_counts(gu, n, po, pn, float(u.abs().max()) if track else 0.0, fp)
     ctl.observe_counts(gs, n, wo, wn, float(w.abs().max()) if track else 0.0, fu)
     _hooks(qs, gu, u, fp)
     _hooks(qs, f"{name}.w_stored", w, fu)
+    o, nn = 0, wn  # re-quantizing values already on the grid: nothing moves, the counts repeat
     if layer.max_col_norm is not None:
         factor = _norm_factor(torch.sqrt(sumsq), layer.max_col_norm)
-        o, nn = fastq.requantize_in_place(w.mul_(factor), fu)
-        ctl.observe_counts(gs, n, o, nn, float(w.abs().max()) if track else 0.0, fu)
-    else:
-        ctl.observe_counts(gs, n, 0, wn, float(w.abs().max()) if track else 0.0, fu)  # re-quantizing is exact
+        active = ~_rescale_is_identity(factor, fu)
+        if bool(active.any()):
+            o, nn = fastq.column_scale_kernel(fu.round.value)(w.numpy(), factor.numpy(), active.numpy(),
+                                                              *fastq.grid(fu))
+            nn += int(col_narrower[~active].sum())
+    ctl.observe_counts(gs, n, o, nn, float(w.abs().max()) if track else 0.0, fu)
     _hooks(qs, f"{name}.w_stored", w, fu)
     return True
+
+
+def _rescale_is_identity(factor: torch.Tensor, fmt) -> torch.Tensor:
+    """Columns whose requantization after ``* factor`` gives back every code: a code ``c`` moves by
+    at most ``|c| * (1 - factor)`` (plus float64 rounding), under a quarter ulp, and nearest
+    rounding returns ``c``.  (Directed rounding would step it down: never skipped.)"""
+    from fewbits.sim import Rounding
+
+    if fmt.round not in (Rounding.RNE, Rounding.RNA):
+        return factor == 1.0
+    top = max(-fmt.min_code, fmt.max_code)
+    return (factor <= 1.0) & ((1.0 - factor) * top < 0.25)
 
 
 def _hooks(qs: QuantState, group: str, values: torch.Tensor, fmt) -> None:

@@ -44,6 +44,8 @@ def setup(prop, upd, paper, norm, seed):
 @pytest.mark.parametrize("seed", [31, 32])
 @pytest.mark.parametrize("prop,upd,paper,norm", [
     ("dfixed:6", "dfixed:8", True, 0.9),  # the paper's convention (ties away, symmetric)
+    ("dfixed:6", "dfixed:8", True, 2.5),  # some columns over the norm, some under (their rescale is skipped)
+    ("dfixed:9", "dfixed:11", False, 100.0),  # every column under: no rescale pass at all
     ("dfixed:9", "dfixed:11", False, None),
     ("fixed:8:6", "fixed:12:9", False, 0.5),
     ("fixed:8:6", "fixed:12:9", True, None),
@@ -55,8 +57,15 @@ def test_fused_update_is_the_unfused_rule(monkeypatch, prop, upd, paper, norm, s
     fused = []
     real = update._fused_weight_update
     monkeypatch.setattr(update, "_fused_weight_update", lambda *a: fused.append(real(*a)) or fused[-1])
+    skipped = []
+    real_skip = update._rescale_is_identity
+    monkeypatch.setattr(update, "_rescale_is_identity", lambda f, fmt: skipped.append(real_skip(f, fmt)) or skipped[-1])
     update.apply_update(qs, layer, 0.05, 0.6)
     assert fused == [True]
+    if norm == 2.5:
+        assert skipped[0].any() and not skipped[0].all()
+    if norm == 100.0:
+        assert skipped[0].all()
 
     monkeypatch.setattr(update, "_fused_weight_update", lambda *a: False)
     monkeypatch.setattr(update, "_column_norms", sequential_column_norms)
