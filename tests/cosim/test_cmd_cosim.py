@@ -57,28 +57,25 @@ def _wrap(text, top, body):
     return text + body(top, ports, decls)
 
 
-def flip_z_bit(text, man):
-    z = next(p for p in man["ports"] if p["role"] == "z")
-    top = man["top"]
+def _override_output(text, man, role, value):
+    """Wrap the design so that its ``role`` output port is ``value`` (a Verilog expression of ``<port>_i``)."""
+    port = next(p for p in man["ports"] if p["role"] == role)
+    name = port["name"]
 
     def body(top, ports, decls):
-        conns = ", ".join(f".{p}({p}_i)" if p == z["name"] else f".{p}({p})" for p in ports)
-        return (f"\nmodule {top}({', '.join(ports)});\n{decls}\n  wire [{z['width'] - 1}:0] {z['name']}_i;\n"
-                f"  {top}_inner inner({conns});\n  assign {z['name']} = {z['name']}_i ^ 1;\nendmodule\n")
+        conns = ", ".join(f".{p}({p}_i)" if p == name else f".{p}({p})" for p in ports)
+        return (f"\nmodule {top}({', '.join(ports)});\n{decls}\n  wire [{port['width'] - 1}:0] {name}_i;\n"
+                f"  {top}_inner inner({conns});\n  assign {name} = {value.format(name + '_i')};\nendmodule\n")
 
-    return _wrap(text, top, body)
+    return _wrap(text, man["top"], body)
+
+
+def flip_z_bit(text, man):
+    return _override_output(text, man, "z", "{} ^ 1")
 
 
 def ovf_stuck_low(text, man):
-    o = next(p for p in man["ports"] if p["role"] == "ovf")
-    top = man["top"]
-
-    def body(top, ports, decls):
-        conns = ", ".join(f".{p}({p}_i)" if p == o["name"] else f".{p}({p})" for p in ports)
-        return (f"\nmodule {top}({', '.join(ports)});\n{decls}\n  wire [{o['width'] - 1}:0] {o['name']}_i;\n"
-                f"  {top}_inner inner({conns});\n  assign {o['name']} = 0;\nendmodule\n")
-
-    return _wrap(text, top, body)
+    return _override_output(text, man, "ovf", "0")
 
 
 def subtract_products(text, man):
