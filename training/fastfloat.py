@@ -98,8 +98,9 @@ def supports(fmt) -> bool:
     return fmt is not None and fmt.kind == "float"
 
 
-def quantize_float(x: torch.Tensor, fmt) -> Quantized:
-    """``x`` rounded onto float format ``fmt``, with ``Float.encode_ovf``'s overflow rule."""
+def quantize_float(x: torch.Tensor, fmt, want_mask: bool = False) -> Quantized:
+    """``x`` rounded onto float format ``fmt``, with ``Float.encode_ovf``'s overflow rule
+    (``want_mask`` adds the per-element flags, from ``encode_ovf`` itself: hooks only)."""
     x = x.detach()
     if x.dtype != torch.float64:
         x = x.to(torch.float64)
@@ -107,4 +108,4 @@ def quantize_float(x: torch.Tensor, fmt) -> Quantized:
     out = torch.empty_like(x)
     xv = x.view(-1).numpy()
     ovf = _kernel(fmt.round.value)(xv, xv.view("int64"), pow2_table(), out.view(-1).numpy(), *params(fmt))
-    return Quantized(out, x.numel(), int(ovf), int(ovf), 0.0)
+    return Quantized(out, x.numel(), int(ovf), int(ovf), 0.0, fmt.encode_ovf(x)[1] if want_mask else None)

@@ -23,12 +23,9 @@ def _ones_qt(n: int, like: QT) -> QT:
     """A 1 x n row of ones in a format whose product with ``like`` is exact (for ``dEdb``)."""
     if like.fmt is None:
         return QT(torch.ones(1, n, dtype=torch.float32))
-    v = torch.ones(1, n, dtype=torch.float64)
-    if like.fmt.kind == "float":
-        return QT(v, None, like.fmt)
     from fewbits.sim import Fixed
 
-    return QT(v, None, Fixed(2, 0))
+    return QT(torch.ones(1, n, dtype=torch.float64), None, like.fmt if like.fmt.kind == "float" else Fixed(2, 0))
 
 
 def _scaled(q: QT, scale: float, qs: QuantState) -> QT:

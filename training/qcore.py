@@ -127,8 +127,7 @@ class QuantState:
         if fastq.supports(fmt):
             q = fastq.quantize_fixed(x, fmt, want_mask, want_max=self.controller.tracking)
         elif fastfloat.supports(fmt):
-            q = fastfloat.quantize_float(x, fmt)
-            q.mask = fmt.encode_ovf(x)[1] if want_mask else None
+            q = fastfloat.quantize_float(x, fmt, want_mask)
         if q is None:
             codes, ovf = fmt.encode_ovf(x)
             if record and self.training:
