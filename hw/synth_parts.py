@@ -8,6 +8,8 @@ Verilog goes to the cache folder, keyed by the spec, never the cwd.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 from pathlib import Path
 
@@ -47,6 +49,17 @@ def component(spec, part: str):
     raise ValueError(f"unknown part {part!r}: accepted {', '.join(PARTS)}")
 
 
+@functools.cache
+def generator_digest() -> str:
+    """Amaranth's version and this package's generator sources: a cached export is only as good as these."""
+    import amaranth
+
+    h = hashlib.sha256(amaranth.__version__.encode())
+    for src in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(src.name.encode() + src.read_bytes())
+    return h.hexdigest()[:12]
+
+
 def part_design(design_or_spec, part: str, name: str | None = None) -> Design | None:
     """A Design for ``part`` of a manifest design (None when the design has no spec)."""
     from amaranth.back import verilog
@@ -55,7 +68,7 @@ def part_design(design_or_spec, part: str, name: str | None = None) -> Design | 
     if spec is None:
         return None
     top = {"multiplier": "multiplier", "mac_unit": "mac_unit"}[part]
-    d = cache_dir() / "parts" / spec.key()
+    d = cache_dir() / "parts" / f"{spec.key()}-{generator_digest()}"
     d.mkdir(parents=True, exist_ok=True)
     v = d / f"{top}.v"
     if not v.exists():

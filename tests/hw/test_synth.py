@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -286,3 +287,32 @@ def test_cli_missing_yosys_is_one_line(tmp_path):
 
     res = CliRunner().invoke(main, ["synth", str(v), "-o", str(tmp_path / "o")], env={"PATH": str(tmp_path)})
     one_line_error(res, r"yosys not found on PATH: install it with `apt-get install yosys`")
+
+
+def test_cached_record_whose_netlist_is_gone_is_redone(tmp_path_factory):
+    """A cache entry points into the cache's work folder: if that went, synthesize again, never fail."""
+    d = mul_design(3, tmp_path_factory)
+    first = S.synthesize(d, "cmos")
+    assert S.synthesize(d, "cmos")["cached"] is True
+    Path(first["netlist"]).unlink()
+    again = S.synthesize(d, "cmos")
+    assert again["cached"] is False and Path(again["netlist"]).is_file()
+    assert again["figures"]["transistors"] == first["figures"]["transistors"]
+    (Path(S.cache_dir()) / "synth" / f"{first['key']}.json").write_text("{truncated")
+    assert S.synthesize(d, "cmos")["cached"] is False
+
+
+def test_part_exports_are_keyed_by_their_generator(tmp_path_factory, monkeypatch):
+    """A cached Amaranth export of a part is not reused once the generator (sources, Amaranth) changed."""
+    from fewbits.hw import synth_parts
+
+    old = mul_design(3, tmp_path_factory).sources[0]
+    synth_parts.generator_digest.cache_clear()
+    import amaranth
+
+    monkeypatch.setattr(amaranth, "__version__", amaranth.__version__ + "+another")
+    try:
+        new = mul_design(3, tmp_path_factory).sources[0]
+    finally:
+        synth_parts.generator_digest.cache_clear()
+    assert new != old and new.is_file()
