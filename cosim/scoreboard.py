@@ -36,7 +36,6 @@ def _hex(code: int, width: int) -> str:
 def add_values(entries: list[dict]) -> None:
     """Decode the codes of report entries into values (host side: needs ``fewbits.sim``, i.e. torch)."""
     import torch
-
     from fewbits.sim import parse_format
 
     def value(fmt, h):

@@ -18,6 +18,8 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge, with_timeout
 
+from fewbits.files import atomic_write_text
+
 PERIOD_NS = 10
 
 
@@ -87,8 +89,5 @@ async def cosim_job(dut):
         "macs_per_second": out["macs_checked"] / (t4 - t0) if t4 > t0 else None,
         "sources": ts.sources,
     })
-    tmp = job["summary"] + ".tmp"
-    with open(tmp, "w") as fh:
-        json.dump(out, fh, indent=1)
-    os.replace(tmp, job["summary"])
+    atomic_write_text(job["summary"], json.dumps(out, indent=1))
     assert out["ok"], f"{out['mismatches']} mismatches, {out['missing']} missing, {out['unexpected']} unexpected"

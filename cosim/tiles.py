@@ -115,7 +115,6 @@ def shift_of(spec, a_fmt, b_fmt, out_fmt) -> int:
 def tile(mm: MatMul, spec) -> TileSet:
     """Cut ``mm`` into ``spec.rows × spec.cols`` tiles, K chunks of at most ``spec.k_max``."""
     import torch
-
     from fewbits.sim import mac_reference
 
     R, C, kmax = spec.rows, spec.cols, spec.k_max

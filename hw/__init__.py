@@ -6,6 +6,6 @@ Nothing is elaborated at import; ``create_mac_array`` is what ``MacSpec.create()
 
 def create_mac_array(spec):
     """The ``MacArray`` component for a ``fewbits.sim.MacSpec``."""
-    from .mac import create_mac_array as _create
+    from fewbits.hw.mac import create_mac_array as _create
 
     return _create(spec)

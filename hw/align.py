@@ -7,13 +7,10 @@ accumulator is finer, else rounded with ``acc.round``; then modulo ``2**acc.widt
 
 from __future__ import annotations
 
-import random
-
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
-
-from .rounding import shift_right_round, shift_right_round_var
+from fewbits.hw.rounding import shift_right_round, shift_right_round_var
 
 
 def align_static(m, value, d: int, acc_fmt, name="al"):

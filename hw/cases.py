@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import random
 
+from fewbits.hw.fmul import FloatMultiplier
 from fewbits.sim import DynamicFixed, Float, mac_reference
-
-from .fmul import FloatMultiplier
 
 
 # ---- operand codes ------------------------------------------------------------
@@ -49,7 +48,7 @@ def _dynamic(spec) -> bool:
 
 def _shift_limits(spec):
     """(in_shift, in_bias_shift) ranges [lo, hi] of a dynamic design's ports."""
-    from .mac import PeConfig
+    from fewbits.hw.mac import PeConfig
 
     cfg = PeConfig(spec)
     return [(-(1 << (w - 1)), (1 << (w - 1)) - 1) for w in (cfg.shift_width, cfg.bias_shift_width)]

@@ -8,11 +8,12 @@ width and element packing.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 from fewbits.sim import MacSpec
+
+from fewbits.files import atomic_write_text
 
 MANIFEST_VERSION = 1
 
@@ -97,10 +98,7 @@ def manifest(array, top: str) -> dict:
     }
 
 
-def _atomic_write(path: Path, text: str):
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+_atomic_write = atomic_write_text
 
 
 def verilog(component_or_spec, out_dir, name: str = "mac_array") -> dict:
@@ -109,8 +107,7 @@ def verilog(component_or_spec, out_dir, name: str = "mac_array") -> dict:
     Accepts a ``MacSpec`` or a ``MacArray``.
     """
     from amaranth.back import verilog as amaranth_verilog
-
-    from .mac import MacArray, create_mac_array
+    from fewbits.hw.mac import MacArray, create_mac_array
 
     if not name.isidentifier():
         raise ValueError(f"bad top name {name!r}: accepted a Verilog identifier ([A-Za-z_][A-Za-z0-9_]*)")

@@ -12,7 +12,6 @@ import random
 from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
-
 from fewbits.sim import Special
 
 

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import random
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
-
+from fewbits.hw.rounding import shift_right_round_var
 from fewbits.sim import Rounding, Special
-
-from .rounding import shift_right_round_var
 
 
 def nan_code(fmt) -> int:

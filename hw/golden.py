@@ -8,7 +8,6 @@ result is exactly the component's output, and lets ``fewbits.sim`` compute it.
 from __future__ import annotations
 
 import torch
-
 from fewbits.sim import Fixed, Overflow, mac_reference
 
 

@@ -7,7 +7,6 @@ built, so the CLI and ``MacSpec.create()`` fail early and clearly.
 from __future__ import annotations
 
 from amaranth.hdl import signed, unsigned
-
 from fewbits.sim import Accumulator, DynamicFixed, Fixed, Float, FormatError
 
 MAX_OPERAND_WIDTH = 32

@@ -11,15 +11,13 @@ from __future__ import annotations
 from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
-
+from fewbits.hw import hwfmt
+from fewbits.hw.align import FloatAligner, align_static, align_var
+from fewbits.hw.fmul import FloatMultiplier, float_fields
+from fewbits.hw.fround import FloatRounder
+from fewbits.hw.multiplier import Multiplier
+from fewbits.hw.requant import Requantizer
 from fewbits.sim import MacSpec
-
-from . import hwfmt
-from .align import FloatAligner, align_static, align_var
-from .fmul import FloatMultiplier, float_fields
-from .fround import FloatRounder
-from .multiplier import Multiplier
-from .requant import Requantizer
 
 
 def resolve_spec(a_fmt, b_fmt=None, out_fmt=None, acc_fmt=None, bias_fmt=None, rows=1, cols=1, k_max=1024):
@@ -77,12 +75,12 @@ class MacUnit(wiring.Component):
         super().__init__(sig)
 
     def standard_cases(self):
-        from .cases import standard_tiles
+        from fewbits.hw.cases import standard_tiles
 
         return standard_tiles(self.spec)
 
     def random_cases(self, rng, n=6):
-        from .cases import random_tiles
+        from fewbits.hw.cases import random_tiles
 
         return random_tiles(self.spec, rng, n)
 
@@ -273,13 +271,13 @@ class MacArray(wiring.Component):
 
     def standard_cases(self):
         """Edge tiles (see ``hw.cases.standard_tiles``); golden results: ``hw.cases.expected``."""
-        from .cases import standard_tiles
+        from fewbits.hw.cases import standard_tiles
 
         return standard_tiles(self.spec)
 
     def random_cases(self, rng, n=6):
         """Random tiles biased to edge codes, incl. K = 1 and K = k_max."""
-        from .cases import random_tiles
+        from fewbits.hw.cases import random_tiles
 
         return random_tiles(self.spec, rng, n)
 

@@ -11,8 +11,7 @@ import random
 from amaranth.hdl import Module, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
-
-from .hwfmt import code_shape
+from fewbits.hw.hwfmt import code_shape
 
 
 def product_shape(a_fmt, b_fmt):

@@ -11,11 +11,9 @@ import random
 from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
-
+from fewbits.hw.hwfmt import code_shape, shift_width
+from fewbits.hw.rounding import shift_right_round, shift_right_round_var
 from fewbits.sim import Overflow
-
-from .hwfmt import code_shape, shift_width
-from .rounding import shift_right_round, shift_right_round_var
 
 
 def _range_out(m, r, out_fmt, z, ovf):

@@ -8,7 +8,6 @@ emit the identical logic into an Amaranth module so that every rounder in
 from __future__ import annotations
 
 from amaranth.hdl import Const, Signal, signed, unsigned
-
 from fewbits.sim import Rounding
 
 

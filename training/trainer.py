@@ -11,13 +11,14 @@ continues to the same result as an uninterrupted run.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
-import os
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
+
+from fewbits.files import atomic_write_bytes
 
 from . import datasets as ds
 from .capture import Capture
@@ -261,10 +262,9 @@ class Trainer:
         }
 
     def save_checkpoint(self) -> Path:
-        self.out.mkdir(parents=True, exist_ok=True)
-        tmp = self.out / (CHECKPOINT + ".tmp")
-        torch.save(self.state(), tmp)
-        os.replace(tmp, self.out / CHECKPOINT)
+        buf = io.BytesIO()
+        torch.save(self.state(), buf)
+        atomic_write_bytes(self.out / CHECKPOINT, buf.getvalue())
         return self.out / CHECKPOINT
 
     def load_checkpoint(self, path) -> None:

@@ -9,7 +9,6 @@ wall rate includes vector generation, the reference model and the simulator star
 import json
 
 import pytest
-
 from fewbits.cosim import runner
 from fewbits.cosim import vectors as V
 from fewbits.cosim.schedule import Plan

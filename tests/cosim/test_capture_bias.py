@@ -2,7 +2,6 @@
 Icarus runs of the exported design give the training model's codes bit for bit (in_bias_shift)."""
 
 import pytest
-
 from fewbits.cosim import vectors as V
 from fewbits.cosim.schedule import Plan
 from fewbits.cosim.verify import verify

@@ -6,7 +6,6 @@ import functools
 import shutil
 
 import pytest
-
 from fewbits.cosim import runner
 from fewbits.cosim import vectors as V
 from fewbits.cosim.verify import verify

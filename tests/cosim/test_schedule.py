@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from fewbits.cosim import schedule
 from fewbits.cosim.tiles import TileSet
 

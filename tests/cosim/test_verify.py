@@ -1,7 +1,6 @@
 """Real Icarus (and Verilator) runs: every tile's codes and flags equal mac_reference, bit for bit."""
 
 import pytest
-
 from fewbits.cosim import vectors as V
 from fewbits.cosim.schedule import Plan
 from fewbits.cosim.verify import verify

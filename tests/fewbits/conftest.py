@@ -65,8 +65,8 @@ def tiny_sweep(tmp_path_factory):
     """One real tiny sweep through every stage (2 points) plus one point that fails; (store dir, points)."""
     import os
 
-    from fewbits.sweep import run_sweep
-    from fewbits.sweep_config import parse_sweep
+    from fewbits.flow.config import parse_sweep
+    from fewbits.flow.engine import run_sweep
 
     base = tmp_path_factory.mktemp("tiny-sweep")
     old = os.environ.get("FEWBITS_CACHE")

@@ -2,11 +2,9 @@
 
 import json
 import re
-import shutil
 import subprocess
 
 import pytest
-
 from fewbits.hw import export
 from fewbits.hw.mac import PeConfig
 from fewbits.sim import FormatError, MacSpec, parse_format

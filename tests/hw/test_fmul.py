@@ -3,7 +3,6 @@
 import random
 
 import pytest
-
 from fewbits.hw import golden
 from fewbits.hw.fmul import FloatMultiplier
 from fewbits.hw.simrun import run_comb

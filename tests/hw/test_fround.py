@@ -5,12 +5,20 @@ import random
 
 import pytest
 import torch
-
 from fewbits.hw import golden
 from fewbits.hw.fround import FloatRounder
 from fewbits.hw.hwfmt import to_bits
 from fewbits.hw.simrun import run_comb
-from fewbits.sim import Accumulator, Float, Rounding, Special, bf16, fp8_e4m3, fp8_e5m2, fp16
+from fewbits.sim import (
+    Accumulator,
+    Float,
+    Rounding,
+    Special,
+    bf16,
+    fp8_e4m3,
+    fp8_e5m2,
+    fp16,
+)
 
 OUTS = [fp16, bf16, fp8_e4m3, fp8_e5m2, Float(3, 2, special=Special.SAT), Float(4, 3, bias=3)]
 ACCS = [Accumulator(40, 18), Accumulator(24, 30), Accumulator(16, -4), Accumulator(63, 40)]

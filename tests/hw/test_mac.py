@@ -7,8 +7,12 @@ tiles run back to back with no idle cycle, with K = 1 and K = k_max among them.
 import random
 
 import pytest
-
-from fewbits.hw.cases import expected, fixed_code, random_tile, random_tiles, standard_tiles
+from fewbits.hw.cases import (
+    expected,
+    fixed_code,
+    random_tile,
+    random_tiles,
+)
 from fewbits.hw.mac import MacArray, MacUnit
 from fewbits.hw.simrun import run_tiles
 from fewbits.sim import DynamicFixed, Fixed, Float, MacSpec, Overflow, Rounding, Special

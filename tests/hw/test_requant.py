@@ -3,7 +3,6 @@
 import random
 
 import pytest
-
 from fewbits.hw import golden
 from fewbits.hw.hwfmt import from_bits, to_bits
 from fewbits.hw.requant import Requantizer

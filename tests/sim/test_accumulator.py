@@ -4,10 +4,9 @@ from __future__ import annotations
 import itertools
 from fractions import Fraction
 
+import fewbits.sim as S
 import pytest
 import torch
-
-import fewbits.sim as S
 
 from . import oracles as O
 from .helpers import model_of

@@ -4,11 +4,11 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
+import fewbits.sim as S
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
-
-import fewbits.sim as S
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from . import oracles as O
 from .helpers import bools, f64, first_mismatch, hexes, i64, ints, model_of

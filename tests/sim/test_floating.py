@@ -4,13 +4,13 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
+import fewbits.sim as S
 import ml_dtypes
 import numpy as np
 import pytest
 import torch
-from hypothesis import assume, given, settings, strategies as st
-
-import fewbits.sim as S
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning",
                                         "ignore:invalid value encountered:RuntimeWarning")

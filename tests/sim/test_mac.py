@@ -1,14 +1,13 @@
 """mac_reference against the plain-Python integer/Fraction loop in oracles.mac."""
 from __future__ import annotations
 
-import math
 import random
 
+import fewbits.sim as S
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
-
-import fewbits.sim as S
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from . import oracles as O
 from .helpers import model_of

@@ -4,10 +4,9 @@ from __future__ import annotations
 import os
 import time
 
+import fewbits.sim as S
 import pytest
 import torch
-
-import fewbits.sim as S
 
 CASES = {
     "fixed:8:4 x fixed:8:4 -> fixed:8:4": (S.Fixed(8, 4), S.Fixed(8, 4), S.Fixed(8, 4)),

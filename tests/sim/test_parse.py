@@ -1,10 +1,10 @@
 """parse_format / str round trips and FormatError messages."""
 from __future__ import annotations
 
-import pytest
-from hypothesis import given, settings, strategies as st
-
 import fewbits.sim as S
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 SETTINGS = settings(derandomize=True, database=None, deadline=None, max_examples=300)
 ROUNDS = [S.RNE, S.RNA, S.RTZ, S.RDN]

@@ -9,12 +9,11 @@ import math
 import random
 from fractions import Fraction
 
-import pytest
-import torch
-from hypothesis import given, settings, strategies as st
-
 import fewbits.sim as S
+import pytest
 from fewbits.sim.rounding import round_to_integer
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from . import oracles as O
 from .helpers import f64, hexes, ints

@@ -6,10 +6,9 @@ import random
 import subprocess
 import sys
 
+import fewbits.sim as S
 import pytest
 import torch
-
-import fewbits.sim as S
 
 from . import oracles as O
 from .helpers import model_of

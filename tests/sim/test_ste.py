@@ -1,10 +1,9 @@
 """quantize: same dtype out, exact values, straight-through gradient (training uses it directly)."""
 from __future__ import annotations
 
+import fewbits.sim as S
 import pytest
 import torch
-
-import fewbits.sim as S
 
 FORMATS = [S.Fixed(8, 4), S.Fixed(3, 0, signed=False, round=S.RDN), S.Fixed(11, 5, symmetric=True, round=S.RNA),
            S.Fixed(6, 2, overflow=S.WRAP), S.DynamicFixed(8).with_frac(3), S.fp16, S.bf16, S.fp8_e4m3, S.fp8_e5m2,

@@ -1,7 +1,6 @@
 """Shared builders for the training tests (tiny nets on random data, one generator each)."""
 
 import torch
-
 from fewbits.training.nets import build
 from fewbits.training.precision import Precision
 from fewbits.training.qcore import QuantState

@@ -10,7 +10,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from fewbits.training import datasets as ds
 from fewbits.training.bench import time_formats
 

@@ -4,8 +4,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
-
 from fewbits.training.capture import Capture, load_capture, replay
 
 from .helpers import batch, make_net, step

@@ -4,7 +4,6 @@ import math
 
 import pytest
 import torch
-
 from fewbits.sim import Float, Rounding, Special, bf16, fp8_e4m3, fp8_e5m2, fp16
 from fewbits.training import fastfloat
 

@@ -8,8 +8,16 @@ import math
 
 import pytest
 import torch
-
-from fewbits.sim import Fixed, Float, Rounding, Special, bf16, fp8_e4m3, fp16, mac_reference
+from fewbits.sim import (
+    Fixed,
+    Float,
+    Rounding,
+    Special,
+    bf16,
+    fp8_e4m3,
+    fp16,
+    mac_reference,
+)
 from fewbits.training import fastmac
 from fewbits.training.precision import Precision
 from fewbits.training.qcore import QT, QuantState

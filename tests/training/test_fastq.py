@@ -4,7 +4,6 @@ import math
 
 import pytest
 import torch
-
 from fewbits.sim import DynamicFixed, Fixed, Overflow, Rounding
 from fewbits.training import fastq
 from fewbits.training.precision import Precision

@@ -4,8 +4,7 @@ the fp32 path is the plain float network (gradients equal torch autograd's)."""
 import pytest
 import torch
 import torch.nn.functional as F
-
-from fewbits.training.layers import QConv2d, QLinear
+from fewbits.training.layers import QConv2d
 from fewbits.training.qcore import QT
 
 from .helpers import batch, make_net, step

@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-
 from fewbits.training.capture import record, replay
 from fewbits.training.trainer import TrainConfig
 

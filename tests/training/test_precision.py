@@ -1,9 +1,13 @@
 """Run formats: fp32 = no quantization, the paper's bit convention, group formats."""
 
 import pytest
-
 from fewbits.sim import RNA, DynamicFixed, Fixed, FormatError, parse_format
-from fewbits.training.precision import Precision, group_format, int_bits_of, parse_run_format
+from fewbits.training.precision import (
+    Precision,
+    group_format,
+    int_bits_of,
+    parse_run_format,
+)
 
 
 def test_fp32_means_unquantized():

@@ -3,8 +3,7 @@
 
 import pytest
 import torch
-
-from fewbits.sim import DynamicFixed, Fixed, mac_reference
+from fewbits.sim import mac_reference
 from fewbits.training.precision import Precision
 from fewbits.training.qcore import QT, QuantState
 

@@ -2,9 +2,15 @@
 
 import pytest
 import torch
-
 from fewbits.sim import DynamicFixed
-from fewbits.training.ranges import FEWER, KEEP, MORE, RangeController, decide, int_bits_for
+from fewbits.training.ranges import (
+    FEWER,
+    KEEP,
+    MORE,
+    RangeController,
+    decide,
+    int_bits_for,
+)
 
 
 def test_decide_three_branches():

@@ -4,7 +4,6 @@ import json
 
 import pytest
 import torch
-
 from fewbits.training.trainer import CHECKPOINT, RESULT, TrainConfig, Trainer, train
 
 QUICK = dict(limit_train=200, epochs=2, batch_size=50)

@@ -4,7 +4,6 @@ import copy
 
 import pytest
 import torch
-
 from fewbits.training import update
 from fewbits.training.layers import QLinear
 from fewbits.training.precision import Precision

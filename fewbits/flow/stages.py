@@ -1,0 +1,318 @@
+"""The stage registry: what a sweep does for one point, and what each step depends on.
+
+Why a registry: the stages (training, Verilog, co-simulation, synthesis, power)
+are built by different people and land at different times.  Each is registered
+here as ``name -> Stage`` whose ``config(point)`` names *exactly* the settings
+its result depends on; the engine hashes that (plus the keys of the stages it
+consumes) into the stage's cache key.  So a point that changes only its
+synthesis target re-uses its training, Verilog and co-simulation, and a stage
+whose package is not there yet is reported as unavailable and slots in on the
+next run of the same sweep.
+
+Every ``run(config, inputs, workdir, store)`` gets the records of the stages it
+``needs`` (``inputs[name]["result"]``) and returns a JSON-able result dict;
+raising marks the stage, and its point, as failed with the exception's message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import math
+from pathlib import Path
+from typing import Callable
+
+TOP = "mac"  # top module name of every generated array
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    name: str
+    needs: tuple[str, ...]
+    config: Callable[[dict], dict]
+    run: Callable[..., dict]
+    available: Callable[[], str | None]
+    resumable: bool = False  # keep a killed run's work folder (the trainer resumes from its checkpoint)
+    summary: Callable[[dict], dict] | None = None  # the few numbers a point record keeps
+    version: int = 1  # part of every cache key: bump when a stage's results change meaning
+
+
+@dataclasses.dataclass(frozen=True)
+class Instance:
+    """One stage as it applies to one point (synthesis appears once per target)."""
+
+    name: str  # e.g. "synth.cmos"
+    stage: Stage
+    config: dict
+    needs: tuple[str, ...]
+
+
+REGISTRY: dict[str, Stage] = {}
+ORDER: list[str] = []
+
+
+def register(stage: Stage) -> Stage:
+    if stage.name not in REGISTRY:
+        ORDER.append(stage.name)
+    REGISTRY[stage.name] = stage
+    return stage
+
+
+def _module_missing(*modules: str) -> Callable[[], str | None]:
+    def check():
+        for m in modules:
+            try:
+                if importlib.util.find_spec(m) is None:
+                    return f"{m} is not installed yet"
+            except ModuleNotFoundError:
+                return f"{m} is not installed yet"
+        return None
+
+    return check
+
+
+# ---------------------------------------------------------------- formats of a point
+
+def run_format(text: str, paper_bits: bool):
+    """The ``fewbits.sim`` format a point's string stands for (fp32 = Float(8, 23))."""
+    from fewbits.sim import fp32
+
+    try:
+        from fewbits.training.precision import parse_run_format
+
+        f = parse_run_format(text, paper_bits)
+    except ImportError:
+        from fewbits.sim import parse_format
+
+        f = parse_format(text)
+    return fp32 if f is None else f
+
+
+def mac_spec(point: dict):
+    """The MacSpec of a point's hardware: its propagation format for A, B and Z."""
+    from fewbits.sim import MacSpec
+
+    f = run_format(point["prop"], point["train"].get("paper_bits", False))
+    hw = point["hardware"]
+    return MacSpec(f, f, f, rows=hw["rows"], cols=hw["cols"], k_max=hw["k_max"])
+
+
+# ---------------------------------------------------------------- train
+
+def _train_config(point: dict) -> dict:
+    t = point["train"]
+    cfg = {"dataset": point["dataset"], "net": point["net"], "epochs": point["epochs"], "seed": point["seed"],
+           "prop": point["prop"], "update": point["update"], "paper_bits": t.get("paper_bits", False),
+           "limit_train": t.get("limit_train"), "batch_size": t.get("batch_size"), "lr": t.get("lr"),
+           "data_dir": t.get("data_dir"), "capture": ["L0"], "capture_step": t.get("capture_step", 0)}
+    if point["family"] == "dfixed":  # the range controller's knobs matter to dynamic fixed point only
+        cfg.update({"max_overflow": point.get("max_overflow") or 1e-4, "range_every": t.get("range_every"),
+                    "range_warmup": t.get("range_warmup", 0)})
+    return cfg
+
+
+def _train_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
+    import torch
+
+    from fewbits.training.trainer import TrainConfig, train
+
+    cfg = dict(config)
+    cfg["capture"] = tuple(cfg["capture"])
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    tc = TrainConfig(**{k: v for k, v in cfg.items() if k in known and v is not None})
+    torch.set_num_threads(1)
+    r = train(tc, out_dir=workdir, resume=True)
+    err = r.get("test_error")
+    if err is None or not math.isfinite(err):
+        raise RuntimeError(f"training diverged: test error {err}")
+    hist = r.get("history") or []
+    if any(not math.isfinite(h.get("train_error", 0.0)) for h in hist):
+        raise RuntimeError("training diverged: non-finite training error")
+    cap = r.get("capture")
+    return {
+        "test_error": err, "valid_error": r.get("valid_error"), "best_valid_error": r.get("best_valid_error"),
+        "test_error_at_best_valid": r.get("test_error_at_best_valid"), "epochs": r.get("epochs"),
+        "history": hist, "ranges": r.get("ranges"), "formats": r.get("formats"),
+        "capture": store.rel(Path(cap).parent) if cap else None,
+        "result_json": store.rel(workdir / "result.json"),
+    }
+
+
+register(Stage("train", (), _train_config, _train_run, _module_missing("fewbits.training.trainer"),
+               resumable=True,
+               summary=lambda r: {"test_error": r["test_error"], "valid_error": r["valid_error"]}))
+
+
+# ---------------------------------------------------------------- verilog
+
+def _verilog_config(point: dict) -> dict:
+    return {"spec": mac_spec(point).to_dict(), "top": TOP}
+
+
+def _verilog_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
+    from fewbits.hw import export
+    from fewbits.sim import MacSpec
+
+    spec = MacSpec.from_dict(config["spec"])
+    r = export.verilog(spec, workdir, config["top"])
+    return {"verilog": store.rel(r["verilog"]), "manifest": store.rel(r["manifest"]), "latency": r["latency"],
+            "design_dir": store.rel(workdir), "spec_key": spec.key(),
+            "formats": {"a": str(spec.a_fmt), "b": str(spec.b_fmt), "acc": str(spec.acc_fmt),
+                        "out": str(spec.out_fmt)}}
+
+
+register(Stage("verilog", (), _verilog_config, _verilog_run, _module_missing("fewbits.hw.export"),
+               summary=lambda r: {"verilog": r["verilog"], "manifest": r["manifest"], "acc": r["formats"]["acc"]}))
+
+
+# ---------------------------------------------------------------- cosim
+
+def _cosim_config(point: dict) -> dict:
+    c = point["cosim"]
+    return {"vectors": c["vectors"], "seed": c["seed"], "simulator": c["simulator"], "matmuls": c["matmuls"],
+            "max_tiles": c["max_tiles"]}
+
+
+def _crop(mm, spec, max_tiles: int):
+    """The top-left block of a captured matmul: at most ``max_tiles`` tiles (co-simulation time is per tile)."""
+    import dataclasses
+
+    side = max(1, int(math.isqrt(max_tiles)))
+    m, n = min(mm.a.shape[0], side * spec.rows), min(mm.b.shape[1], side * spec.cols)
+    return dataclasses.replace(
+        mm, name=f"{mm.name}[:{m},:{n}]", a=mm.a[:m], b=mm.b[:, :n],
+        bias=None if mm.bias is None else mm.bias.reshape(-1)[:n],
+        z=None if mm.z is None else mm.z[:m, :n], ovf=None if mm.ovf is None else mm.ovf[:m, :n])
+
+
+def _cosim_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
+    from fewbits.cosim.design import load_design
+    from fewbits.cosim.vectors import capture_matmuls, corner_matmuls, random_matmuls
+    from fewbits.cosim.verify import verify
+
+    v = inputs["verilog"]["result"]
+    design = load_design(store.abs(v["manifest"]))
+    spec = design.spec
+    mms = []
+    cap = inputs["train"]["result"].get("capture")
+    skipped = []
+    if cap:
+        cm, skipped = capture_matmuls(store.abs(cap), spec)
+        cm = [_crop(mm, spec, config["max_tiles"]) for mm in cm
+              if any(mm.name.endswith(f".{k}]") for k in config["matmuls"])]
+        mms += cm
+    n_capture = len(mms)
+    if config["vectors"]:
+        mms += random_matmuls(spec, config["vectors"], config["seed"])
+        mms += corner_matmuls(spec, config["seed"])
+    if not mms:
+        raise RuntimeError("co-simulation has no vectors (no capture and [cosim] vectors = 0)")
+    s = verify(design, mms, workdir, simulator=config["simulator"])
+    if not s.get("ok"):
+        first = (s.get("first_mismatches") or [{}])[0]
+        raise RuntimeError(f"co-simulation failed: {s.get('mismatches')} mismatching elements, "
+                           f"{s.get('missing')} missing; first: {first} (report: {store.rel(workdir / 'report.txt')})")
+    return {"ok": True, "macs_checked": s.get("macs_checked"), "tiles_checked": s.get("tiles_checked"),
+            "mismatches": s.get("mismatches"), "capture_matmuls": n_capture, "capture_skipped": skipped,
+            "capture_elements_checked": s.get("capture_elements_checked"),
+            "simulator": config["simulator"], "report": store.rel(workdir / "report.json"),
+            "report_txt": store.rel(workdir / "report.txt"), "wall_seconds": s.get("wall_seconds")}
+
+
+register(Stage("cosim", ("train", "verilog"), _cosim_config, _cosim_run,
+               _module_missing("fewbits.cosim.verify", "fewbits.cosim.vectors", "fewbits.training.capture"),
+               summary=lambda r: {"macs_checked": r["macs_checked"], "report": r["report"]}))
+
+
+# ---------------------------------------------------------------- synth
+
+def _synth_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
+    import json
+    import shutil
+
+    from fewbits.hw.eda import synth
+    v = inputs["verilog"]["result"]
+    design = synth.load_designs(store.abs(v["design_dir"]), TOP)[0]
+    if config.get("part"):
+        from fewbits.hw.eda.synth_parts import part_design
+
+        design = part_design(design, config["part"])
+    rec = synth.synthesize(design, config["target"], timeout=config.get("timeout", 1800))
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = rec.get("log")
+    if log and Path(log).is_file():
+        shutil.copyfile(log, workdir / "yosys.log")
+    keep = {k: v for k, v in rec.items() if k not in ("cached",)}
+    (workdir / "synth.json").write_text(json.dumps(keep, indent=1) + "\n")
+    return {"target": config["target"], "part": config.get("part"), "figures": rec["figures"],
+            "per_pe": rec.get("per_pe", {}), "pe_count": rec.get("pe_count"),
+            "record": store.rel(workdir / "synth.json"),
+            "log": store.rel(workdir / "yosys.log") if (workdir / "yosys.log").exists() else None,
+            "tools": rec.get("tools"), "seconds": rec.get("seconds")}
+
+
+register(Stage("synth", ("verilog",), lambda p: {}, _synth_run, _module_missing("fewbits.hw.eda.synth"),
+               summary=lambda r: {k: r["per_pe"].get(k) for k in ("transistors", "luts", "cells", "dsps")
+                                  if k in r["per_pe"]}))
+
+
+# ---------------------------------------------------------------- power
+
+def _power_config(point: dict) -> dict:
+    return {"max_cycles": point["power"]["max_cycles"], "vectors": "capture", "seed": 1}
+
+
+def _captured(capture_dir: Path, matmul: str) -> bool:
+    """Whether a training capture holds codes of ``matmul`` (an fp32 run's capture is empty)."""
+    import json
+
+    try:
+        man = json.loads((capture_dir / "capture.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return any(e.get("matmul") == matmul for e in man.get("matmuls", []))
+
+
+def _power_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
+    from fewbits.hw.eda import power, power_vectors, synth
+    from fewbits.sim import MacSpec
+
+    v = inputs["verilog"]["result"]
+    design = synth.load_designs(store.abs(v["design_dir"]), TOP)[0]
+    spec = MacSpec.from_dict(design.manifest["spec"])
+    cap = inputs["train"]["result"].get("capture")
+    if cap and _captured(store.abs(cap), "forward"):
+        ops = power_vectors.load_capture(store.abs(cap), spec, ["forward"])
+        source = "capture"
+    else:  # fp32 training quantizes nothing, so its capture holds no codes: random operands
+        ops = [power_vectors.synthetic(spec, "random", config["seed"], 4 * spec.rows, 64, 4 * spec.cols)]
+        source = "random"
+    rec = power.estimate(design, ops, spec=spec, max_cycles=config["max_cycles"])
+    power.write_record(rec, workdir / "power.json")
+    f = rec["figures"]
+    return {"energy_per_mac_pj": f.get("energy_per_mac_pj"), "toggles_per_mac": f.get("toggles_per_mac"),
+            "power_mw": f.get("power_mw"), "model": f.get("model"), "vectors": source,
+            "record": store.rel(workdir / "power.json")}
+
+
+register(Stage("power", ("train", "verilog"), _power_config, _power_run,
+               _module_missing("fewbits.hw.eda.power", "fewbits.hw.eda.power_vectors"), version=2,
+               summary=lambda r: {"energy_per_mac_pj": r["energy_per_mac_pj"]}))
+
+
+# ---------------------------------------------------------------- the plan of one point
+
+def plan(point: dict) -> list[Instance]:
+    """The stage instances of ``point``, in dependency order."""
+    out = [Instance("train", REGISTRY["train"], _train_config(point), ()),
+           Instance("verilog", REGISTRY["verilog"], _verilog_config(point), ())]
+    if point["cosim"].get("enabled", True):
+        out.append(Instance("cosim", REGISTRY["cosim"], _cosim_config(point), ("train", "verilog")))
+    for target in point["synth"]["targets"]:
+        out.append(Instance(f"synth.{target}", REGISTRY["synth"], {"target": target}, ("verilog",)))
+        for part in point["synth"].get("parts", []) if target == "cmos" else []:  # parts: generic CMOS only
+            out.append(Instance(f"synth.{part}.{target}", REGISTRY["synth"], {"target": target, "part": part},
+                                ("verilog",)))
+    if point["power"].get("enabled", True):
+        out.append(Instance("power", REGISTRY["power"], _power_config(point), ("train", "verilog")))
+    return out

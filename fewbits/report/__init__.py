@@ -1,0 +1,1 @@
+"""The report of a sweep: tables (``data``), plots and the self-contained HTML (``build``)."""

@@ -1,0 +1,234 @@
+"""``fewbits report``: the sweep's results as index.html, results.csv, results.json and plots.
+
+Why one self-contained HTML: a report is mailed, attached to an issue or opened
+from a CI artifact; its plots are inline SVG and it fetches nothing.  Links in
+its table (Verilog, manifest, co-simulation report, synthesis records) are
+relative paths into the results store.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import html
+import io
+import os
+from pathlib import Path
+
+from fewbits.flow.store import Store, atomic_write_json, atomic_write_text
+from fewbits.report import data as rd
+
+
+def _fmt(v, digits=2) -> str:
+    if v is None or v == "":
+        return "—"
+    if isinstance(v, bool):
+        return "yes" if v else ""
+    if isinstance(v, float):
+        if v.is_integer() and abs(v) >= 100:  # counts divided by a PE count
+            return f"{int(v):,}" if abs(v) >= 1000 else str(int(v))
+        if abs(v) >= 1000:
+            return f"{v:,.0f}"
+        if v != 0 and abs(v) < 0.01:
+            return f"{v:.2g}"
+        return f"{v:.{digits}f}"
+    if isinstance(v, int):
+        return f"{v:,}" if abs(v) >= 1000 else str(v)
+    return str(v)
+
+
+def _csv_rows(rows):
+    out = []
+    for r in rows:
+        d = {k: r.get(k) for k in rd.FIELDS}
+        d.update({f"link_{k}": r.get("links", {}).get(k) for k in rd.LINKS})
+        out.append(d)
+    return out
+
+
+def summary_lines(data: dict) -> list[str]:
+    """The three lines a person reads first (per dataset/net group)."""
+    lines = []
+    groups = [g for g in data["groups"] if g["_rec"]["row"] is not None] or data["groups"][:1]
+    for g in groups:
+        rec = g["_rec"]
+        r, base = rec["row"], rec.get("baseline")
+        head = f"[{g['dataset']}, {g['net']}, {g['epochs']} epochs] " if len(groups) > 1 else ""
+        if r is None:
+            lines.append(f"{head}no finished point to recommend")
+            continue
+        ref = "fp32" if base else "the best point"
+        lines.append(f"{head}cheapest precision within {data['budget']:g} points of {ref} "
+                     f"({rec['reference_error']:.2f}%): {r['label']} ({r['family']}), test error {r['test_error']:.2f}%")
+        if base and rec["saving"]:
+            parts = []
+            for c, lab in (("mult_transistors", "multiplier transistors"), ("transistors", "MAC transistors"),
+                           ("luts", "iCE40 LUTs"), ("energy_pj", "pJ/MAC")):
+                if c in rec["saving"]:
+                    parts.append(f"{_fmt(r[c])} vs {_fmt(base[c])} {lab} ({100 * rec['saving'][c]:.0f}% less)")
+            lines.append("vs fp32-sized arithmetic: " + "; ".join(parts))
+        else:
+            lines.append(f"cost metric: {rec['metric']}" + (f" ({rec['note']})" if rec["note"] else ""))
+        front = g["pareto"].get(rec["metric"]) or g["pareto"].get("transistors") or []
+        lab = {x["key"]: x["label"] for x in data["rows"]}
+        fails = sum(1 for x in data["rows"] if x["status"] == "failed")
+        lines.append(f"Pareto front ({rec['metric'] if rec['metric'] in g['pareto'] else 'transistors'}): "
+                     + (", ".join(lab[k] for k in front) if front else "—")
+                     + (f"; {fails} failed point{'s' * (fails != 1)}" if fails else ""))
+    return lines
+
+
+def write_report(results_dir, out_dir, budget: float = 0.5) -> dict:
+    """Write the report of the store at ``results_dir`` into ``out_dir``; returns paths and summary."""
+    store = Store(results_dir)
+    if not store.points_dir.is_dir():
+        raise ValueError(f"{results_dir}: not a results store (no points/ folder; accepted the --results "
+                         "folder of `fewbits sweep`)")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data = rd.build(store, budget)
+    rows = data["rows"]
+    from fewbits.report.plots import all_figures
+
+    figs = all_figures(rows, out)
+    # results.json / results.csv: the same numbers as the store
+    public_groups = [{k: v for k, v in g.items() if k != "_rec"} for g in data["groups"]]
+    atomic_write_json(out / "results.json", {
+        "budget": budget, "results_dir": os.path.relpath(Path(results_dir).resolve(), out.resolve()),
+        "points": rows, "groups": public_groups, "paper": data["paper"], "paper_source": data["paper_source"],
+        "figures": [{"name": f["name"], "png": f["png"], "svg": f["svg"]} for f in figs],
+        "summary": summary_lines(data)})
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=rd.FIELDS + [f"link_{k}" for k in rd.LINKS])
+    w.writeheader()
+    for r in _csv_rows(rows):
+        w.writerow({k: ("" if v is None else v) for k, v in r.items()})
+    atomic_write_text(out / "results.csv", buf.getvalue())
+    atomic_write_text(out / "index.html", render_html(data, figs, store, out))
+    return {"index": out / "index.html", "csv": out / "results.csv", "json": out / "results.json",
+            "figures": figs, "summary": summary_lines(data), "data": data}
+
+
+# ---------------------------------------------------------------- HTML
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1180px;
+color:#222;padding:0 16px}
+h1{font-size:22px;margin-bottom:4px} h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}
+.meta{color:#666;font-size:12px} .summary{background:#f3f8f1;border-left:4px solid #2ca02c;padding:8px 14px}
+.summary p{margin:4px 0;font-size:14px}
+table{border-collapse:collapse;font-size:12px;margin:8px 0} th,td{border:1px solid #ddd;padding:3px 6px;
+text-align:right} th{background:#f4f4f4} td.l,th.l{text-align:left}
+tr.failed td{background:#fdecea} tr.rec td{background:#fff6d5} tr.partial td{color:#555}
+.figs{display:flex;flex-wrap:wrap;gap:12px} figure{margin:0;border:1px solid #eee;padding:6px}
+figure svg{width:560px;height:auto} figcaption{font-size:11px;color:#666}
+.fam-fixed{color:#d62728}.fam-dfixed{color:#2ca02c}.fam-float{color:#1f77b4}.fam-fp32{color:#444}
+.note{font-size:12px;color:#666}
+"""
+
+
+def _e(s) -> str:
+    return html.escape("" if s is None else str(s))
+
+
+def _link(store: Store, out: Path, rel: str | None, text: str) -> str:
+    if not rel:
+        return ""
+    target = os.path.relpath(store.abs(rel).resolve(), out.resolve())
+    return f'<a href="{_e(target)}">{_e(text)}</a>'
+
+
+def render_html(data: dict, figs: list[dict], store: Store, out: Path) -> str:
+    rows = data["rows"]
+    n_ok = sum(r["status"] == "ok" for r in rows)
+    n_partial = sum(r["status"] == "partial" for r in rows)
+    n_fail = sum(r["status"] == "failed" for r in rows)
+    meta = store.sweep_meta() or {}
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>fewbits report</title>"
+             f"<style>{CSS}</style></head><body>",
+             "<h1>fewbits: test error against multiplier cost</h1>",
+             f"<div class='meta'>sweep <b>{_e(meta.get('name', '?'))}</b> · results store "
+             f"<code>{_e(store.root)}</code> · {len(rows)} points: {n_ok} ok, {n_partial} partial, {n_fail} failed · "
+             f"budget {data['budget']:g} points over fp32 · generated "
+             f"{_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}</div>"]
+    parts.append("<h2>Recommendation</h2><div class='summary'>")
+    parts += [f"<p>{_e(line)}</p>" for line in summary_lines(data)]
+    parts.append("</div>")
+    unavailable = sorted({f"{n}: {why}" for r in rows for n, why in r.get("unavailable", {}).items()})
+    if unavailable:
+        parts.append("<p class='note'>Stages not run (not available when the sweep ran): "
+                     + _e("; ".join(unavailable[:6])) + "</p>")
+
+    parts.append("<h2>Figures</h2><div class='figs'>")
+    for f in figs:
+        parts.append(f"<figure id='fig-{_e(f['name'])}'>{f['inline']}<figcaption>{_e(f['name'])} · "
+                     f"<a href='{_e(f['png'])}'>PNG</a> · <a href='{_e(f['svg'])}'>SVG</a></figcaption></figure>")
+    if not figs:
+        parts.append("<p class='note'>no figure: no finished point yet</p>")
+    parts.append("</div>")
+
+    labels = {r["key"]: r for r in rows}
+    parts.append("<h2>Pareto fronts</h2>")
+    for g in data["groups"]:
+        for cost, label in rd.COSTS:
+            keys = g["pareto"].get(cost) or []
+            if not keys:
+                continue
+            parts.append(f"<p><b>{_e(g['dataset'])}, {_e(g['net'])}</b> — {_e(label)}:</p><table><tr>"
+                         "<th class='l'>point</th><th>cost</th><th>test error %</th></tr>")
+            for k in keys:
+                r = labels[k]
+                parts.append(f"<tr><td class='l fam-{r['family']}'>{_e(r['label'])}</td><td>{_fmt(r.get(cost))}</td>"
+                             f"<td>{_fmt(r['test_error'])}</td></tr>")
+            parts.append("</table>")
+
+    parts.append("<h2>All points</h2><table><tr><th class='l'>status</th><th class='l'>dataset / net</th>"
+                 "<th class='l'>family</th><th class='l'>propagation</th><th class='l'>update</th>"
+                 "<th>bits (with sign / paper)</th><th>int bits</th><th>max ovf</th><th>test error %</th>"
+                 "<th>valid %</th><th>transistors / MAC</th><th>multiplier transistors</th><th>LUTs / MAC</th><th>DSPs</th><th>pJ / MAC</th>"
+                 "<th>co-sim MACs</th><th class='l'>artifacts</th></tr>")
+    for r in rows:
+        cls = "failed" if r["status"] == "failed" else ("rec" if r.get("recommended") else r["status"])
+        L = r.get("links", {})
+        links = " ".join(x for x in [
+            _link(store, out, L.get("verilog"), "Verilog"), _link(store, out, L.get("manifest"), "manifest"),
+            _link(store, out, L.get("cosim_report"), "co-sim"), _link(store, out, L.get("synth_cmos"), "synth cmos"),
+            _link(store, out, L.get("synth_ice40"), "synth ice40"),
+            _link(store, out, L.get("synth_multiplier"), "synth multiplier"), _link(store, out, L.get("power_record"), "power"),
+            _link(store, out, L.get("train_result"), "training")] if x)
+        status = r["status"] + (" ★" if r.get("recommended") else "") + (" ◆" if r.get("pareto") else "")
+        if r["status"] == "failed":
+            status = f"failed: {r.get('reason')}"
+        parts.append(
+            f"<tr class='{cls}'><td class='l'>{_e(status)}</td><td class='l'>{_e(r['dataset'])} / {_e(r['net'])}</td>"
+            f"<td class='l fam-{r['family']}'>{_e(r['family'])}</td><td class='l'>{_e(r['prop'])}</td>"
+            f"<td class='l'>{_e(r['update'])}</td><td>{r['prop_bits']}/{r['update_bits']} · "
+            f"{r['prop_bits_paper']}/{r['update_bits_paper']}</td><td>{_fmt(r.get('int_bits'))}</td>"
+            f"<td>{_fmt(r.get('max_overflow'))}</td><td>{_fmt(r.get('test_error'))}</td>"
+            f"<td>{_fmt(r.get('valid_error'))}</td><td>{_fmt(r.get('transistors'))}</td><td>{_fmt(r.get('mult_transistors'))}</td><td>{_fmt(r.get('luts'))}</td>"
+            f"<td>{_fmt(r.get('dsps'))}</td><td>{_fmt(r.get('energy_pj'), 3)}</td><td>{_fmt(r.get('cosim_macs'))}</td>"
+            f"<td class='l'>{links}</td></tr>")
+    parts.append("</table><p class='note'>★ recommended · ◆ on a Pareto front · bits: as the hardware counts them "
+                 "(with the sign bit) and as the paper counts them (without) · costs per MAC unit (array figures "
+                 "divided by rows×cols) · failed points are never plotted.</p>")
+    failed = [r for r in rows if r["status"] == "failed"]
+    if failed:
+        parts.append("<h2>Failed points</h2><table><tr><th class='l'>point</th><th class='l'>reason</th></tr>")
+        for r in failed:
+            parts.append(f"<tr class='failed'><td class='l'>{_e(r['label'])}</td><td class='l'>{_e(r['reason'])}</td></tr>")
+        parts.append("</table>")
+
+    parts.append(f"<h2>The paper's numbers</h2><p class='note'>{_e(data['paper_source'])}. Ours are shown beside "
+                 f"them only for points on the same dataset ({rd.PAPER_DATASET}); this sweep's datasets: "
+                 f"{_e(', '.join(sorted({r['dataset'] for r in rows})) or '—')}.</p><table><tr>"
+                 "<th class='l'>format</th><th>propagation bits</th><th>update bits</th><th>paper test error %</th>"
+                 "<th>ours %</th></tr>")
+    for p in data["paper"]:
+        parts.append(f"<tr><td class='l fam-{p['family']}'>{_e(p['format'])}</td><td>{p['prop_bits']}</td>"
+                     f"<td>{p['update_bits']}</td><td>{p['test_error']:.2f}</td><td>{_fmt(p['ours'])}</td></tr>")
+    parts.append("</table>")
+    models = sorted({r["power_model"] for r in rows if r.get("power_model")})
+    if models:
+        parts.append(f"<p class='note'>Energy model: {_e(', '.join(models))} (see the power records).</p>")
+    parts.append("</body></html>\n")
+    return "\n".join(parts)

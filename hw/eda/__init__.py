@@ -1,0 +1,1 @@
+"""EDA drivers over generated designs: Yosys synthesis, Fmax, formal equivalence, power."""

@@ -1,0 +1,182 @@
+"""Operand streams for power simulation: training captures, random or constant codes -> per-cycle port values.
+
+Why: activity depends on the data, so the default source is a real training
+capture (``training/capture.py`` layout: ``capture.json`` + ``capture.npz``,
+operand codes of the layer matmuls).  This module reads that layout itself
+(``hw`` never imports ``training``) and lays the codes out the way the design
+consumes them: tiles of a MacArray, dot products of a MacUnit, operand pairs of
+a bare multiplier.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from fewbits.hw.eda.synth_tools import SynthError
+
+WARMUP = 2  # reset cycles, not counted
+
+
+@dataclass
+class Operands:
+    """Matmul operands as int64 code matrices A (M x K), B (K x N), optional bias (N), runtime shift."""
+
+    a: np.ndarray
+    b: np.ndarray
+    bias: np.ndarray | None = None
+    shift: int = 0
+    source: str = ""
+    notes: list = field(default_factory=list)
+    bias_shift: int = 0  # fa + fb - fbias: the bias's own range (in_bias_shift)
+
+
+def _fmt_match(src, dst) -> bool:
+    return src.kind == dst.kind and src.width == dst.width and getattr(src, "signed", True) == getattr(dst, "signed", True)
+
+
+def _convert(codes: np.ndarray, src, dst, notes: list, what: str) -> np.ndarray:
+    """Codes of ``src`` as codes of ``dst``: as-is when the bit layout matches, else by value."""
+    import torch
+
+    if _fmt_match(src, dst):
+        return codes.astype(np.int64)
+    notes.append(f"{what}: capture {src} converted by value to design {dst}")
+    return dst.encode(src.decode(torch.from_numpy(codes.astype(np.int64)))).numpy()
+
+
+def load_capture(path, spec, matmuls=None) -> list[Operands]:
+    """The operands of every (or the named) captured matmul, in the design's formats."""
+    from fewbits.sim import parse_format
+
+    p = Path(path)
+    man_path = p / "capture.json" if p.is_dir() else (p.with_suffix(".json") if p.suffix == ".npz" else p)
+    if not man_path.exists():
+        raise SynthError(f"{path}: no capture (accepted: a capture folder with capture.json + capture.npz "
+                         "from training, or the capture.json/.npz file)")
+    try:
+        man = json.loads(man_path.read_text())
+        arrays = np.load(man_path.parent / man.get("arrays", "capture.npz"))
+    except (OSError, ValueError) as e:
+        raise SynthError(f"{path}: unreadable capture ({e})") from e
+    out = []
+    for e in man.get("matmuls", []):
+        if matmuls and e["name"] not in matmuls and e.get("matmul") not in matmuls:
+            continue
+        notes: list = []
+        fa, fb, fo = (parse_format(e[k]) for k in ("a_fmt", "b_fmt", "out_fmt"))
+        a = _convert(arrays[e["a"]], fa, spec.a_fmt, notes, "a")
+        b = _convert(arrays[e["b"]], fb, spec.b_fmt, notes, "b")
+        bias = None
+        if e.get("bias") and e.get("bias_fmt") and _fmt_match(parse_format(e["bias_fmt"]), spec.bias_fmt):
+            bias = arrays[e["bias"]].astype(np.int64).reshape(-1)
+        shift = bias_shift = 0
+        if fa.kind == "dfixed":
+            shift = fa.frac + fb.frac - fo.frac
+            bias_shift = fa.frac + fb.frac - parse_format(e["bias_fmt"]).frac if bias is not None else 0
+        out.append(Operands(a, b, bias, shift, f"capture {man_path.parent.name}:{e['name']}", notes,
+                            bias_shift))
+    if not out:
+        raise SynthError(f"{path}: the capture holds no matmul" + (f" named {', '.join(matmuls)}" if matmuls else ""))
+    return out
+
+
+def _rand_codes(rng, fmt, shape, activity, base=None):
+    lo, hi = (fmt.min_code, fmt.max_code) if fmt.kind != "float" else (0, (1 << fmt.width) - 1)
+    new = rng.integers(lo, hi + 1, size=shape, dtype=np.int64)
+    if activity >= 1.0 or base is None:
+        return new
+    keep = rng.random(shape) >= activity
+    return np.where(keep, base, new)
+
+
+def synthetic(spec, kind: str, seed: int, m: int, k: int, n: int, activity: float = 1.0) -> Operands:
+    """Random codes (re-drawn with probability ``activity`` per element, else repeated) or constant codes."""
+    rng = np.random.default_rng(seed)
+    if kind == "constant":
+        a0 = _rand_codes(rng, spec.a_fmt, (1, 1), 1.0)[0, 0]
+        b0 = _rand_codes(rng, spec.b_fmt, (1, 1), 1.0)[0, 0]
+        return Operands(np.full((m, k), a0), np.full((k, n), b0), None, 0, f"constant a={a0} b={b0}")
+    if kind != "random":
+        raise SynthError(f"unknown vectors {kind!r}: accepted random, random:P (0<P<=1), constant, or --capture")
+    # activity < 1: consecutive operands along K repeat with probability 1 - activity
+    a = _rand_codes(rng, spec.a_fmt, (m, k), 1.0)
+    b = _rand_codes(rng, spec.b_fmt, (k, n), 1.0)
+    for kk in range(1, k):
+        a[:, kk] = _rand_codes(rng, spec.a_fmt, (m,), activity, a[:, kk - 1])
+        b[kk, :] = _rand_codes(rng, spec.b_fmt, (n,), activity, b[kk - 1, :])
+    return Operands(a, b, None, 0, f"random seed {seed} activity {activity:g}")
+
+
+def _bits(code, w) -> int:
+    return int(code) & ((1 << w) - 1)
+
+
+def kind_of(ports: dict) -> str:
+    """'array' (MacArray ports), 'unit' (MacUnit), 'multiplier' (a, b -> product) or a SynthError."""
+    names = set(ports)
+    if {"in_a", "in_b", "in_valid"} <= names:
+        return "array"
+    if {"a", "b", "in_valid"} <= names:
+        return "unit"
+    if {"a", "b"} <= names and all(ports[p][0] == "input" for p in ("a", "b")):
+        return "multiplier"
+    raise SynthError(f"power needs a fewbits design (MacArray in_a/in_b, MacUnit a/b/in_valid or a "
+                     f"multiplier a/b); this one has ports {', '.join(sorted(names))}")
+
+
+def cycles(ports: dict, spec, ops_list: list[Operands], max_cycles: int, flush: int = 6):
+    """Per-cycle input values {port: int} (warm-up + data + flush) and the MAC count of the counted cycles."""
+    kind = kind_of(ports)
+    width = {p: len(b) for p, (d, b) in ports.items()}
+    wa, wb, wbias = spec.a_fmt.width, spec.b_fmt.width, spec.bias_fmt.width
+    R = width["in_a"] // wa if kind == "array" else 1
+    C = width["in_b"] // wb if kind == "array" else 1
+    idle = {p: 0 for p, (d, _) in ports.items() if d == "input"}
+    seq = [dict(idle, rst=1) if "rst" in idle else dict(idle) for _ in range(WARMUP)]
+    macs = 0
+    budget = max_cycles
+    last = dict(idle)
+    for ops in ops_list:
+        M, K = ops.a.shape
+        N = ops.b.shape[1]
+        tiles = [(i, j) for i in range(0, M, R) for j in range(0, N, C)]
+        for i0, j0 in tiles:
+            if budget < K:
+                break
+            for k in range(K):
+                v = dict(idle)
+                if kind == "multiplier":
+                    v["a"], v["b"] = _bits(ops.a[i0, k], wa), _bits(ops.b[k, j0], wb)
+                else:
+                    a_vec = [ops.a[i0 + r, k] if i0 + r < M else 0 for r in range(R)]
+                    b_vec = [ops.b[k, j0 + c] if j0 + c < N else 0 for c in range(C)]
+                    bias = [ops.bias[j0 + c] if ops.bias is not None and j0 + c < N else 0 for c in range(C)]
+                    pa, pb, pbias = ("in_a", "in_b", "in_bias") if kind == "array" else ("a", "b", "bias")
+                    v[pa] = sum(_bits(x, wa) << (r * wa) for r, x in enumerate(a_vec))
+                    v[pb] = sum(_bits(x, wb) << (c * wb) for c, x in enumerate(b_vec))
+                    if pbias in v:
+                        v[pbias] = sum(_bits(x, wbias) << (c * wbias) for c, x in enumerate(bias))
+                    v["in_valid"], v["in_first"], v["in_last"] = 1, int(k == 0), int(k == K - 1)
+                    for sp, sh in (("in_shift", ops.shift), ("shift", ops.shift),
+                                   ("in_bias_shift", ops.bias_shift), ("bias_shift", ops.bias_shift)):
+                        if sp in v:
+                            v[sp] = _bits(sh, width[sp])
+                seq.append(v)
+                last = v
+                macs += R * C
+            budget -= K
+    if macs == 0:
+        raise SynthError(f"no complete dot product fits in --max-cycles {max_cycles}: raise it")
+    # warm-up holds the first operands (valid low, reset high): constant data really is constant
+    first = {p: x for p, x in seq[WARMUP].items() if p not in ("in_valid", "in_first", "in_last", "rst")}
+    for w in range(WARMUP):
+        seq[w] = dict(seq[w], **first)
+    hold = {p: last[p] for p in last}
+    for p in ("in_valid", "in_first", "in_last"):
+        if p in hold:
+            hold[p] = 0
+    seq += [dict(hold) for _ in range(flush if kind != "multiplier" else 0)]
+    return seq, macs

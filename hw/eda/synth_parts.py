@@ -1,0 +1,81 @@
+"""Bare parts of a MAC array (the multiplier, one MacUnit) as Designs of their own.
+
+Why: the array's figures divided by its PE count hide what the multiplier
+costs; synthesizing the bare ``Multiplier``/``FloatMultiplier`` and a bare
+``MacUnit`` of the same formats puts the multiplier's share next to the PE's.
+Verilog goes to the cache folder, keyed by the spec, never the cwd.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from pathlib import Path
+
+from fewbits.hw.eda.synth import Design, cache_dir
+
+from fewbits.files import atomic_write_text
+
+PARTS = ("multiplier", "mac_unit")
+
+
+def _spec_of(design_or_spec):
+    from fewbits.sim import MacSpec
+
+    if isinstance(design_or_spec, MacSpec):
+        return design_or_spec
+    man = getattr(design_or_spec, "manifest", None)
+    if not man or "spec" not in man:
+        return None
+    return MacSpec.from_dict(man["spec"])
+
+
+def component(spec, part: str):
+    """The Amaranth component of ``part`` for ``spec`` (bare, no registers around it)."""
+    from fewbits.hw import hwfmt
+    from fewbits.hw.fmul import FloatMultiplier
+    from fewbits.hw.mac import MacUnit
+    from fewbits.hw.multiplier import Multiplier
+
+    if part == "multiplier":
+        cls = FloatMultiplier if hwfmt.is_float(spec.a_fmt) else Multiplier
+        a, b = spec.a_fmt, spec.b_fmt
+        if hwfmt.is_dynamic(a):
+            a = a.fixed
+        if hwfmt.is_dynamic(b):
+            b = b.fixed
+        return cls(a, b)
+    if part == "mac_unit":
+        return MacUnit(spec)
+    raise ValueError(f"unknown part {part!r}: accepted {', '.join(PARTS)}")
+
+
+@functools.cache
+def generator_digest() -> str:
+    """Amaranth's version and this package's generator sources: a cached export is only as good as these."""
+    import amaranth
+
+    h = hashlib.sha256(amaranth.__version__.encode())
+    for src in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(src.name.encode() + src.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def part_design(design_or_spec, part: str, name: str | None = None) -> Design | None:
+    """A Design for ``part`` of a manifest design (None when the design has no spec)."""
+    from amaranth.back import verilog
+
+    spec = _spec_of(design_or_spec)
+    if spec is None:
+        return None
+    top = {"multiplier": "multiplier", "mac_unit": "mac_unit"}[part]
+    d = cache_dir() / "parts" / f"{spec.key()}-{generator_digest()}"
+    d.mkdir(parents=True, exist_ok=True)
+    v = d / f"{top}.v"
+    if not v.exists():
+        text = verilog.convert(component(spec, part), name=top, emit_src=False)
+        atomic_write_text(v, text)
+    base = name or getattr(design_or_spec, "name", None) or spec.key()
+    man = {"spec": spec.to_dict(), "formats": {"a": str(spec.a_fmt), "b": str(spec.b_fmt),
+                                                "acc": str(spec.acc_fmt), "out": str(spec.out_fmt)}}
+    return Design(top, (Path(v),), man, label=f"{base}:{part}")

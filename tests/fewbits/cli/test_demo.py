@@ -1,0 +1,54 @@
+"""The built-in demo: its sweep covers every family; the full run (slow) ends with a report and a summary."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from fewbits import cli
+from fewbits.flow.config import parse_sweep
+from fewbits.flow.demo import demo_toml
+
+
+def test_demo_sweep_has_every_family_at_about_four_widths():
+    cfg = parse_sweep(demo_toml("digits"), "demo.toml")
+    fams = {}
+    for p in cfg.points:
+        fams.setdefault(p["family"], set()).add(p["prop_width"])
+    assert set(fams) == {"fp32", "float", "fixed", "dfixed"}
+    assert len(fams["fixed"]) >= 4 and len(fams["dfixed"]) >= 4
+    assert {p["prop"] for p in cfg.points if p["family"] == "float"} == {"fp16"}
+    assert all(p["dataset"] == "digits" for p in cfg.points)
+    assert cfg.points[0]["synth"]["targets"] == ["cmos", "ice40"]
+
+
+def test_larger_scale_demo_keeps_the_grid():
+    small, big = (parse_sweep(demo_toml(d), "d.toml").points for d in ("digits", "fashion-mnist"))
+    assert [p["prop"] for p in small] == [p["prop"] for p in big]
+    assert big[0]["hardware"]["k_max"] >= 784  # a whole image row per dot product
+
+
+def test_bad_dataset_is_one_line():
+    r = CliRunner().invoke(cli.main, ["demo", "--dataset", "imagenet"])
+    assert r.exit_code == 2
+    assert "imagenet" in r.output and "Traceback" not in r.output
+
+
+@pytest.mark.slow
+def test_full_demo_under_ten_minutes(tmp_path):
+    t0 = time.time()
+    r = subprocess.run([sys.executable, "-m", "fewbits", "demo", "-o", str(tmp_path / "demo"), "--quiet"],
+                       capture_output=True, text=True, timeout=1200)
+    wall = time.time() - t0
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert lines[-1].startswith("report: ") and lines[-1].endswith("index.html")
+    data = json.loads((tmp_path / "demo" / "report" / "results.json").read_text())
+    fams = {p["family"] for p in data["points"] if p["status"] == "ok" and p.get("transistors")}
+    assert fams == {"fp32", "float", "fixed", "dfixed"}  # the Pareto plot shows every family
+    assert wall < 600, f"demo took {wall:.0f} s"

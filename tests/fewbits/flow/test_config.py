@@ -1,0 +1,98 @@
+"""Sweep files: rejected before any work with one line naming the key and its line; expanded into points."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from fewbits import cli
+from fewbits.flow.config import SweepConfigError, find_line, parse_sweep
+
+from ..conftest import tiny_toml
+
+
+def _line_of(text: str, fragment: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if fragment in line)
+
+
+BAD = [
+    # (id, edit of the tiny sweep, fragment of the bad line, words the message must hold)
+    ("unknown-top-key", lambda t: t.replace("epochs = 1", "epochs = 1\nepoch = 3"), "epoch = 3", ["epoch", "unknown key"]),
+    ("unknown-table-key", lambda t: t.replace("rows = 1", "rows = 1\nrowz = 2"), "rowz", ["hardware.rowz", "unknown key"]),
+    ("unknown-grid-key", lambda t: t.replace("int_bits = [2]", "int_bits = [2]\nmax_overflow = [0.01]"),
+     "max_overflow", ["grid[0].max_overflow", "unknown key"]),
+    ("bad-float-format", lambda t: t + '\n[[grid]]\nfamily = "float"\nformats = ["float:99:2"]\n', "float:99:2",
+     ["grid[2].formats", "bad format"]),
+    ("not-a-float", lambda t: t + '\n[[grid]]\nfamily = "float"\nformats = ["fixed:8:4"]\n', 'formats = ["fixed:8:4"]',
+     ["grid[2].formats", "not a float"]),
+    ("bad-family", lambda t: t.replace('family = "dfixed"', 'family = "dfixd"'), 'family = "dfixd"',
+     ["grid[1].family", "dfixd"]),
+    ("negative-epochs", lambda t: t.replace("epochs = 1", "epochs = -3"), "epochs = -3", ["epochs", "-3", "positive"]),
+    ("empty-widths", lambda t: t.replace("widths = [6]\nupdate", "widths = []\nupdate"), "widths = []", ["grid[1].widths", "empty"]),
+    ("bad-target", lambda t: t.replace('targets = ["cmos"]', 'targets = ["cmos", "asic"]'), "targets",
+     ["synth.targets", "asic"]),
+    ("bad-width", lambda t: t.replace("widths = [8]\nint", "widths = [1]\nint"), "widths = [1]",
+     ["grid[0].widths", "2..62"]),
+]
+
+
+@pytest.mark.parametrize("case_id,edit,fragment,words", BAD, ids=[b[0] for b in BAD])
+def test_bad_sweep_file_is_one_line_with_key_and_line(tmp_path, case_id, edit, fragment, words):
+    text = edit(tiny_toml())
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(text)
+    results = tmp_path / "results"
+    r = CliRunner().invoke(cli.main, ["sweep", str(cfg), "--results", str(results)])
+    assert r.exit_code == 2, r.output
+    lines = r.stderr.strip().splitlines() if hasattr(r, "stderr") else r.output.strip().splitlines()
+    assert len(lines) == 1, r.output
+    line = lines[0]
+    assert line.startswith(f"fewbits: error: {cfg}:{_line_of(text, fragment)}:"), line
+    for w in words:
+        assert w in line, line
+    assert "Traceback" not in r.output
+    assert not results.exists()  # rejected before any work
+
+
+def test_empty_grid_is_rejected(tmp_path):
+    text = tiny_toml().split("[[grid]]")[0]
+    with pytest.raises(SweepConfigError, match=r"no \[\[grid\]\] table"):
+        parse_sweep(text, "s.toml")
+
+
+def test_toml_syntax_error_names_the_line():
+    text = tiny_toml().replace("rows = 1", "rows = = 1")
+    with pytest.raises(SweepConfigError) as e:
+        parse_sweep(text, "s.toml")
+    assert str(e.value).startswith(f"s.toml:{_line_of(text, 'rows = = 1')}: not valid TOML")
+
+
+def test_grid_expands_to_the_cross_product():
+    text = tiny_toml() + ('\n[[grid]]\nfamily = "fixed"\nwidths = [10, 12]\nupdate_widths = [14, 16]\n'
+                          'int_bits = [2, 4]\n\n[[grid]]\nfamily = "dfixed"\nwidths = [6]\nmax_overflow = [1e-4, 1e-2]\n'
+                          '\n[[grid]]\nfamily = "float"\nformats = ["fp16", "bf16"]\n\n[[grid]]\nfamily = "fp32"\n')
+    cfg = parse_sweep(text, "s.toml")
+    props = [(p["family"], p["prop"], p["update"], p["int_bits"], p["max_overflow"]) for p in cfg.points]
+    assert len(props) == 2 + 2 * 2 * 2 + 2 + 2 + 1
+    assert ("fixed", "fixed:10:7", "fixed:14:11", 2, None) in props  # frac = width - sign - int bits
+    assert ("fixed", "fixed:12:7", "fixed:16:11", 4, None) in props
+    assert ("dfixed", "dfixed:6", "dfixed:6", None, 1e-2) in props
+    assert ("dfixed", "dfixed:6", "dfixed:8", None, 1e-4) in props  # update_offsets = [2]
+    assert ("float", "bf16", "bf16", None, None) in props
+    assert ("fp32", "fp32", "fp32", None, None) in props
+    assert len({str(p) for p in cfg.points}) == len(cfg.points)
+
+
+def test_paper_bits_radix_counts_no_sign():
+    text = tiny_toml().replace("limit_train = 100", "limit_train = 100\npaper_bits = true")
+    cfg = parse_sweep(text, "s.toml")
+    fixed = [p for p in cfg.points if p["family"] == "fixed"][0]
+    assert fixed["prop"] == "fixed:8:6"  # 8 bits without sign, 2 integer bits -> 6 fractional
+
+
+def test_find_line_of_array_table_keys():
+    text = '[[grid]]\nfamily = "a"\n\n[[grid]]\n# c\nfamily = "b"\n[x]\nfamily = 1\n'
+    assert find_line(text, "grid", "family", 0) == 2
+    assert find_line(text, "grid", "family", 1) == 6
+    assert find_line(text, "x", "family") == 8
+    assert find_line(text, "grid", None, 1) == 4

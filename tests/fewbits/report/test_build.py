@@ -1,0 +1,140 @@
+"""The report of a real tiny sweep: files exist, numbers equal the store, the HTML is self-contained and renders."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from fewbits.flow.store import Store
+from fewbits.report import data as rd
+from fewbits.report.build import write_report
+
+
+@pytest.fixture(scope="module")
+def report(tiny_sweep, tmp_path_factory):
+    root, points, records = tiny_sweep
+    out = tmp_path_factory.mktemp("report")
+    return root, write_report(root, out, budget=0.5), out
+
+
+def test_every_file_is_written(report):
+    root, rep, out = report
+    for name in ("index.html", "results.csv", "results.json"):
+        assert (out / name).stat().st_size > 0
+    names = {f["name"] for f in rep["figures"]}
+    # what the tiny sweep supports: width plot (2 families) and the trade-offs it measured
+    assert {"error_vs_prop_width", "tradeoff_transistors", "tradeoff_energy_pj"} <= names
+    for f in rep["figures"]:
+        assert (out / f["png"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (out / f["svg"]).read_text().lstrip().startswith("<?xml")
+
+
+def test_numbers_equal_the_stored_results(report):
+    root, rep, out = report
+    store = Store(root)
+    data = json.loads((out / "results.json").read_text())
+    with open(out / "results.csv", newline="") as f:
+        csv_rows = {r["key"]: r for r in csv.DictReader(f)}
+    assert len(data["points"]) == len(store.points()) == len(csv_rows) == 3
+    for row in data["points"]:
+        rec = store.get_point(row["key"])
+        assert row["status"] == rec["status"]
+        if rec["status"] == "failed":
+            assert row["reason"] == rec["reason"] and row.get("test_error") is None
+            continue
+        stage = lambda n: store.get_stage(rec["stages"][n]["stage"], rec["stages"][n]["key"])["result"]  # noqa: E731
+        assert row["test_error"] == stage("train")["test_error"]
+        assert row["valid_error"] == stage("train")["valid_error"]
+        assert row["transistors"] == stage("synth.cmos")["per_pe"]["transistors"]
+        assert row["mult_transistors"] == stage("synth.multiplier.cmos")["figures"]["transistors"]
+        assert row["energy_pj"] == stage("power")["energy_per_mac_pj"]
+        assert row["cosim_macs"] == stage("cosim")["macs_checked"]
+        c = csv_rows[row["key"]]
+        for k in ("test_error", "transistors", "energy_pj"):
+            assert float(c[k]) == row[k], k
+        for k, rel in row["links"].items():  # every artifact link resolves to a file in the store
+            assert (root / rel).exists(), (k, rel)
+
+
+def test_failed_point_is_shown_as_failed_and_never_as_a_result(report):
+    root, rep, out = report
+    html = (out / "index.html").read_text()
+    failed = [r for r in rep["data"]["rows"] if r["status"] == "failed"]
+    assert len(failed) == 1
+    assert "Failed points" in html and "no-such-dir" in html
+    for g in rep["data"]["groups"]:
+        for keys in g["pareto"].values():
+            assert failed[0]["key"] not in keys
+
+
+def test_pareto_front_is_not_dominated_and_dominates_the_rest(report):
+    rows = report[1]["data"]["rows"]
+    for cost, _ in rd.COSTS:
+        res = [r for r in rows if rd.is_result(r) and isinstance(r.get(cost), (int, float))]
+        front = rd.pareto(rows, cost)
+        keys = {r["key"] for r in front}
+        for r in res:
+            dominated = any(o[cost] <= r[cost] and o["test_error"] <= r["test_error"] and
+                            (o[cost] < r[cost] or o["test_error"] < r["test_error"]) for o in res)
+            assert (r["key"] in keys) == (not dominated), (cost, r["label"])
+
+
+@pytest.mark.parametrize("budget", [0.0, 0.5, 100.0])
+def test_recommendation_is_the_cheapest_within_budget(report, budget):
+    rows = [r for r in report[1]["data"]["rows"] if rd.is_result(r)]
+    rec = rd.recommend(rows, budget)
+    ref = min(r["test_error"] for r in rows)  # no fp32 point in the tiny sweep: relative to the best
+    ok = [r for r in rows if r["test_error"] <= ref + budget]
+    assert rec["row"][rec["metric"]] == min(r[rec["metric"]] for r in ok)
+    assert rec["row"]["test_error"] <= ref + budget
+    assert "no fp32 point" in rec["note"]
+
+
+def test_index_html_is_self_contained(report):
+    root, rep, out = report
+    html = (out / "index.html").read_text()
+    assert html.count("<svg") == len(rep["figures"]) >= 3
+    refs = re.findall(r'(?:src|href)\s*=\s*["\']([^"\']+)', html) + re.findall(r"url\(([^)]+)\)", html)
+    assert not [r for r in refs if re.match(r"^(https?:)?//", r)], "network fetch in index.html"
+    assert "<script" not in html and "<link" not in html and "<img" not in html
+    ids = re.findall(r'\bid="([^"]+)"', html)
+    assert len(ids) == len(set(ids)), "duplicate element ids across inline SVGs"
+
+
+def test_paper_numbers_are_listed(report):
+    html = (report[2] / "index.html").read_text()
+    for v in ("1.05", "1.10", "1.39", "1.28"):
+        assert v in html
+
+
+def _chromium():
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(_chromium() is None, reason="chromium not installed (Debian: apt-get install chromium)")
+def test_headless_chromium_renders_the_plots(report, tmp_path):
+    """Screenshot index.html; the plots' Pareto-front orange appears only if the inline SVGs rendered."""
+    import numpy as np
+    from matplotlib import image
+
+    out = report[2]
+    shots = {}
+    for name, html in (("page", (out / "index.html").read_text()),
+                       ("no-svg", re.sub(r"<svg.*?</svg>", "", (out / "index.html").read_text(), flags=re.S))):
+        page = tmp_path / f"{name}.html"
+        page.write_text(html)
+        png = tmp_path / f"{name}.png"
+        subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                        f"--screenshot={png}", "--window-size=1280,2400", page.as_uri()],
+                       capture_output=True, timeout=120, check=False)
+        assert png.is_file(), f"chromium wrote no screenshot for {name}"
+        px = (image.imread(png)[..., :3] * 255).round().astype(int)
+        orange = np.abs(px - np.array([0xFF, 0x7F, 0x0E])).max(axis=-1) <= 24
+        shots[name] = int(orange.sum())
+    assert shots["page"] > 200, shots  # the Pareto staircase and markers are drawn
+    assert shots["no-svg"] == 0, shots  # and nothing else on the page is that orange
