@@ -129,14 +129,46 @@ def load_idx_dataset(name: str, data_dir=None) -> Dataset:
 CIFAR_DIRS = ("cifar-10-batches-py", ".")
 
 
+# What the real CIFAR-10 batches (and numpy arrays pickled by any numpy version) reference: nothing else
+# may be called while unpickling, so a crafted batch file cannot run code.
+_PICKLE_GLOBALS = {
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    ("_codecs", "encode"),
+}
+
+
+class DataPickleError(pickle.UnpicklingError):
+    """A pickle asked for something a data file never holds."""
+
+
+class _DataUnpickler(pickle.Unpickler):
+    """Admits dicts, lists, bytes/str, numbers and numpy arrays/dtypes; refuses every other global."""
+
+    def find_class(self, module, name):
+        if (module, name) in _PICKLE_GLOBALS:
+            return super().find_class(module, name)
+        raise DataPickleError(f"refused {module}.{name}: a data file holds only dicts, lists, bytes, numbers "
+                              f"and numpy arrays")
+
+
+def load_data_pickle(path: Path):
+    """Unpickle a data file (Python 2 strings as bytes) with the allow-list above."""
+    with open(path, "rb") as f:
+        return _DataUnpickler(f, encoding="bytes").load()
+
+
 def _cifar_batch(path: Path, hint: str):
     try:
-        with open(path, "rb") as f:
-            d = pickle.load(f, encoding="bytes")
+        d = load_data_pickle(path)
         x = np.asarray(d[b"data"] if b"data" in d else d["data"], dtype=np.uint8)
         y = np.asarray(d[b"labels"] if b"labels" in d else d["labels"], dtype=np.int64)
     except FileNotFoundError:
         raise DatasetError(f"missing CIFAR-10 file {path}: {hint}") from None
+    except DataPickleError as e:
+        raise DatasetError(f"unsafe {path}: {e}; not loaded. {hint}") from None
     except Exception as e:  # unpickling errors come in many types
         raise DatasetError(f"corrupt {path}: expected a CIFAR-10 python pickle batch "
                            f"(dict with 'data' N x 3072 uint8 and 'labels'): {e}. {hint}") from None

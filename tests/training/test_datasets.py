@@ -170,3 +170,41 @@ def test_real_fashion_mnist_found_by_default():
     assert d.input_shape == (1, 28, 28)
     assert set(np.unique(d.test.y)) == set(range(10))
     assert np.bincount(d.test.y).tolist() == [1000] * 10  # Fashion-MNIST's balanced test set
+
+
+class _Payload:
+    """A pickle that would create ``marker`` when loaded by a plain ``pickle.load``."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+@pytest.mark.parametrize("protocol", [2, pickle.HIGHEST_PROTOCOL])
+def test_cifar_batch_cannot_run_code(tmp_path, protocol):
+    _write_cifar(tmp_path, 4, 1)
+    marker = tmp_path / "pwned"
+    with open(tmp_path / "data_batch_2", "wb") as f:
+        pickle.dump({b"data": _Payload(marker), b"labels": [1]}, f, protocol=protocol)
+    with open(tmp_path / "probe", "wb") as f:  # the payload is real: a plain pickle.load runs it
+        pickle.dump(_Payload(tmp_path / "probe-ran"), f, protocol=protocol)
+    with open(tmp_path / "probe", "rb") as f:
+        pickle.load(f)
+    assert (tmp_path / "probe-ran").exists()
+    with pytest.raises(ds.DatasetError, match=r"unsafe .*data_batch_2: refused .*not loaded"):
+        ds.load("cifar10", str(tmp_path))
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("protocol", [2, pickle.HIGHEST_PROTOCOL])
+def test_cifar_batches_of_any_protocol_load(tmp_path, protocol):
+    """What real batches hold (bytes keys, a uint8 array, int labels, bytes names) passes the allow-list."""
+    rng = np.random.RandomState(3)
+    for n in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        with open(tmp_path / n, "wb") as f:
+            pickle.dump({b"batch_label": b"training batch", b"labels": [int(v) for v in rng.randint(0, 10, 4)],
+                         b"data": rng.randint(0, 256, (4, 3072)).astype(np.uint8),
+                         b"filenames": [b"a.png"] * 4}, f, protocol=protocol)
+    assert len(ds.load("cifar10", str(tmp_path)).test.y) == 4
