@@ -31,6 +31,9 @@ def _bad(text, what):
 
 
 def _int(text, part, name):
+    # int() also reads non-ASCII digits ("８" is 8): a format string is ASCII, as its writer emits it
+    if not part.isascii():
+        raise _bad(text, f"{name} {part!r} is not an integer (ASCII digits only)")
     try:
         return int(part)
     except ValueError:

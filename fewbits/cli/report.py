@@ -29,6 +29,10 @@ def report_cmd(results, out_dir, budget):
     if not Path(results).is_dir():
         raise click.BadParameter(f"{results}: no such folder (accepted the --results folder of `fewbits sweep`)",
                                  param_hint="RESULTS")
+    res, out = Path(results).resolve(), Path(out_dir).resolve()
+    if out == res or res in out.parents:
+        raise click.BadParameter(f"{out_dir} is inside the results store {results}: writing there would mix report "
+                                 f"files into the store (accepted a folder outside it)", param_hint="'-o'")
     from fewbits.report.build import write_report
 
     r = write_report(results, out_dir, budget)

@@ -100,6 +100,8 @@ BAD = [
     ("", ""), ("garbage", "garbage"), ("fixed", "fixed"), ("fixed:8", "fixed:8"), ("fixed:8:4:2", "fixed:8:4:2"),
     ("fixed:a:b", "a"), ("fixed:8:x", "x"), ("fp17", "fp17"), ("float:5", "float:5"), ("fixed:8:4,", "fixed:8:4,"),
     ("fixed:8.5:4", "8.5"), ("int8", "int8"), ("float:e:m", "e"),
+    # int() reads other scripts' digits: a fullwidth 8, an Arabic-Indic 4, a fullwidth bias
+    ("fixed:\uff18:4", "\uff18"), ("fixed:8:\u0664", "\u0664"), ("float:5:10,bias=\uff11\uff15", "\uff11\uff15"),
 ]
 
 
