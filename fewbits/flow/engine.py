@@ -246,6 +246,8 @@ def _finished(store: Store, key: str, point: dict) -> bool:
         s = rec["stages"].get(inst.name)
         if s is None or ("key" in s and s["key"] != keys[inst.name]):
             return False
+        if "key" in s and store.get_stage(s.get("stage", inst.stage.name), s["key"]) is None:
+            return False  # its record is gone or damaged: recompute it rather than trust the point
     return True
 
 

@@ -27,6 +27,7 @@ import fcntl
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 
 from fewbits.files import atomic_write_json, atomic_write_text  # noqa: F401  (re-exported: the store's writers)
@@ -44,6 +45,47 @@ def config_hash(obj) -> str:
     return hashlib.sha256(canonical(obj).encode()).hexdigest()[:16]
 
 
+# The JSON types of a record's fields (the first ones required): a record of other types is damaged.
+STAGE_FIELDS = ({"status": str}, {"stage": str, "key": str, "result": dict, "config": dict, "inputs": dict})
+POINT_FIELDS = ({"key": str, "status": str}, {"config": dict, "stages": dict, "label": str})
+SEAL = "sha256"
+
+
+def _digest(record: dict) -> str:
+    body = {k: v for k, v in record.items() if k != SEAL}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+
+
+def sealed(record: dict) -> dict:
+    """``record`` with a checksum of its content as written (what ``damage`` checks on read)."""
+    plain = json.loads(json.dumps({k: v for k, v in record.items() if k != SEAL}, default=str))
+    return {**plain, SEAL: _digest(plain)}
+
+
+def unsealed(record: dict) -> dict:
+    return {k: v for k, v in record.items() if k != SEAL}
+
+
+def damage(text: str, fields: tuple[dict, dict]) -> str | None:
+    """Why a record's text cannot be trusted (None when it can): truncated, mistyped, or edited after writing."""
+    try:
+        rec = json.loads(text)
+    except ValueError as e:
+        return f"not JSON ({e.msg} at line {e.lineno}: truncated or overwritten)"
+    if not isinstance(rec, dict):
+        return f"a JSON {type(rec).__name__}, accepted an object"
+    required, optional = fields
+    for name, typ in (*required.items(), *optional.items()):
+        if name not in rec and name not in required:
+            continue
+        if not isinstance(rec.get(name), typ):
+            got = "missing" if name not in rec else f"a {type(rec[name]).__name__}"
+            return f"field '{name}' is {got}, accepted a {typ.__name__}"
+    if SEAL in rec and rec[SEAL] != _digest(rec):
+        return "its checksum does not match its content (edited or corrupted after it was written)"
+    return None
+
+
 def read_json(path) -> dict | None:
     """The JSON object at ``path``, or None when it is missing (never half-written: see above)."""
     try:
@@ -55,8 +97,10 @@ def read_json(path) -> dict | None:
 class Store:
     """A results directory (see the module docstring for its layout)."""
 
-    def __init__(self, root):
+    def __init__(self, root, on_damage=None):
         self.root = Path(root)
+        self.damaged: dict[Path, str] = {}  # record -> why it is not trusted (named once per store object)
+        self.on_damage = on_damage or (lambda line: print(line, file=sys.stderr))
 
     # ---- paths ----------------------------------------------------------
     @property
@@ -87,25 +131,40 @@ class Store:
             atomic_write_json(meta, {"store_version": STORE_VERSION})
 
     def get_stage(self, stage: str, key: str) -> dict | None:
-        return read_json(self.stage_record_path(stage, key))
+        """The stage record, or None when it is missing or damaged (then named once, and recomputed)."""
+        return self._read_record(self.stage_record_path(stage, key), STAGE_FIELDS)
 
     def put_stage(self, stage: str, key: str, record: dict) -> None:
-        atomic_write_json(self.stage_record_path(stage, key), record)
+        atomic_write_json(self.stage_record_path(stage, key), sealed(record))
 
     def get_point(self, key: str) -> dict | None:
-        return read_json(self.point_path(key))
+        return self._read_record(self.point_path(key), POINT_FIELDS)
 
     def put_point(self, key: str, record: dict) -> None:
-        atomic_write_json(self.point_path(key), record)
+        atomic_write_json(self.point_path(key), sealed(record))
 
     def points(self) -> list[dict]:
-        """Every point record, in a stable order (by key)."""
+        """Every intact point record, in a stable order (by key); damaged ones are named and left out."""
         out = []
         for p in sorted(self.points_dir.glob("*.json")):
-            rec = read_json(p)
+            rec = self._read_record(p, POINT_FIELDS)
             if rec is not None:
                 out.append(rec)
         return out
+
+    def _read_record(self, path: Path, fields: tuple[dict, dict]) -> dict | None:
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            return None
+        why = damage(text, fields)
+        if why is None:
+            return unsealed(json.loads(text))
+        if path not in self.damaged:
+            self.damaged[path] = why
+            self.on_damage(f"fewbits: warning: damaged results record {path}: {why}; it is not used "
+                           f"(a sweep recomputes it)")
+        return None
 
     def sweep_meta(self) -> dict | None:
         return read_json(self.root / "sweep.json")

@@ -196,3 +196,39 @@ def test_dask_local_cluster(tiny_sweep, tmp_path):
                 assert a["test_error"] == b["test_error"] and a["history"][-1]["train_error"] == b["history"][-1]["train_error"]
             if name == "synth.cmos":
                 assert a["figures"]["transistors"] == b["figures"]["transistors"]
+
+
+def test_damaged_records_are_named_and_recomputed(tiny_sweep, tmp_path, capfd):
+    """A truncated stage record, an edited result and a mistyped point: named once each, recomputed, same report."""
+    import shutil
+
+    from fewbits.report.build import write_report
+
+    root, points, records = tiny_sweep
+    copy = tmp_path / "results"
+    shutil.copytree(root, copy)
+    good = records[0]
+    synth = copy / "stages" / "synth.cmos" / f"{good['stages']['synth.cmos']['key']}.json"
+    if not synth.is_file():
+        synth = copy / "stages" / "synth" / f"{good['stages']['synth.cmos']['key']}.json"
+    train = copy / "stages" / "train" / f"{good['stages']['train']['key']}.json"
+    point = copy / "points" / f"{records[1]['key']}.json"
+    synth.write_text(synth.read_text()[:40])
+    train.write_text(train.read_text().replace('"test_error": ', '"test_error": 1', 1))
+    point.write_text(json.dumps({**json.loads(point.read_text()), "stages": []}))
+    capfd.readouterr()
+    again = run_sweep(points, copy, workers=1, progress=False)
+    err = capfd.readouterr().err
+    named = [ln for ln in err.splitlines() if ln.startswith("fewbits: warning: damaged results record")]
+    assert {p for p in (synth, train, point) if any(str(p) in ln for ln in named)} == {synth, train, point}, err
+    assert [r["status"] for r in again] == ["ok", "ok", "failed"]
+    assert stage_records(copy).keys() == stage_records(root).keys()  # every record whole again
+
+    def numbers(results):
+        rows = write_report(results, tmp_path / f"report-{results.name}", 0.5)["data"]["rows"]
+        return [{k: v for k, v in r.items() if k not in ("train_seconds", "links")} for r in rows]  # links name the store
+
+    a, b = numbers(copy), numbers(root)
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        assert {k: v for k, v in x.items() if v != y.get(k)} == {}, {k: y.get(k) for k in x if x[k] != y.get(k)}

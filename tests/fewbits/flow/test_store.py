@@ -85,3 +85,36 @@ def test_lock_is_exclusive_between_threads(tmp_path):
 def test_records_are_valid_json_with_sorted_keys(tmp_path):
     p = atomic_write_json(tmp_path / "a.json", {"b": 1, "a": 2})
     assert list(json.loads(p.read_text())) == ["a", "b"]
+
+
+def _seal_test_store(tmp_path):
+    from fewbits.flow.store import Store
+
+    lines = []
+    s = Store(tmp_path / "r", on_damage=lines.append)
+    s.init()
+    s.put_stage("train", "k1", {"status": "ok", "stage": "train", "key": "k1", "result": {"test_error": 5.04}})
+    return s, lines
+
+
+@pytest.mark.parametrize("damage", ["truncated", "edited", "mistyped", "array"])
+def test_a_damaged_record_is_named_once_and_not_trusted(tmp_path, damage):
+    s, lines = _seal_test_store(tmp_path)
+    path = s.stage_record_path("train", "k1")
+    assert s.get_stage("train", "k1")["result"]["test_error"] == 5.04 and lines == []
+    text = path.read_text()
+    path.write_text({"truncated": text[: len(text) // 2],
+                     "edited": text.replace("5.04", "1.04"),
+                     "mistyped": text.replace('"status": "ok"', '"status": 1'),
+                     "array": "[1, 2]"}[damage])
+    assert s.get_stage("train", "k1") is None and s.get_stage("train", "k1") is None
+    assert len(lines) == 1 and lines[0].startswith("fewbits: warning: damaged results record")
+    assert str(path) in lines[0] and "\n" not in lines[0]
+
+
+def test_records_written_before_checksums_are_still_read(tmp_path):
+    from fewbits.flow.store import Store, atomic_write_json
+
+    s = Store(tmp_path / "r")
+    atomic_write_json(s.stage_record_path("synth", "k"), {"status": "ok", "stage": "synth", "key": "k", "result": {}})
+    assert s.get_stage("synth", "k") == {"status": "ok", "stage": "synth", "key": "k", "result": {}}
