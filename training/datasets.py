@@ -116,6 +116,13 @@ def load_idx_dataset(name: str, data_dir=None) -> Dataset:
     for part in ("train", "test"):
         if len(arrays[part + "_x"]) != len(arrays[part + "_y"]):
             raise DatasetError(f"{name}: {part} images and labels differ in count in {d}. {hint}")
+        if len(arrays[part + "_y"]) and int(arrays[part + "_y"].max()) >= 10:
+            raise DatasetError(f"{name}: {part} labels in {d} go up to {int(arrays[part + '_y'].max())}; "
+                               f"accepted class labels 0..9. {hint}")
+    if arrays["train_x"].shape[1:] != arrays["test_x"].shape[1:]:
+        raise DatasetError(f"{name}: train images are {'x'.join(map(str, arrays['train_x'].shape[1:]))} but test "
+                           f"images {'x'.join(map(str, arrays['test_x'].shape[1:]))} in {d}; accepted one image size "
+                           f"for both. {hint}")
     tx = arrays["train_x"].astype(np.float32)[:, None] / 255.0
     ty = arrays["train_y"].astype(np.int64)
     sx = arrays["test_x"].astype(np.float32)[:, None] / 255.0

@@ -208,3 +208,17 @@ def test_cifar_batches_of_any_protocol_load(tmp_path, protocol):
                          b"data": rng.randint(0, 256, (4, 3072)).astype(np.uint8),
                          b"filenames": [b"a.png"] * 4}, f, protocol=protocol)
     assert len(ds.load("cifar10", str(tmp_path)).test.y) == 4
+
+
+@pytest.mark.parametrize("damage", ["labels-out-of-range", "image-sizes-differ"])
+def test_idx_files_that_disagree_with_the_data_set_are_one_clear_error(tmp_path, damage):
+    _write_idx_set(tmp_path, 10, 5, False, 2)
+    if damage == "labels-out-of-range":
+        (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(_idx_bytes(np.array([1, 2, 200, 3, 4], np.uint8)))
+        frag = "labels .* go up to 200; accepted class labels 0..9"
+    else:
+        (tmp_path / "t10k-images-idx3-ubyte").write_bytes(_idx_bytes(np.zeros((5, 32, 32), np.uint8)))
+        frag = "train images are 28x28 but test images 32x32"
+    with pytest.raises(ds.DatasetError, match=frag) as e:
+        ds.load("mnist", str(tmp_path))
+    assert str(tmp_path) in str(e.value) and "\n" not in str(e.value)
