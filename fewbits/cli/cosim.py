@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from fewbits.cli.paths import OutputDir
 from fewbits.cli.verilog import array_options
 
 EXAMPLES = """
@@ -53,7 +54,7 @@ CORE_MATMULS = ("forward", "input_grad", "weight_grad")  # a skipped one of thes
               help="probability of idle cycles before each K step")
 @click.option("--resets", type=click.FloatRange(0, 1), default=0.02, show_default=True,
               help="probability of a reset in the middle of a tile (the tile is then fed again)")
-@click.option("-o", "--out-dir", "out_dir", type=click.Path(file_okay=False), default="build/cosim",
+@click.option("-o", "--out-dir", "out_dir", type=OutputDir(), default="build/cosim",
               show_default=True, help="report folder (the generated design goes to DIR/design)")
 def cosim(design_dir, rows, cols, a_fmt, b_fmt, out_fmt, acc_fmt, bias_fmt, k_max, capture, vectors, seed,
           corners, exhaustive, simulator, mode, idle, resets, out_dir):

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from fewbits.cli.paths import OutputDir
+
 EXAMPLES = """
 \b
 Examples:
@@ -25,7 +27,7 @@ report OUT/report/index.html.
 
 @click.command("demo", epilog=EXAMPLES)
 @click.option("-o", "--output-dir", "out_dir", default="build/demo", show_default=True,
-              type=click.Path(file_okay=False), help="Output folder.")
+              type=OutputDir(), help="Output folder.")
 @click.option("--rows", type=click.IntRange(1, 32), default=1, show_default=True, help="MAC array rows.")
 @click.option("--cols", type=click.IntRange(1, 32), default=1, show_default=True, help="MAC array columns.")
 @click.option("--dataset", type=click.Choice(["digits", "fashion-mnist", "mnist"]), default="digits",

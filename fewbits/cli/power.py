@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from fewbits.cli.paths import OutputDir
+
 EXAMPLES = """
 \b
 Examples:
@@ -60,7 +62,7 @@ def _vectors(spec_value: str):
 @click.option("--liberty", type=click.Path(path_type=Path), default=None,
               help="map to this Liberty library and use its pin capacitances and internal power")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=600, show_default=True)
-@click.option("-o", "--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("build/power"),
+@click.option("-o", "--out-dir", type=OutputDir(Path), default=Path("build/power"),
               show_default=True)
 def power(design, top, capture, matmuls, vectors, shape, seed, max_cycles, clock_mhz, parts, liberty, timeout, out_dir):
     """Estimate toggles, energy per MAC and power of DESIGN on real or synthetic vectors."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from fewbits.cli.paths import OutputDir
+
 EXAMPLES = """
 \b
 Examples:
@@ -19,7 +21,7 @@ cheapest point whose test error is within --budget percentage points of fp32.
 
 @click.command("report", epilog=EXAMPLES)
 @click.argument("results", type=click.Path(file_okay=False))
-@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Report folder.")
+@click.option("-o", "--out", "out_dir", required=True, type=OutputDir(), help="Report folder.")
 @click.option("--budget", type=click.FloatRange(min=0), default=0.5, show_default=True,
               help="Error budget in percentage points over fp32 for the recommendation.")
 def report_cmd(results, out_dir, budget):

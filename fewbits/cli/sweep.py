@@ -7,6 +7,8 @@ import sys
 
 import click
 
+from fewbits.cli.paths import OutputDir
+
 EXAMPLES = """
 \b
 Examples:
@@ -27,7 +29,7 @@ _SCHED = re.compile(r"^(tcp|tls|inproc|ucx|ws|wss)://[^\s]+$")
 
 @click.command("sweep", epilog=EXAMPLES)
 @click.argument("config", type=click.Path(dir_okay=False))
-@click.option("--results", "results", required=True, type=click.Path(file_okay=False),
+@click.option("--results", "results", required=True, type=OutputDir(),
               help="Results store (one JSON per point; re-use it to resume).")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Points run in parallel on a local process pool.")

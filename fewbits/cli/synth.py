@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from fewbits.cli.paths import OutputDir
+
 EXAMPLES = """
 \b
 Examples:
@@ -46,7 +48,7 @@ def _echo_failure(e) -> None:
               help="sweep bare multipliers and MAC units: fixed:LO..HI, dfixed:LO..HI, float:E:LO..HI (mantissa)")
 @click.option("--power", "sweep_power", is_flag=True,
               help="--sweep: also simulate each point on seeded random vectors for energy per MAC")
-@click.option("-o", "--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("build/synth"),
+@click.option("-o", "--out-dir", type=OutputDir(Path), default=Path("build/synth"),
               show_default=True, help="where the JSON records (and a sweep's CSV) go")
 def synth(design, top, targets, no_dsp, liberty, fmax, parts, timeout, no_cache, sweeps, sweep_power, out_dir):
     """Synthesize DESIGN (a `fewbits verilog` directory or a Verilog file) with Yosys."""

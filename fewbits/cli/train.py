@@ -6,6 +6,8 @@ import json
 
 import click
 
+from fewbits.cli.paths import OutputDir
+
 NETS_HELP = "mlp-small, pi-mlp, conv-small, mnist-conv, cifar-conv"
 DATASETS_HELP = "digits, fashion-mnist, mnist, cifar10, svhn"
 
@@ -35,7 +37,7 @@ def _fail(msg: str):
               help="Batches between range updates. Default: 100, or a fifth of an epoch if shorter.")
 @click.option("--range-warmup", default=0, show_default=True, type=click.IntRange(min=0),
               help="Epochs at high precision to find the ranges, then re-initialize (paper: 2).")
-@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
+@click.option("--out", "out_dir", default=None, type=OutputDir(),
               help="Write result.json, checkpoint.pt (each epoch) and captures here.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
 @click.option("--capture", default=None, help="Comma-separated layers (e.g. L0,L1) whose matmuls to capture.")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import click
 
+from fewbits.cli.paths import OutputDir
+
 EXAMPLES = """
 \b
 Examples:
@@ -61,7 +63,7 @@ def array_options(required: bool):
 @click.command("verilog", epilog=EXAMPLES)
 @array_options(required=True)
 @click.option("--name", default=None, metavar="TOP", help="top module name (default mac_RxC)")
-@click.option("-o", "--out-dir", "out_dir", required=True, type=click.Path(file_okay=False), help="output folder")
+@click.option("-o", "--out-dir", "out_dir", required=True, type=OutputDir(), help="output folder")
 def verilog(rows, cols, a_fmt, b_fmt, out_fmt, acc_fmt, bias_fmt, k_max, name, out_dir):
     """Generate the R x C MAC array as DIR/TOP.v plus the DIR/TOP.json manifest."""
     name = name or f"mac_{rows}x{cols}"
