@@ -14,7 +14,9 @@ DATASETS_HELP = "digits, fashion-mnist, mnist, cifar10, svhn"
 
 def _fail(msg: str):
     """One clear line on stderr and exit status 2 (the group prints ``fewbits: error: ...``)."""
-    raise click.ClickException(" ".join(str(msg).split()))
+    from fewbits.cli import CommandError
+
+    raise CommandError(msg)
 
 
 @click.command("train", context_settings={"help_option_names": ["-h", "--help"]})

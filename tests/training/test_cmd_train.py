@@ -46,9 +46,9 @@ def test_train_writes_result_checkpoint_and_capture(tmp_path):
 def test_bad_input_is_one_line(tmp_path, args, needle):
     args = [str(tmp_path) if a == "OUT" else a for a in args]
     r = CliRunner().invoke(main, ["train", *args])
-    assert r.exit_code != 0
+    assert r.exit_code == 2, r.stderr  # the README's promise: bad input exits 2
     lines = [l for l in r.stderr.splitlines() if l.strip()]
-    assert len(lines) == 1 and needle in lines[0], r.stderr
+    assert len(lines) == 1 and needle in lines[0] and lines[0].startswith("fewbits: error:"), r.stderr
     assert "Traceback" not in r.output
 
 
