@@ -268,7 +268,21 @@ class Trainer:
         return self.out / CHECKPOINT
 
     def load_checkpoint(self, path) -> None:
-        st = torch.load(path, weights_only=True)
+        """Continue from a checkpoint of *this* run; anything else is a ValueError naming the file."""
+        accepted = "accepted a checkpoint.pt written by `fewbits train --out` of the same configuration"
+        if Path(path).is_dir():
+            raise ValueError(f"cannot resume {path}: a folder where the checkpoint file should be; {accepted}")
+        try:
+            st = torch.load(path, weights_only=True)
+        except Exception as e:  # noqa: BLE001 - torch/pickle/zip raise many types for a damaged file
+            raise ValueError(f"cannot resume {path}: not a readable checkpoint ({type(e).__name__}: "
+                             f"{' '.join(str(e).split())[:160]}); {accepted}") from None
+        fields = {"config": str, "model": dict, "generator": torch.Tensor, "ranges": dict, "epoch": int,
+                  "step": int, "warmed_up": bool, "history": str, "capture_done": bool}
+        bad = [k for k, t in fields.items() if not isinstance(st, dict) or not isinstance(st.get(k), t)]
+        if bad:
+            raise ValueError(f"cannot resume {path}: a foreign or damaged checkpoint (field(s) {', '.join(bad)} "
+                             f"missing or of the wrong type); {accepted}")
         mine = json.dumps(self.cfg.key_fields(), sort_keys=True)
         if st["config"] != mine:
             theirs = json.loads(st["config"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import click
 
@@ -42,6 +43,7 @@ def _fail(msg: str):
 @click.option("--out", "out_dir", default=None, type=OutputDir(),
               help="Write result.json, checkpoint.pt (each epoch) and captures here.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
+@click.option("--force", is_flag=True, help="Replace a previous run in --out (its result, checkpoint, capture).")
 @click.option("--capture", default=None, help="Comma-separated layers (e.g. L0,L1) whose matmuls to capture.")
 @click.option("--capture-step", default=0, show_default=True, type=click.IntRange(min=0),
               help="Training step (batch, after warm-up) to capture.")
@@ -49,7 +51,7 @@ def _fail(msg: str):
               help="torch threads (1 is fastest for small nets and on a busy machine).")
 @click.option("--quiet", is_flag=True, help="No progress bars; print only the final JSON summary line.")
 def train_cmd(dataset, data_dir, net, epochs, batch_size, lr, seed, prop, update, paper_bits, max_overflow,
-              range_every, range_warmup, out_dir, resume, capture, capture_step, threads, quiet):
+              range_every, range_warmup, out_dir, resume, force, capture, capture_step, threads, quiet):
     """Train a maxout network with every multiplication at low precision.
 
     \b
@@ -94,15 +96,25 @@ def train_cmd(dataset, data_dir, net, epochs, batch_size, lr, seed, prop, update
     bad = [l for l in layers if l not in known]
     if bad:
         _fail(f"unknown --capture layer(s) {', '.join(bad)}: this net has {', '.join(sorted(known))}")
-    if resume:
-        from pathlib import Path
+    from pathlib import Path
 
-        ck = Path(out_dir) / "checkpoint.pt"
-        if ck.is_file():
+    from fewbits.training.trainer import CHECKPOINT, RESULT
+
+    if resume:
+        ck = Path(out_dir) / CHECKPOINT
+        if ck.exists():
             try:
                 trainer.load_checkpoint(ck)
             except ValueError as e:
                 _fail(str(e))
+    elif out_dir:
+        previous = [n for n in (RESULT, CHECKPOINT, "capture") if (Path(out_dir) / n).exists()]
+        if previous and not force:
+            _fail(f"{out_dir} holds a previous run ({', '.join(previous)}): pass --resume to continue it, "
+                  f"--force to replace it, or choose another --out")
+        for n in previous:  # --force: nothing of the old run may stay beside the new one
+            old = Path(out_dir) / n
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
     if not quiet:
         click.echo(f"training {net} on {dataset}: prop {prop}, update {update}"
                    f"{' (paper bits)' if paper_bits else ''}, {epochs} epochs, batch {trainer.batch_size}", err=True)

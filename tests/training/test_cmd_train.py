@@ -57,3 +57,47 @@ def test_help_lists_the_options():
     for opt in ("--prop", "--update", "--paper-bits", "--max-overflow", "--range-every", "--range-warmup",
                 "--resume", "--capture", "--quiet", "--data-dir", "--seed"):
         assert opt in r.output
+
+
+def _snapshot(root):
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _one_line_error(r, *needles):
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("fewbits: error:"), r.stderr
+    assert all(n in lines[0] for n in needles), lines[0]
+    assert "Traceback" not in r.output
+
+
+def test_a_previous_run_is_kept_unless_resumed_or_forced(tmp_path):
+    out = tmp_path / "run"
+    base = ["--epochs", "1", "--quiet", "--out", str(out)]
+    assert _run([*base, "--seed", "1", "--capture", "L1"]).exit_code == 0
+    before = _snapshot(out)
+    r = CliRunner().invoke(main, ["train", *base, "--seed", "2"])
+    _one_line_error(r, str(out), "holds a previous run", "result.json", "--resume", "--force")
+    assert _snapshot(out) == before
+    r = _run([*base, "--seed", "2", "--force"])
+    assert r.exit_code == 0, r.output
+    assert not (out / "capture").exists(), "a stale capture of the old run stayed beside the new result"
+    assert json.loads((out / "result.json").read_text())["config"]["seed"] == 2
+
+
+@pytest.mark.parametrize("damage", ["truncated", "foreign", "folder"])
+def test_resume_from_a_bad_checkpoint_is_one_line(tmp_path, damage):
+    out = tmp_path / "run"
+    base = ["--epochs", "1", "--quiet", "--out", str(out)]
+    assert _run(base).exit_code == 0
+    ck = out / "checkpoint.pt"
+    if damage == "truncated":
+        ck.write_bytes(ck.read_bytes()[:1000])
+    elif damage == "foreign":
+        torch.save({"weights": torch.zeros(3)}, ck)
+    else:
+        ck.unlink()
+        ck.mkdir()
+    before = _snapshot(out)
+    r = CliRunner().invoke(main, ["train", *base, "--resume"])
+    _one_line_error(r, str(ck), "cannot resume")
+    assert _snapshot(out) == before
