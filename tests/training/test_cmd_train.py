@@ -99,5 +99,6 @@ def test_resume_from_a_bad_checkpoint_is_one_line(tmp_path, damage):
         ck.mkdir()
     before = _snapshot(out)
     r = CliRunner().invoke(main, ["train", *base, "--resume"])
-    _one_line_error(r, str(ck), "cannot resume")
+    _one_line_error(r, str(ck), "cannot resume", {"truncated": "not a readable checkpoint",
+                                                    "foreign": "foreign or damaged", "folder": "a folder"}[damage])
     assert _snapshot(out) == before
