@@ -38,17 +38,18 @@ def build_spec(rows, cols, a, b, out, acc, bias, k_max):
 
 def array_options(required: bool):
     """The shape and format options of one MAC array (``verilog`` requires them, ``cosim`` may take them)."""
-    options = [
-        click.option("--rows", type=int, required=required, default=None, help="array rows R (1..32): rows of A and Z"),
-        click.option("--cols", type=int, required=required, default=None,
-                     help="array columns C (1..32): columns of B and Z"),
-        click.option("--a", "a_fmt", required=required, default=None, metavar="FMT", help="format of A's codes"),
-        click.option("--b", "b_fmt", required=required, default=None, metavar="FMT", help="format of B's codes"),
-        click.option("--out", "out_fmt", required=required, default=None, metavar="FMT", help="format of Z's codes"),
+    # click 8.5 treats an explicit default=None as a value: a required option must have no default at all
+    need = {"required": True} if required else {"default": None}
+    options = [  # rows, cols and the formats are checked by MacSpec, the one place that knows their limits
+        click.option("--rows", type=int, **need, help="array rows R (1..32): rows of A and Z"),
+        click.option("--cols", type=int, **need, help="array columns C (1..32): columns of B and Z"),
+        click.option("--a", "a_fmt", **need, metavar="FMT", help="format of A's codes"),
+        click.option("--b", "b_fmt", **need, metavar="FMT", help="format of B's codes"),
+        click.option("--out", "out_fmt", **need, metavar="FMT", help="format of Z's codes"),
         click.option("--acc", "acc_fmt", default=None, metavar="FMT",
                      help="accumulator acc:W:F (default: exact for k-max)"),
         click.option("--bias", "bias_fmt", default=None, metavar="FMT", help="bias format (default: the output format)"),
-        click.option("--k-max", "k_max", type=int, default=1024, show_default=True,
+        click.option("--k-max", "k_max", type=click.IntRange(min=1), default=1024, show_default=True,
                      help="longest dot product accepted"),
     ]
 
@@ -66,14 +67,13 @@ def array_options(required: bool):
 @click.option("-o", "--out-dir", "out_dir", required=True, type=OutputDir(), help="output folder")
 def verilog(rows, cols, a_fmt, b_fmt, out_fmt, acc_fmt, bias_fmt, k_max, name, out_dir):
     """Generate the R x C MAC array as DIR/TOP.v plus the DIR/TOP.json manifest."""
+    # FormatError (a ValueError) becomes one line in the group (fewbits.cli); the shape is checked here,
+    # before the default top name is made of it
+    spec = build_spec(rows, cols, a_fmt, b_fmt, out_fmt, acc_fmt, bias_fmt, k_max)
     name = name or f"mac_{rows}x{cols}"
     if not name.isidentifier() or not name.isascii():
         raise click.BadParameter(f"{name!r}: accepted a Verilog identifier ([A-Za-z_][A-Za-z0-9_]*)",
                                  param_hint="--name")
-    if k_max < 1:
-        raise click.BadParameter(f"{k_max}: accepted an integer >= 1", param_hint="--k-max")
-    # FormatError (a ValueError) becomes one line in the group (fewbits.cli)
-    spec = build_spec(rows, cols, a_fmt, b_fmt, out_fmt, acc_fmt, bias_fmt, k_max)
     from fewbits.hw import export
 
     click.echo(f"generating {rows}x{cols} MAC array ({spec.a_fmt} x {spec.b_fmt} -> {spec.out_fmt}, "

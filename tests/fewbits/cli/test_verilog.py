@@ -62,3 +62,21 @@ def test_narrow_accumulator_accepted_with_wrap(tmp_path):
 
     acc = json.loads((tmp_path / "mac_2x3.json").read_text())["formats"]["acc"]
     assert parse_format(acc) == parse_format("acc:12:13,overflow=wrap")
+
+
+@pytest.mark.parametrize("args, fragment, wrong", [
+    (["--cols", "-1"], "bad cols -1", "mac_2x-1"),  # the shape is blamed, not the top name made of it
+    (["--rows", "-2"], "bad rows -2", "mac_-2x3"),
+])
+def test_a_bad_shape_is_blamed_on_the_shape(tmp_path, args, fragment, wrong):
+    r = invoke([*BASE, *args, "-o", str(tmp_path / "hw")])
+    assert r.exit_code == 2 and fragment in r.stderr and wrong not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("drop", ["--a", "--b", "--out", "--rows", "--cols"])
+def test_a_missing_required_option_is_named(tmp_path, drop):
+    i = BASE.index(drop)
+    r = invoke([*BASE[:i], *BASE[i + 2:], "-o", str(tmp_path / "hw")])
+    lines = r.stderr.strip().splitlines()
+    assert r.exit_code == 2 and len(lines) == 1 and f"Missing option '{drop}'" in lines[0], r.stderr
+    assert "None" not in lines[0]
