@@ -1,0 +1,78 @@
+"""Configurations over seeds, and the recommendation by the confidence rule versus the mean rule."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from fewbits.report import summary as S
+
+T95_2 = 2.919985580355516
+
+
+def run(family, prop, seed, err, transistors, status="ok", n_test=400):
+    return {"key": f"{prop}-{seed}", "status": status, "dataset": "digits", "net": "mlp-small", "epochs": 1,
+            "family": family, "prop": prop, "update": prop, "acc": None, "int_bits": None, "max_overflow": None,
+            "rows": 1, "cols": 1, "k_max": 128, "seed": seed, "test_error": err, "transistors": transistors,
+            "test_examples": n_test, "prop_bits": 8}
+
+
+def sweep():
+    rows = []
+    for s, (b, a, c) in enumerate([(5.0, 5.2, 5.3), (5.0, 4.4, 5.3), (5.0, 6.0, 5.4)]):
+        rows += [run("fp32", "fp32", s, b, 1000), run("fixed", "fixed:8:4", s, a, 100),
+                 run("dfixed", "dfixed:8", s, c, 200)]
+    return rows
+
+
+def test_one_row_per_configuration_with_its_seeds():
+    sm = {s["config"]: s for s in S.summarize(sweep())}
+    assert set(sm) == {"fp32", "fixed:8:4", "dfixed:8"}
+    a = sm["fixed:8:4"]
+    assert a["n_seeds"] == 3 and a["seeds"] == [0, 1, 2] and a["transistors"] == 100
+    assert a["test_error_mean"] == pytest.approx(5.2) and a["test_error_std"] == pytest.approx(0.8)
+
+
+def test_mean_rule_and_confidence_rule_disagree():
+    sm = S.summarize(sweep())
+    mean = S.recommend(sm, 0.5, "transistors", rule="mean")
+    conf = S.recommend(sm, 0.5, "transistors")
+    # fixed:8:4 is +0.20 on average but spread +-0.8: only the mean rule takes it
+    assert mean["row"]["config"] == "fixed:8:4"
+    assert conf["row"]["config"] == "dfixed:8"
+    d = conf["row"]
+    assert d["diff_mean"] == pytest.approx(1 / 3) and d["diff_n"] == 3
+    sd = math.sqrt(((0.3 - 1 / 3) ** 2 * 2 + (0.4 - 1 / 3) ** 2) / 2)
+    assert d["diff_upper"] == pytest.approx(1 / 3 + T95_2 * sd / math.sqrt(3))
+    text = S.recommendation_text(conf)
+    assert text.startswith("dfixed:8: +0.33 points over fp32 (95 % upper bound +0.43; 3 seeds")
+
+
+def test_nothing_qualifies_names_the_candidate_and_the_seeds_to_decide():
+    rows = [r for r in sweep() if r["prop"] != "dfixed:8"]
+    rec = S.recommend(S.summarize(rows), 0.5, "transistors")
+    assert rec["row"] is None and rec["candidate"]["config"] == "fixed:8:4"
+    assert rec["seeds_needed"] is not None and rec["seeds_needed"] > 3
+    assert "best candidate fixed:8:4" in S.recommendation_text(rec) and "seeds would decide" in S.recommendation_text(rec)
+
+
+def test_a_failed_seed_is_reported_with_n_2_never_dropped():
+    rows = sweep()
+    for r in rows:
+        if r["prop"] == "dfixed:8" and r["seed"] == 1:
+            r["status"], r["test_error"] = "failed", None
+    d = {s["config"]: s for s in S.summarize(rows)}["dfixed:8"]
+    assert d["n_seeds"] == 2 and d["n_runs"] == 3 and d["seeds"] == [0, 2]
+    sm = S.summarize(rows)
+    S.recommend(sm, 0.5, "transistors")
+    assert {s["config"]: s["diff_n"] for s in sm}["dfixed:8"] == 2
+
+
+def test_one_seed_uses_the_wilson_interval():
+    rows = [run("fp32", "fp32", 0, 5.0, 1000), run("dfixed", "dfixed:8", 0, 5.25, 200)]
+    sm = {s["config"]: s for s in S.summarize(rows)}
+    assert sm["dfixed:8"]["interval"].startswith("Wilson") and sm["dfixed:8"]["test_error_lo"] < 5.25
+    rec = S.recommend(list(sm.values()), 0.5, "transistors")
+    assert rec["row"] is None and rec["candidate"]["config"] == "dfixed:8"  # one seed: upper bound far above 0.5
+    assert sm["dfixed:8"]["diff_method"].startswith("one seed")
