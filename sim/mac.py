@@ -16,7 +16,7 @@ import math
 import torch
 
 from . import wide
-from .accumulator import Accumulator
+from .accumulator import Accumulator, FloatAccumulator, as_accumulator
 from .errors import FormatError
 from .fixed import DynamicFixed, Fixed
 from .floating import Float, scale2
@@ -423,11 +423,9 @@ def mac_reference(a_codes, b_codes, a_fmt, b_fmt, acc_fmt, out_fmt, bias_codes=N
     if acc_fmt is None:
         acc = default_accumulator(a_fmt, b_fmt, max(K, 1), bias_fmt)
     else:
-        acc = parse_format(acc_fmt)
-        if isinstance(acc, Fixed):
-            acc = Accumulator(acc.width, acc.frac, acc.round, acc.overflow)
-        if not isinstance(acc, Accumulator):
-            raise FormatError(f"bad accumulator {acc}: accepted acc:W:F or fixed:W:F")
+        acc = as_accumulator(parse_format(acc_fmt))
+        if isinstance(acc, FloatAccumulator):
+            return _float_acc_mac(a_codes, b_codes, a_fmt, b_fmt, acc, out_fmt, bias_codes, bias_fmt, shift, bias_shift)
         if isinstance(a_fmt, DynamicFixed) or isinstance(b_fmt, DynamicFixed):
             acc = dataclasses.replace(acc, frac=-(_bounds(a_fmt)[0] + _bounds(b_fmt)[0]))
             follows_products = True
@@ -546,3 +544,96 @@ def _pad(L, n):
     if L.shape[0] == n:
         return L
     return torch.cat([L, torch.zeros((n - L.shape[0],) + tuple(L.shape[1:]), dtype=L.dtype)])
+
+
+# ---- the float accumulator ------------------------------------------------------
+def _float_acc_mac(a_codes, b_codes, a_fmt, b_fmt, acc: FloatAccumulator, out_fmt, bias_codes, bias_fmt,
+                   shift, bias_shift):
+    """``mac_reference`` with a float accumulator: a running sum rounded once per chunk, ascending k.
+
+    Vectorized over the R×C outputs; each chunk's products and the running sum
+    are added exactly as wide limbs on one grid fine enough for all of them,
+    then rounded to the accumulator format by the same rounder as the output
+    (``_requant_float``), so one rounding per chunk and never two.
+    """
+    if shift is not None or bias_shift is not None or any(
+            isinstance(f, DynamicFixed) for f in (a_fmt, b_fmt, out_fmt, bias_fmt)):
+        raise FormatError(f"bad accumulator {acc} for dynamic fixed point: a float accumulator takes no runtime "
+                          "shift; accepted fixed or float operands, bias and output")
+    if not isinstance(out_fmt, (Fixed, Float)):
+        raise FormatError(f"bad output format {out_fmt}: accepted fixed, ufixed, dfixed or float formats")
+    R, K = a_codes.shape
+    C = b_codes.shape[1]
+    fmt = acc.fmt
+    A, B = _operand(a_codes, a_fmt), _operand(b_codes, b_fmt)
+    g = min(A.g + B.g, fmt.q0)
+    Z = None
+    if bias_codes is not None:
+        bias_codes = torch.as_tensor(bias_codes, dtype=torch.int64).reshape(-1)
+        if bias_codes.shape[0] != C:
+            raise FormatError(f"bad bias length {bias_codes.shape[0]}: accepted one code per column ({C})")
+        Z = _operand(bias_codes.reshape(1, C), bias_fmt)
+        g = min(g, Z.g)
+    S = _digit_size(acc.chunk + 1)
+    s = _facc_bias(Z, fmt, g, S, R, C)
+    for k0 in range(0, K, acc.chunk):
+        k1 = min(K, k0 + acc.chunk)
+        s = _facc_step(s, _columns(A, k0, k1), _rows(B, k0, k1), fmt, g, S)
+    value = fmt.decode(s)
+    z, ovf = out_fmt.encode_ovf(value)
+    return z, ovf | ~torch.isfinite(value)
+
+
+def _facc_bias(Z, fmt: Float, g: int, S: int, R: int, C: int) -> torch.Tensor:
+    """The running sum's start: the bias rounded once to the accumulator (codes, R×C); +0 without one."""
+    if Z is None:
+        return fmt.encode(torch.zeros((R, C), dtype=torch.float64))
+    one = _operand(torch.ones((1, 1), dtype=torch.int64), Fixed(2, 0))
+    codes, _ = _requant_float(_exact_sum(one, Z, Z.g - g, S), S, g, fmt)
+    if Z.is_float:
+        special = Z.nan | Z.inf
+        if bool(special.any()):
+            val = torch.where(Z.nan, math.nan, torch.where(Z.sign.bool(), -math.inf, math.inf))
+            codes = torch.where(special, fmt.encode(val.to(torch.float64)), codes)
+    return codes.expand(R, C).clone()
+
+
+def _facc_step(s: torch.Tensor, A: _Operand, B: _Operand, fmt: Float, g: int, S: int) -> torch.Tensor:
+    """``round_fmt(s + exact sum of A @ B)`` for the accumulator codes ``s``; specials by ``fmt``'s rules."""
+    L = _exact_sum(A, B, A.g + B.g - g, S)
+    sign, m, e = fmt.decompose(s)  # specials decompose to 0: their finite part
+    run = _Operand(g=g, codes=s, sign=sign, mag=m, shift=e - g)
+    digits = run.planes(S)
+    n = max(L.shape[0], max(digits, default=0) + 1) + 2
+    L = _pad(L, n).clone()
+    for d, plane in digits.items():
+        L[d] += plane.to(torch.int64)
+    codes, _ = _requant_float(wide.normalize(L, S), S, g, fmt)
+    sp = _specials(A, B, None, None, None)
+    current = fmt.decode(s)
+    special = ~torch.isfinite(current)
+    if sp is not None:
+        nan, pinf, ninf = sp
+        special = special | nan | pinf | ninf
+    if bool(special.any()):
+        chunk = torch.zeros_like(current)
+        if sp is not None:
+            chunk = torch.where(nan, math.nan, torch.where(pinf, math.inf, torch.where(ninf, -math.inf, 0.0)))
+        # IEEE arithmetic on the specials (inf - inf = NaN, NaN wins), then the format's own rule for them
+        codes = torch.where(special, fmt.encode(current + chunk.to(torch.float64)), codes)
+    return codes
+
+
+def _columns(op: _Operand, k0: int, k1: int) -> _Operand:
+    return _slice(op, (slice(None), slice(k0, k1)))
+
+
+def _rows(op: _Operand, k0: int, k1: int) -> _Operand:
+    return _slice(op, (slice(k0, k1), slice(None)))
+
+
+def _slice(op: _Operand, idx) -> _Operand:
+    """The same operand restricted to some k (every per-element field sliced alike)."""
+    cut = lambda t: None if t is None else t[idx]  # noqa: E731
+    return dataclasses.replace(op, codes=op.codes[idx], sign=cut(op.sign), mag=cut(op.mag), shift=cut(op.shift),
+                               nan=cut(op.nan), inf=cut(op.inf))
