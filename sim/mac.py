@@ -473,6 +473,9 @@ def mac_reference(a_codes, b_codes, a_fmt, b_fmt, acc_fmt, out_fmt, bias_codes=N
                               f"2**{g_acc} and cannot be added exactly; accepted a bias on a grid >= 2**{g_acc}")
         Z = _operand(bias_codes.reshape(1, C), bias_fmt)
 
+    fast = _filtered_float(A, B, Z, acc, g_acc, out_fmt) if not follows_products else None
+    if fast is not None:
+        return _with_specials(A, B, Z, R, C, out_fmt, *fast)
     # The sum as int64 when it provably stays below 2**62 (the common case), else as wide limbs.
     small, L = None, None
     if g_acc <= g_prod:
@@ -516,6 +519,11 @@ def mac_reference(a_codes, b_codes, a_fmt, b_fmt, acc_fmt, out_fmt, bias_codes=N
             L = _limbs(small, S)
         z, ovf = _requant_fixed(L, S, acc.frac - out_fmt.frac, out_fmt.fixed)
 
+    return _with_specials(A, B, Z, R, C, out_fmt, z, ovf)
+
+
+def _with_specials(A, B, Z, R, C, out_fmt, z, ovf):
+    """The finite sum's codes with NaN and infinities of the operands (and bias) put in by IEEE rules."""
     bias_nan = bias_inf = bias_sign = None
     if Z is not None:
         if Z.is_float:
@@ -532,6 +540,74 @@ def mac_reference(a_codes, b_codes, a_fmt, b_fmt, acc_fmt, out_fmt, bias_codes=N
             z = torch.where(special, zs, z)
             ovf = torch.where(special, os_, ovf)
     return z, ovf
+
+
+def _filtered_float(A: _Operand, B: _Operand, Z, acc: Accumulator, g_acc: int, out: Float):
+    """``(z, ovf)`` of float operands onto a float output from one float64 matmul, when provably exact.
+
+    The fixed per-call cost of the wide path dominates small tiles.  Products
+    of significands of at most 53 bits together are exact in float64 and the
+    computed sum ``s`` is within ``E = gamma * (|bias| + |A| @ |B|)`` of the
+    exact one (any order; no float64 underflow or overflow on these grids).
+    Rounding is monotonic, so where ``s - E`` and ``s + E`` round alike, with
+    the same sign and overflow flag, that is the exact sum's rounding
+    (``fewbits.training.fastmac`` uses the same bound).  None (use the exact
+    path) unless every element is decided and the accumulator is exact.
+    """
+    if not (isinstance(out, Float) and A.is_float and B.is_float) or g_acc > A.g + B.g:
+        return None
+    if acc.overflow is not Overflow.SAT:
+        return None
+    K = A.codes.shape[1]
+    if K == 0 or A.mag.max() >= (1 << 26) or B.mag.max() >= (1 << 26):
+        return None  # products wider than 53 bits (fp64 operands): not exact in float64
+    if A.g + B.g < -1000 or int(A.shift.max()) + int(B.shift.max()) + A.g + B.g + 54 + K.bit_length() > 1000:
+        return None
+    av, bv = _value64(A), _value64(B)
+    if Z is None:
+        s, t = av @ bv, av.abs() @ bv.abs()
+    else:
+        if not Z.is_float and Z.max_abs() >= (1 << EXACT):
+            return None
+        zv = _value64(Z)
+        s, t = torch.addmm(zv, av, bv), torch.addmm(zv.abs(), av.abs(), bv.abs())
+    gamma = (K + 3) * 2.0 ** -52
+    if Z is not None and out.man <= 50:
+        tp = av.abs() @ bv.abs()
+        if bool((tp * (1.0 + gamma) < math.ldexp(1.0, 53 + A.g + B.g)).all()):
+            # the products' sum is exact; one float64 add of the bias, made round-to-odd from its exact error
+            # (TwoSum), rounds correctly onto any format of at most 51 significant bits
+            v, o = out._round(_round_to_odd_sum(av @ bv, zv.expand_as(tp)) + 0.0)
+            return out._pack(v), o
+    g = A.g + B.g if Z is None else min(A.g + B.g, Z.g)
+    # every partial sum a multiple of 2**g below 2**(53 + g): s is exact (s + 0.0: an exact zero is +0)
+    exact = t * (1.0 + gamma) < math.ldexp(1.0, 53 + g)
+    if bool(exact.all()):
+        v, o = out._round(s + 0.0)
+        return out._pack(v), o
+    e = t * gamma + s.abs() * 2.0 ** -50
+    lo, olo = out._round(torch.where(exact, s + 0.0, s - e))
+    hi, ohi = out._round(torch.where(exact, s + 0.0, s + e))
+    ok = (lo == hi) & (olo == ohi) & (torch.signbit(lo) == torch.signbit(hi)) & torch.isfinite(s) & torch.isfinite(e)
+    if not bool(ok.all()):
+        return None
+    return out._pack(lo), olo
+
+
+def _round_to_odd_sum(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``x + y`` rounded to odd in float64 (exact sums stay exact; an inexact one gets an odd last bit)."""
+    h = x + y
+    yy = h - x
+    err = (x - (h - yy)) + (y - yy)  # TwoSum: h + err == x + y exactly
+    m, _ = torch.frexp(h)
+    even = (torch.ldexp(m, torch.tensor(53)).to(torch.int64) & 1) == 0
+    toward = torch.where(err > 0, math.inf, -math.inf)
+    return torch.where((err != 0) & even, torch.nextafter(h, toward.to(h.dtype)), h)
+
+
+def _value64(op: _Operand) -> torch.Tensor:
+    """The operand's finite values in float64 (exact; NaN and infinities as 0, the specials come after)."""
+    return scale2(op.as_float64(), op.g)
 
 
 def _limbs(v: torch.Tensor, S: int) -> torch.Tensor:

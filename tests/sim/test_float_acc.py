@@ -269,3 +269,23 @@ def test_macspec_rejects_float_accumulators_hardware_cannot_build(kw, part):
     args.update(kw)
     with pytest.raises(S.FormatError, match=part):
         S.MacSpec(**args)
+
+
+# ---- the exact accumulator's float64 fast path (small tiles) must not double-round either ------------
+@pytest.mark.parametrize("sign", [1, -1])
+def test_exact_accumulator_fast_path_near_ties(sign):
+    s, x, y = 2.0 ** 30 + 2.0 ** 7, 2.0 ** 6 * (1 + 2.0 ** -15), 1 - 2.0 ** -15  # s + x*y: just below a tie
+    exact = Fraction(s) + Fraction(x) * Fraction(y)
+    want = sign * float(round_float(exact, S.fp32)[0])
+    # the products alone (the interval filter must refuse and fall back) ...
+    z, _ = S.mac_reference(_f32([[sign * s, sign * x]]), _f32([[1.0], [y]]), S.fp32, S.fp32, None, S.fp32)
+    assert S.fp32.decode(z).item() == want
+    # ... and a bias added to an exact product sum (round-to-odd of one float64 add)
+    z, _ = S.mac_reference(_f32([[sign * x]]), _f32([[y]]), S.fp32, S.fp32, None, S.fp32,
+                           bias_codes=_f32([sign * s]), bias_fmt=S.fp32)
+    assert S.fp32.decode(z).item() == want
+    # fp8 products sit on a coarse grid (their sum is exact in float64): bias + product rounds to odd first
+    e4 = S.fp8_e4m3
+    z, _ = S.mac_reference(e4.encode(torch.tensor([[sign * 2.0 ** -9]])), e4.encode(torch.tensor([[2.0 ** -9]])),
+                           e4, e4, None, S.bf16, bias_codes=_f32([sign * (2.0 ** 40 + 2.0 ** 32)]), bias_fmt=S.fp32)
+    assert S.bf16.decode(z).item() == sign * (2.0 ** 40 + 2.0 ** 33)  # just above the tie: rounds up
