@@ -16,7 +16,7 @@ import math
 import torch
 
 from . import wide
-from .accumulator import Accumulator
+from .accumulator import Accumulator, FloatAccumulator, as_accumulator
 from .errors import FormatError
 from .fixed import DynamicFixed, Fixed
 from .floating import Float, scale2
@@ -423,11 +423,9 @@ def mac_reference(a_codes, b_codes, a_fmt, b_fmt, acc_fmt, out_fmt, bias_codes=N
     if acc_fmt is None:
         acc = default_accumulator(a_fmt, b_fmt, max(K, 1), bias_fmt)
     else:
-        acc = parse_format(acc_fmt)
-        if isinstance(acc, Fixed):
-            acc = Accumulator(acc.width, acc.frac, acc.round, acc.overflow)
-        if not isinstance(acc, Accumulator):
-            raise FormatError(f"bad accumulator {acc}: accepted acc:W:F or fixed:W:F")
+        acc = as_accumulator(parse_format(acc_fmt))
+        if isinstance(acc, FloatAccumulator):
+            return _float_acc_mac(a_codes, b_codes, a_fmt, b_fmt, acc, out_fmt, bias_codes, bias_fmt, shift, bias_shift)
         if isinstance(a_fmt, DynamicFixed) or isinstance(b_fmt, DynamicFixed):
             acc = dataclasses.replace(acc, frac=-(_bounds(a_fmt)[0] + _bounds(b_fmt)[0]))
             follows_products = True
@@ -475,6 +473,9 @@ def mac_reference(a_codes, b_codes, a_fmt, b_fmt, acc_fmt, out_fmt, bias_codes=N
                               f"2**{g_acc} and cannot be added exactly; accepted a bias on a grid >= 2**{g_acc}")
         Z = _operand(bias_codes.reshape(1, C), bias_fmt)
 
+    fast = _filtered_float(A, B, Z, acc, g_acc, out_fmt) if not follows_products else None
+    if fast is not None:
+        return _with_specials(A, B, Z, R, C, out_fmt, *fast)
     # The sum as int64 when it provably stays below 2**62 (the common case), else as wide limbs.
     small, L = None, None
     if g_acc <= g_prod:
@@ -518,6 +519,11 @@ def mac_reference(a_codes, b_codes, a_fmt, b_fmt, acc_fmt, out_fmt, bias_codes=N
             L = _limbs(small, S)
         z, ovf = _requant_fixed(L, S, acc.frac - out_fmt.frac, out_fmt.fixed)
 
+    return _with_specials(A, B, Z, R, C, out_fmt, z, ovf)
+
+
+def _with_specials(A, B, Z, R, C, out_fmt, z, ovf):
+    """The finite sum's codes with NaN and infinities of the operands (and bias) put in by IEEE rules."""
     bias_nan = bias_inf = bias_sign = None
     if Z is not None:
         if Z.is_float:
@@ -536,6 +542,74 @@ def mac_reference(a_codes, b_codes, a_fmt, b_fmt, acc_fmt, out_fmt, bias_codes=N
     return z, ovf
 
 
+def _filtered_float(A: _Operand, B: _Operand, Z, acc: Accumulator, g_acc: int, out: Float):
+    """``(z, ovf)`` of float operands onto a float output from one float64 matmul, when provably exact.
+
+    The fixed per-call cost of the wide path dominates small tiles.  Products
+    of significands of at most 53 bits together are exact in float64 and the
+    computed sum ``s`` is within ``E = gamma * (|bias| + |A| @ |B|)`` of the
+    exact one (any order; no float64 underflow or overflow on these grids).
+    Rounding is monotonic, so where ``s - E`` and ``s + E`` round alike, with
+    the same sign and overflow flag, that is the exact sum's rounding
+    (``fewbits.training.fastmac`` uses the same bound).  None (use the exact
+    path) unless every element is decided and the accumulator is exact.
+    """
+    if not (isinstance(out, Float) and A.is_float and B.is_float) or g_acc > A.g + B.g:
+        return None
+    if acc.overflow is not Overflow.SAT:
+        return None
+    K = A.codes.shape[1]
+    if K == 0 or A.mag.max() >= (1 << 26) or B.mag.max() >= (1 << 26):
+        return None  # products wider than 53 bits (fp64 operands): not exact in float64
+    if A.g + B.g < -1000 or int(A.shift.max()) + int(B.shift.max()) + A.g + B.g + 54 + K.bit_length() > 1000:
+        return None
+    av, bv = _value64(A), _value64(B)
+    if Z is None:
+        s, t = av @ bv, av.abs() @ bv.abs()
+    else:
+        if not Z.is_float and Z.max_abs() >= (1 << EXACT):
+            return None
+        zv = _value64(Z)
+        s, t = torch.addmm(zv, av, bv), torch.addmm(zv.abs(), av.abs(), bv.abs())
+    gamma = (K + 3) * 2.0 ** -52
+    if Z is not None and out.man <= 50:
+        tp = av.abs() @ bv.abs()
+        if bool((tp * (1.0 + gamma) < math.ldexp(1.0, 53 + A.g + B.g)).all()):
+            # the products' sum is exact; one float64 add of the bias, made round-to-odd from its exact error
+            # (TwoSum), rounds correctly onto any format of at most 51 significant bits
+            v, o = out._round(_round_to_odd_sum(av @ bv, zv.expand_as(tp)) + 0.0)
+            return out._pack(v), o
+    g = A.g + B.g if Z is None else min(A.g + B.g, Z.g)
+    # every partial sum a multiple of 2**g below 2**(53 + g): s is exact (s + 0.0: an exact zero is +0)
+    exact = t * (1.0 + gamma) < math.ldexp(1.0, 53 + g)
+    if bool(exact.all()):
+        v, o = out._round(s + 0.0)
+        return out._pack(v), o
+    e = t * gamma + s.abs() * 2.0 ** -50
+    lo, olo = out._round(torch.where(exact, s + 0.0, s - e))
+    hi, ohi = out._round(torch.where(exact, s + 0.0, s + e))
+    ok = (lo == hi) & (olo == ohi) & (torch.signbit(lo) == torch.signbit(hi)) & torch.isfinite(s) & torch.isfinite(e)
+    if not bool(ok.all()):
+        return None
+    return out._pack(lo), olo
+
+
+def _round_to_odd_sum(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``x + y`` rounded to odd in float64 (exact sums stay exact; an inexact one gets an odd last bit)."""
+    h = x + y
+    yy = h - x
+    err = (x - (h - yy)) + (y - yy)  # TwoSum: h + err == x + y exactly
+    m, _ = torch.frexp(h)
+    even = (torch.ldexp(m, torch.tensor(53)).to(torch.int64) & 1) == 0
+    toward = torch.where(err > 0, math.inf, -math.inf)
+    return torch.where((err != 0) & even, torch.nextafter(h, toward.to(h.dtype)), h)
+
+
+def _value64(op: _Operand) -> torch.Tensor:
+    """The operand's finite values in float64 (exact; NaN and infinities as 0, the specials come after)."""
+    return scale2(op.as_float64(), op.g)
+
+
 def _limbs(v: torch.Tensor, S: int) -> torch.Tensor:
     """Canonical limbs of an int64 sum (enough of them for any int64)."""
     return wide.from_int64(v, S, -(-63 // S) + 2)
@@ -546,3 +620,96 @@ def _pad(L, n):
     if L.shape[0] == n:
         return L
     return torch.cat([L, torch.zeros((n - L.shape[0],) + tuple(L.shape[1:]), dtype=L.dtype)])
+
+
+# ---- the float accumulator ------------------------------------------------------
+def _float_acc_mac(a_codes, b_codes, a_fmt, b_fmt, acc: FloatAccumulator, out_fmt, bias_codes, bias_fmt,
+                   shift, bias_shift):
+    """``mac_reference`` with a float accumulator: a running sum rounded once per chunk, ascending k.
+
+    Vectorized over the R×C outputs; each chunk's products and the running sum
+    are added exactly as wide limbs on one grid fine enough for all of them,
+    then rounded to the accumulator format by the same rounder as the output
+    (``_requant_float``), so one rounding per chunk and never two.
+    """
+    if shift is not None or bias_shift is not None or any(
+            isinstance(f, DynamicFixed) for f in (a_fmt, b_fmt, out_fmt, bias_fmt)):
+        raise FormatError(f"bad accumulator {acc} for dynamic fixed point: a float accumulator takes no runtime "
+                          "shift; accepted fixed or float operands, bias and output")
+    if not isinstance(out_fmt, (Fixed, Float)):
+        raise FormatError(f"bad output format {out_fmt}: accepted fixed, ufixed, dfixed or float formats")
+    R, K = a_codes.shape
+    C = b_codes.shape[1]
+    fmt = acc.fmt
+    A, B = _operand(a_codes, a_fmt), _operand(b_codes, b_fmt)
+    g = min(A.g + B.g, fmt.q0)
+    Z = None
+    if bias_codes is not None:
+        bias_codes = torch.as_tensor(bias_codes, dtype=torch.int64).reshape(-1)
+        if bias_codes.shape[0] != C:
+            raise FormatError(f"bad bias length {bias_codes.shape[0]}: accepted one code per column ({C})")
+        Z = _operand(bias_codes.reshape(1, C), bias_fmt)
+        g = min(g, Z.g)
+    S = _digit_size(acc.chunk + 1)
+    s = _facc_bias(Z, fmt, g, S, R, C)
+    for k0 in range(0, K, acc.chunk):
+        k1 = min(K, k0 + acc.chunk)
+        s = _facc_step(s, _columns(A, k0, k1), _rows(B, k0, k1), fmt, g, S)
+    value = fmt.decode(s)
+    z, ovf = out_fmt.encode_ovf(value)
+    return z, ovf | ~torch.isfinite(value)
+
+
+def _facc_bias(Z, fmt: Float, g: int, S: int, R: int, C: int) -> torch.Tensor:
+    """The running sum's start: the bias rounded once to the accumulator (codes, R×C); +0 without one."""
+    if Z is None:
+        return fmt.encode(torch.zeros((R, C), dtype=torch.float64))
+    one = _operand(torch.ones((1, 1), dtype=torch.int64), Fixed(2, 0))
+    codes, _ = _requant_float(_exact_sum(one, Z, Z.g - g, S), S, g, fmt)
+    if Z.is_float:
+        special = Z.nan | Z.inf
+        if bool(special.any()):
+            val = torch.where(Z.nan, math.nan, torch.where(Z.sign.bool(), -math.inf, math.inf))
+            codes = torch.where(special, fmt.encode(val.to(torch.float64)), codes)
+    return codes.expand(R, C).clone()
+
+
+def _facc_step(s: torch.Tensor, A: _Operand, B: _Operand, fmt: Float, g: int, S: int) -> torch.Tensor:
+    """``round_fmt(s + exact sum of A @ B)`` for the accumulator codes ``s``; specials by ``fmt``'s rules."""
+    L = _exact_sum(A, B, A.g + B.g - g, S)
+    sign, m, e = fmt.decompose(s)  # specials decompose to 0: their finite part
+    run = _Operand(g=g, codes=s, sign=sign, mag=m, shift=e - g)
+    digits = run.planes(S)
+    n = max(L.shape[0], max(digits, default=0) + 1) + 2
+    L = _pad(L, n).clone()
+    for d, plane in digits.items():
+        L[d] += plane.to(torch.int64)
+    codes, _ = _requant_float(wide.normalize(L, S), S, g, fmt)
+    sp = _specials(A, B, None, None, None)
+    current = fmt.decode(s)
+    special = ~torch.isfinite(current)
+    if sp is not None:
+        nan, pinf, ninf = sp
+        special = special | nan | pinf | ninf
+    if bool(special.any()):
+        chunk = torch.zeros_like(current)
+        if sp is not None:
+            chunk = torch.where(nan, math.nan, torch.where(pinf, math.inf, torch.where(ninf, -math.inf, 0.0)))
+        # IEEE arithmetic on the specials (inf - inf = NaN, NaN wins), then the format's own rule for them
+        codes = torch.where(special, fmt.encode(current + chunk.to(torch.float64)), codes)
+    return codes
+
+
+def _columns(op: _Operand, k0: int, k1: int) -> _Operand:
+    return _slice(op, (slice(None), slice(k0, k1)))
+
+
+def _rows(op: _Operand, k0: int, k1: int) -> _Operand:
+    return _slice(op, (slice(k0, k1), slice(None)))
+
+
+def _slice(op: _Operand, idx) -> _Operand:
+    """The same operand restricted to some k (every per-element field sliced alike)."""
+    cut = lambda t: None if t is None else t[idx]  # noqa: E731
+    return dataclasses.replace(op, codes=op.codes[idx], sign=cut(op.sign), mag=cut(op.mag), shift=cut(op.shift),
+                               nan=cut(op.nan), inf=cut(op.inf))

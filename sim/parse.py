@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .accumulator import Accumulator
+from .accumulator import Accumulator, FloatAccumulator, as_accumulator
 from .errors import FormatError
 from .fixed import DynamicFixed, Fixed
 from .floating import ALIASES, Float
@@ -12,7 +12,7 @@ ACCEPTED = (
     "accepted: fixed:W:F, ufixed:W:F, dfixed:W[:F], udfixed:W[:F], float:E:M, acc:W:F, "
     + "|".join(ALIASES)
     + "; options after commas: round=rne|rna|rtz|rdn, overflow=sat|wrap, symmetric, "
-    "bias=N, subnormals=on|off, special=ieee|fn|sat"
+    "bias=N, subnormals=on|off, special=ieee|fn|sat, chunk=N (a float accumulator: fp32,chunk=4)"
 )
 
 _KINDS = {  # kind -> (number of integer fields allowed, options allowed)
@@ -20,10 +20,10 @@ _KINDS = {  # kind -> (number of integer fields allowed, options allowed)
     "ufixed": ((2,), {"round", "overflow"}),
     "dfixed": ((1, 2), {"round", "overflow", "symmetric"}),
     "udfixed": ((1, 2), {"round", "overflow"}),
-    "float": ((2,), {"round", "bias", "subnormals", "special"}),
+    "float": ((2,), {"round", "bias", "subnormals", "special", "chunk"}),
     "acc": ((2,), {"round", "overflow"}),
 }
-_FLOAT_OPTIONS = {"round", "bias", "subnormals", "special"}
+_FLOAT_OPTIONS = {"round", "bias", "subnormals", "special", "chunk"}
 
 
 def _bad(text, what):
@@ -72,12 +72,22 @@ def _options(text, items, allowed):
             opts["subnormals"] = value == "on"
         elif key == "bias":
             opts["bias"] = _int(text, value, "bias")
+        elif key == "chunk":
+            opts["chunk"] = _int(text, value, "chunk")
     return opts
+
+
+def _float(opts, **fields):
+    """A Float, or a FloatAccumulator when the string gave ``chunk=N``."""
+    chunk = opts.pop("chunk", None)
+    fields.update(opts)
+    fmt = Float(**fields)
+    return fmt if chunk is None else FloatAccumulator(fmt, chunk)
 
 
 def parse_format(text):
     """Parse a format string (or return a format object unchanged)."""
-    if isinstance(text, (Fixed, DynamicFixed, Float, Accumulator)):
+    if isinstance(text, (Fixed, DynamicFixed, Float, Accumulator, FloatAccumulator)):
         return text
     if not isinstance(text, str):
         raise FormatError(f"bad format {text!r}: expected a format string; {ACCEPTED}")
@@ -95,8 +105,7 @@ def parse_format(text):
                       special=base.special, round=base.round)
         if "bias" not in opts and base.bias != (1 << (base.exp - 1)) - 1:
             fields["bias"] = base.bias
-        fields.update(opts)
-        return Float(**fields)
+        return _float(opts, **fields)
     kind, _, rest = head.partition(":")
     if kind not in _KINDS:
         raise _bad(original, f"unknown kind {kind!r}")
@@ -113,7 +122,7 @@ def parse_format(text):
         frac = nums[1] if len(nums) == 2 else 0
         return DynamicFixed(nums[0], frac, signed=kind == "dfixed", **opts)
     if kind == "float":
-        return Float(nums[0], nums[1], **opts)
+        return _float(opts, exp=nums[0], man=nums[1])
     return Accumulator(nums[0], nums[1], **opts)
 
 
@@ -158,7 +167,15 @@ def format_to_string(fmt) -> str:
         if fmt.overflow is not Overflow.SAT:
             opts.append(f"overflow={fmt.overflow}")
         return f"acc:{fmt.width}:{fmt.frac}" + _opts_str(opts)
+    if isinstance(fmt, FloatAccumulator):
+        # chunk 1 is the plain float string: parse_accumulator (and MacSpec) read it back as this accumulator
+        return format_to_string(fmt.fmt) + (f",chunk={fmt.chunk}" if fmt.chunk != 1 else "")
     raise FormatError(f"bad format {fmt!r}: not a fewbits format; {ACCEPTED}")
+
+
+def parse_accumulator(text):
+    """An accumulator from its string or object: ``acc:W:F``, ``fixed:W:F``, or a float with ``chunk=N``."""
+    return as_accumulator(parse_format(text))
 
 
 def paper_format(bits: int, frac: int, round=Rounding.RNA) -> Fixed:

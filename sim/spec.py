@@ -6,7 +6,7 @@ import dataclasses
 import hashlib
 import json
 
-from .accumulator import Accumulator
+from .accumulator import Accumulator, FloatAccumulator, as_accumulator
 from .errors import FormatError
 from .fixed import DynamicFixed, Fixed
 from .floating import Float
@@ -49,12 +49,11 @@ class MacSpec:
         if self.acc_fmt is None:
             acc = default_accumulator(self.a_fmt, self.b_fmt, self.k_max, bias)
         else:
-            acc = parse_format(self.acc_fmt)
-            if isinstance(acc, Fixed):
-                acc = Accumulator(acc.width, acc.frac, acc.round, acc.overflow)
-            if not isinstance(acc, Accumulator):
-                raise FormatError(f"bad accumulator format {acc}: accepted acc:W:F[,overflow=wrap]")
-            self._check_accumulator(acc, bias)
+            acc = as_accumulator(parse_format(self.acc_fmt))
+            if isinstance(acc, FloatAccumulator):
+                self._check_float_accumulator(acc)
+            else:
+                self._check_accumulator(acc, bias)
         object.__setattr__(self, "acc_fmt", acc)
 
     def _check_accumulator(self, acc: Accumulator, bias):
@@ -64,6 +63,14 @@ class MacSpec:
             raise FormatError(
                 f"bad accumulator {acc}: too narrow for k_max={self.k_max} (sums reach [{lo}, {hi}] on its grid); "
                 f"accepted: at least {need.width} bits here, or an explicit overflow=wrap")
+
+    def _check_float_accumulator(self, acc: FloatAccumulator):
+        if self.dynamic:
+            raise FormatError(f"bad accumulator {acc}: a float accumulator with dynamic fixed point (a runtime "
+                              "shift) is not defined; accepted fixed or float formats with it")
+        if acc.chunk > self.k_max:
+            raise FormatError(f"bad accumulator {acc}: chunk={acc.chunk} exceeds k_max={self.k_max} (the chunk "
+                              f"adder would never fill); accepted chunk=1..{self.k_max}")
 
     # ---- the golden model --------------------------------------------
     def compute(self, a_codes, b_codes, bias_codes=None, shift=None, bias_shift=None):
