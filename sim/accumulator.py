@@ -59,7 +59,7 @@ class Accumulator:
         return self.min_code <= lo and hi <= self.max_code
 
     def __str__(self):
-        from .parse import format_to_string
+        from .spelling import format_to_string
 
         return format_to_string(self)
 
@@ -92,7 +92,7 @@ class FloatAccumulator:
         return self.fmt.round
 
     def __str__(self):
-        from .parse import format_to_string
+        from .spelling import format_to_string
 
         return format_to_string(self)
 

@@ -203,7 +203,7 @@ class Fixed:
         return straight_through(x, lambda t: self.decode(self.encode(t)).to(t.dtype))
 
     def __str__(self):
-        from .parse import format_to_string
+        from .spelling import format_to_string
 
         return format_to_string(self)
 
@@ -265,6 +265,6 @@ class DynamicFixed:
         return self.fixed.saturate_codes(codes)
 
     def __str__(self):
-        from .parse import format_to_string
+        from .spelling import format_to_string
 
         return format_to_string(self)

@@ -7,6 +7,7 @@ import math
 
 import torch
 
+from .encodings import FLOAT_ALIASES
 from .errors import FormatError
 from .fixed import _as_tensor, _check_enum, _check_int
 from .modes import Rounding, Special
@@ -238,23 +239,11 @@ class Float:
         return torch.where(sign.bool(), -v, v)
 
     def __str__(self):
-        from .parse import format_to_string
+        from .spelling import format_to_string
 
         return format_to_string(self)
 
 
-fp64 = Float(11, 52)
-fp32 = Float(8, 23)
-fp16 = Float(5, 10)
-bf16 = Float(8, 7)
-fp8_e5m2 = Float(5, 2)
-fp8_e4m3 = Float(4, 3, special=Special.FN)
-
-ALIASES = {
-    "fp64": fp64,
-    "fp32": fp32,
-    "fp16": fp16,
-    "bf16": bf16,
-    "fp8_e5m2": fp8_e5m2,
-    "fp8_e4m3": fp8_e4m3,
-}
+ALIASES = {name: Float(e, m, special=special) for name, (e, m, special) in FLOAT_ALIASES.items()}
+fp64, fp32, fp16, bf16 = ALIASES["fp64"], ALIASES["fp32"], ALIASES["fp16"], ALIASES["bf16"]
+fp8_e5m2, fp8_e4m3 = ALIASES["fp8_e5m2"], ALIASES["fp8_e4m3"]

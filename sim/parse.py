@@ -5,15 +5,10 @@ from __future__ import annotations
 from .accumulator import Accumulator, FloatAccumulator, as_accumulator
 from .errors import FormatError
 from .fixed import DynamicFixed, Fixed
+from .encodings import ACCEPTED
 from .floating import ALIASES, Float
 from .modes import Overflow, Rounding, Special
-
-ACCEPTED = (
-    "accepted: fixed:W:F, ufixed:W:F, dfixed:W[:F], udfixed:W[:F], float:E:M, acc:W:F, "
-    + "|".join(ALIASES)
-    + "; options after commas: round=rne|rna|rtz|rdn, overflow=sat|wrap, symmetric, "
-    "bias=N, subnormals=on|off, special=ieee|fn|sat, chunk=N (a float accumulator: fp32,chunk=4)"
-)
+from .spelling import format_to_string  # noqa: F401  (the writer beside the reader)
 
 _KINDS = {  # kind -> (number of integer fields allowed, options allowed)
     "fixed": ((2,), {"round", "overflow", "symmetric"}),
@@ -124,53 +119,6 @@ def parse_format(text):
     if kind == "float":
         return _float(opts, exp=nums[0], man=nums[1])
     return Accumulator(nums[0], nums[1], **opts)
-
-
-def _opts_str(pairs):
-    return "".join(f",{p}" for p in pairs)
-
-
-def format_to_string(fmt) -> str:
-    """The canonical string of a format; ``parse_format`` reads it back to an equal format."""
-    if isinstance(fmt, (Fixed, DynamicFixed)):
-        opts = []
-        if fmt.round is not Rounding.RNE:
-            opts.append(f"round={fmt.round}")
-        if fmt.overflow is not Overflow.SAT:
-            opts.append(f"overflow={fmt.overflow}")
-        if fmt.symmetric:
-            opts.append("symmetric")
-        u = "" if fmt.signed else "u"
-        if isinstance(fmt, Fixed):
-            return f"{u}fixed:{fmt.width}:{fmt.frac}" + _opts_str(opts)
-        tail = f":{fmt.frac}" if fmt.frac else ""
-        return f"{u}dfixed:{fmt.width}{tail}" + _opts_str(opts)
-    if isinstance(fmt, Float):
-        for name, alias in ALIASES.items():
-            if (alias.exp, alias.man, alias.bias, alias.subnormals, alias.special) == (
-                    fmt.exp, fmt.man, fmt.bias, fmt.subnormals, fmt.special):
-                return name + (_opts_str([f"round={fmt.round}"]) if fmt.round is not Rounding.RNE else "")
-        opts = []
-        if fmt.bias != (1 << (fmt.exp - 1)) - 1:
-            opts.append(f"bias={fmt.bias}")
-        if not fmt.subnormals:
-            opts.append("subnormals=off")
-        if fmt.special is not Special.IEEE:
-            opts.append(f"special={fmt.special}")
-        if fmt.round is not Rounding.RNE:
-            opts.append(f"round={fmt.round}")
-        return f"float:{fmt.exp}:{fmt.man}" + _opts_str(opts)
-    if isinstance(fmt, Accumulator):
-        opts = []
-        if fmt.round is not Rounding.RNE:
-            opts.append(f"round={fmt.round}")
-        if fmt.overflow is not Overflow.SAT:
-            opts.append(f"overflow={fmt.overflow}")
-        return f"acc:{fmt.width}:{fmt.frac}" + _opts_str(opts)
-    if isinstance(fmt, FloatAccumulator):
-        # chunk 1 is the plain float string: parse_accumulator (and MacSpec) read it back as this accumulator
-        return format_to_string(fmt.fmt) + (f",chunk={fmt.chunk}" if fmt.chunk != 1 else "")
-    raise FormatError(f"bad format {fmt!r}: not a fewbits format; {ACCEPTED}")
 
 
 def parse_accumulator(text):
