@@ -66,6 +66,61 @@ def _log_axis(ax, which: str, values) -> None:
     axis.set_minor_formatter(plain if narrow else NullFormatter())
 
 
+def _yerr(pts):
+    """Asymmetric error bars from each row's interval (0 where a row has none)."""
+    lo = [max(0.0, r["test_error"] - r["test_error_lo"]) if _has_iv(r) else 0.0 for r in pts]
+    hi = [max(0.0, r["test_error_hi"] - r["test_error"]) if _has_iv(r) else 0.0 for r in pts]
+    return [lo, hi]
+
+
+def _has_iv(r) -> bool:
+    lo, hi = r.get("test_error_lo"), r.get("test_error_hi")
+    return isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and lo == lo and hi == hi
+
+
+def error_top(rows) -> float | None:
+    """The top of the error axis: the region that matters around fp32, not a single 89 % point.
+
+    Up to 2.5x fp32's error and at least 3 points above its interval; without fp32, 1.5x the
+    median error.  Points above are drawn at the edge with their value written.
+    """
+    errs = sorted(r["test_error"] for r in rows)
+    if not errs:
+        return None
+    base = [r for r in rows if r["family"] == "fp32"]
+    if base:
+        b = base[0]
+        top = max(2.5 * b["test_error"], (b.get("test_error_hi") if _has_iv(b) else b["test_error"]) + 3.0)
+    else:
+        top = 1.5 * errs[len(errs) // 2]
+    return top if errs[-1] > top else None
+
+
+def _clip(ax, rows, top) -> None:
+    """Draw the rows above ``top`` at the edge, each labelled with its value."""
+    if top is None:
+        return
+    ax.set_ylim(bottom=0, top=top * 1.06)
+    for r in rows:
+        if r["test_error"] > top:
+            ax.scatter([r["_x"]], [top], marker="^", s=40, color=COLORS[r["family"]], zorder=4, clip_on=False)
+            ax.annotate(f"{r['test_error']:.1f}%", (r["_x"], top), fontsize=6, xytext=(3, -9),
+                        textcoords="offset points", color=COLORS[r["family"]])
+
+
+def _fp32_band(ax, base, suffix="") -> None:
+    b = base[0]
+    ax.axhline(b["test_error"], color=COLORS["fp32"], ls="--", lw=1, label=f"fp32 {b['test_error']:.2f}%{suffix}")
+    if _has_iv(b):
+        ax.axhspan(b["test_error_lo"], b["test_error_hi"], color=COLORS["fp32"], alpha=0.12, lw=0,
+                   label=f"fp32 95 % interval{suffix}")
+
+
+def _legend(ax) -> None:
+    """Beside the axes, never over the data."""
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+
+
 def _groups(rows):
     g = {}
     for r in rows:
@@ -107,12 +162,12 @@ def error_vs(rows, out_dir, name, x, xlabel, families, other, title, logx=False,
             lines = _line_groups(fr, x, other)
             for k, pts in lines.items():
                 lab = NAMES[fam] + (f" ({_knob_label(k)})" if len(lines) > 1 and k else "") + _suffix(gk, many)
-                ax.plot([r[x] for r in pts], [r["test_error"] for r in pts], marker=MARKERS[fam],
-                        color=COLORS[fam], label=lab, alpha=1.0 if len(lines) == 1 else 0.85)
+                ax.errorbar([r[x] for r in pts], [r["test_error"] for r in pts], yerr=_yerr(pts),
+                            marker=MARKERS[fam], color=COLORS[fam], label=lab, capsize=2, elinewidth=0.8,
+                            alpha=1.0 if len(lines) == 1 else 0.85)
         base = [r for r in grs if r["family"] == "fp32"]
         if base:
-            ax.axhline(base[0]["test_error"], color=COLORS["fp32"], ls="--", lw=1,
-                       label=f"fp32 {base[0]['test_error']:.2f}%{_suffix(gk, many)}")
+            _fp32_band(ax, base, _suffix(gk, many))
         if paper and gk[0] == PAPER_DATASET:
             for p in PAPER:
                 if p["family"] in families and p["family"] != "fp32":
@@ -120,11 +175,12 @@ def error_vs(rows, out_dir, name, x, xlabel, families, other, title, logx=False,
                                marker="x", s=60, color=COLORS[p["family"]], label=f"paper: {p['format']}")
     if logx:
         _log_axis(ax, "x", [r[x] for r in fam_rows])
+    _clip(ax, [dict(r, _x=r[x]) for r in fam_rows], error_top(res))
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("test error (%)")
+    ax.set_ylabel("test error (%), mean and 95 % interval over seeds")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
+    _legend(ax)
     return _save(fig, out_dir, name)
 
 
@@ -141,26 +197,43 @@ def tradeoff(rows, out_dir, cost, label) -> dict | None:
         for fam in ("fp32", "float", "fixed", "dfixed"):
             fr = [r for r in grs if r["family"] == fam]
             if fr:
-                ax.scatter([r[cost] for r in fr], [r["test_error"] for r in fr], marker=MARKERS[fam],
-                           color=COLORS[fam], s=70 if fam == "fp32" else 36, label=NAMES[fam] + _suffix(gk, many),
-                           zorder=3)
+                ax.errorbar([r[cost] for r in fr], [r["test_error"] for r in fr], yerr=_yerr(fr), fmt=MARKERS[fam],
+                            color=COLORS[fam], ms=8 if fam == "fp32" else 6, capsize=2, elinewidth=0.8,
+                            label=NAMES[fam] + _suffix(gk, many), zorder=3)
+        base = [r for r in grs if r["family"] == "fp32"]
+        if base:
+            _fp32_band(ax, base, _suffix(gk, many))
         front = pareto(grs, cost)
         if front:
             xs, ys = [front[0][cost]], [front[0]["test_error"]]
             for a, b in zip(front, front[1:]):  # staircase: cheaper points dominate to the right
                 xs += [b[cost], b[cost]]
                 ys += [a["test_error"], b["test_error"]]
-            ax.plot(xs, ys, color="#ff7f0e", lw=1.5, zorder=2, label="Pareto front" + _suffix(gk, many))
+            ax.plot(xs, ys, color="#ff7f0e", lw=1.5, zorder=2, label="Pareto front of the means" + _suffix(gk, many))
+            if all(_has_iv(r) for r in front):  # the front's uncertainty: its points' intervals as a band
+                ax.fill_between(xs, [lo for lo, _ in _band(front, cost, xs)], [hi for _, hi in _band(front, cost, xs)],
+                                color="#ff7f0e", alpha=0.15, lw=0, step=None, zorder=1,
+                                label="front, 95 % intervals" + _suffix(gk, many))
             for r in front:
                 ax.annotate(r["label"] or r["prop"], (r[cost], r["test_error"]), fontsize=6,
                             xytext=(4, 4), textcoords="offset points")
     _log_axis(ax, "x", [r[cost] for r in res])
+    _clip(ax, [dict(r, _x=r[cost]) for r in res], error_top(res))
     ax.set_xlabel(label + " (log)")
-    ax.set_ylabel("test error (%)")
+    ax.set_ylabel("test error (%), mean and 95 % interval")
     ax.set_title(f"test error vs {label.split(' (')[0]}")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, loc="best")
+    _legend(ax)
     return _save(fig, out_dir, f"tradeoff_{cost}")
+
+
+def _band(front, cost, xs):
+    """The interval of the front's point in force at each staircase x (the cheaper point holds until the next)."""
+    out = []
+    for x in xs:
+        r = max((p for p in front if p[cost] <= x), key=lambda p: p[cost])
+        out.append((r["test_error_lo"], r["test_error_hi"]))
+    return out
 
 
 def cost_vs_width(rows, out_dir, cost, label) -> dict | None:
@@ -178,7 +251,7 @@ def cost_vs_width(rows, out_dir, cost, label) -> dict | None:
     ax.set_ylabel(label)
     ax.set_title(f"{label.split(' (')[0]} vs width")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7)
+    _legend(ax)
     return _save(fig, out_dir, f"{cost}_vs_width")
 
 
