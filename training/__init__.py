@@ -6,5 +6,6 @@ matmuls), ``layers`` / ``nets`` (maxout networks), ``update`` (momentum and
 stored-parameter update), ``datasets``, ``trainer`` (``train``, and ``record``:
 train up to one step and capture it), ``capture`` (the ``Recorder`` hook that
 keeps a step's operand/output codes; the file format is ``fewbits.sim.capture``),
-``bench`` and ``reproduce``.  Nothing heavy is imported here.
+and ``bench`` (the paper reproduction runs on the sweep engine:
+``fewbits.flow.paper``).  Nothing heavy is imported here.
 """

@@ -37,9 +37,12 @@ class Stage:
     summary: Callable[[dict], dict] | None = None  # the few numbers a point record keeps
     version: int = 1  # part of every cache key: bump when a stage's results change meaning
     instances: Callable[["Stage", dict], list] | None = None  # None: one instance, named like the stage
+    kinds: tuple[str, ...] = ("run",)  # the point kinds it applies to: "run" (a sweep file), "train", "parts"
 
     def expand(self, point: dict) -> list["Instance"]:
-        """This stage's instances for ``point`` (none when the point switches the stage off)."""
+        """This stage's instances for ``point`` (none for another kind of point, or one switching it off)."""
+        if point.get("kind", "run") not in self.kinds:
+            return []
         if self.instances is not None:
             return self.instances(self, point)
         return [Instance(self.name, self, self.config(point), self.needs)]
@@ -271,6 +274,57 @@ def _power_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
             "record": store.rel(workdir / "power.json")}
 
 
+# ---------------------------------------------------------------- bare parts (``fewbits synth --sweep``)
+
+def _part_spec(fmt_text: str):
+    from fewbits.hw.eda.synth_parts import sweep_spec
+
+    return sweep_spec(fmt_text)
+
+
+def _part_synth_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
+    """Synthesize the bare multiplier or MAC unit of ``a = b = out = format`` on one target: the synth record."""
+    from fewbits.hw.eda import synth as S
+    from fewbits.hw.eda.synth_parts import part_design
+
+    spec = _part_spec(config["format"])
+    d = part_design(spec, config["part"], name=config["format"])
+    rec = S.synthesize(d, config["target"], dsp=config["dsp"], liberty=config["liberty"], timeout=config["timeout"],
+                       use_cache=config["use_cache"])
+    return {**rec, "spec": spec.to_dict()}
+
+
+def _part_power_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
+    """The bare part simulated on seeded random vectors: the power record (without its per-group detail)."""
+    from fewbits.hw.eda.power import estimate
+    from fewbits.hw.eda.power_vectors import synthetic
+    from fewbits.hw.eda.synth_parts import part_design
+
+    spec = _part_spec(config["format"])
+    d = part_design(spec, config["part"], name=config["format"])
+    ops = synthetic(spec, "random", config["seed"], 8, 32, 8)
+    rec = estimate(d, [ops], spec=spec, max_cycles=config["max_cycles"], timeout=config["timeout"],
+                   use_cache=config["use_cache"])
+    return {k: v for k, v in rec.items() if k != "groups"}
+
+
+def _part_config(point: dict) -> dict:
+    return {"format": point["format"], "timeout": point["timeout"], "use_cache": point["use_cache"]}
+
+
+def _part_synth_instances(stage: Stage, point: dict) -> list[Instance]:
+    return [Instance(f"{part}.{t}", stage, {**_part_config(point), "part": part, "target": t, "dsp": point["dsp"],
+                                            "liberty": point["liberty"]}, ())
+            for part in point["parts"] for t in point["targets"]]
+
+
+def _part_power_instances(stage: Stage, point: dict) -> list[Instance]:
+    if not point["power"]:
+        return []
+    return [Instance(f"{part}.power", stage, {**_part_config(point), "part": part, "seed": point["seed"],
+                                              "max_cycles": point["power_cycles"]}, ()) for part in point["parts"]]
+
+
 # ---------------------------------------------------------------- the stage table and the plan of one point
 
 def _when_enabled(section: str):
@@ -297,7 +351,7 @@ def _synth_instances(stage: Stage, point: dict) -> list[Instance]:
 STAGES: tuple[Stage, ...] = (
     Stage("train", (), _train_config, _train_run, _module_missing("fewbits.training.trainer"),
           resumable=True,
-          summary=lambda r: {"test_error": r["test_error"], "valid_error": r["valid_error"]}),
+          summary=lambda r: {"test_error": r["test_error"], "valid_error": r["valid_error"]}, kinds=("run", "train")),
     Stage("verilog", (), _verilog_config, _verilog_run, _module_missing("fewbits.hw.export"),
           summary=lambda r: {"verilog": r["verilog"], "manifest": r["manifest"], "acc": r["formats"]["acc"]}),
     Stage("cosim", ("train", "verilog"), _cosim_config, _cosim_run,
@@ -312,6 +366,11 @@ STAGES: tuple[Stage, ...] = (
           _module_missing("fewbits.hw.eda.power", "fewbits.hw.eda.power_vectors"), version=2,
           summary=lambda r: {"energy_per_mac_pj": r["energy_per_mac_pj"]},
           instances=_when_enabled("power")),
+    Stage("part_synth", (), lambda p: {}, _part_synth_run, _module_missing("fewbits.hw.eda.synth_parts"),
+          summary=lambda r: {"target": r["target"]}, instances=_part_synth_instances, kinds=("parts",)),
+    Stage("part_power", (), lambda p: {}, _part_power_run, _module_missing("fewbits.hw.eda.power"),
+          summary=lambda r: {"energy_per_mac_pj": r["figures"]["energy_per_mac_pj"]},
+          instances=_part_power_instances, kinds=("parts",)),
 )
 BY_NAME: dict[str, Stage] = {s.name: s for s in STAGES}
 
