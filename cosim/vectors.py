@@ -189,56 +189,24 @@ def tie_matmuls(spec, fa, fb, fo, fz, rng, want: int = 24) -> list[MatMul]:
                    np.zeros(len(idx), dtype=np.int64), fz, kind="corner")]
 
 
-def _same_but_frac(x, y) -> bool:
-    """Two fixed-point formats equal except for frac (a dynamic design takes any frac at run time)."""
-    keys = ("width", "signed", "round", "overflow", "symmetric")
-    return all(getattr(x, k, None) == getattr(y, k, None) for k in keys) and \
-        getattr(x, "kind", "") in ("fixed", "dfixed") and getattr(y, "kind", "") in ("fixed", "dfixed")
-
-
-def _fits(fmt, spec_fmt, dynamic) -> bool:
-    return _same_but_frac(fmt, spec_fmt) if dynamic else fmt == spec_fmt
-
-
 def capture_matmuls(path, spec) -> tuple[list[MatMul], list[dict]]:
-    """The matmuls of a training capture that ``spec``'s hardware computes, and the ones skipped (why)."""
-    from pathlib import Path
+    """The matmuls of a training capture that ``spec``'s hardware computes, and the ones skipped (why).
 
-    from fewbits.sim import parse_format
-    from fewbits.training.capture import MANIFEST, load_capture
+    The capture is read and fitted to the design by ``fewbits.sim.capture`` (its one mismatch rule:
+    operands converted only when exact, output codes compared only in the design's output format)."""
+    from fewbits.sim.capture import fit, read_capture
 
-    p = Path(path)
-    folder = p if p.is_dir() else p.parent
-    if not (folder / MANIFEST).is_file():
-        raise ValueError(f"bad capture {path}: accepted a capture folder or its {MANIFEST} "
-                         "(written by `fewbits train --capture ...`)")
-    man, arrays = load_capture(folder)
     out, skipped = [], []
-    for e in man["matmuls"]:
-        fa, fb, fo = (parse_format(e[k]) for k in ("a_fmt", "b_fmt", "out_fmt"))
-        if spec.dynamic:
-            fa, fb, fo = (spec_f.with_frac(f.frac) if _same_but_frac(f, spec_f) else f
-                          for f, spec_f in ((fa, spec.a_fmt), (fb, spec.b_fmt), (fo, spec.out_fmt)))
-        why = [f"{r} {f} is not the design's {g}" for r, f, g in
-               (("a", fa, spec.a_fmt), ("b", fb, spec.b_fmt), ("out", fo, spec.out_fmt))
-               if not _fits(f, g, spec.dynamic)]
-        bias = fz = None
-        if e.get("bias"):
-            bias = arrays[e["bias"]].numpy().astype(np.int64)
-            fz = parse_format(e["bias_fmt"])
-            if spec.dynamic and _same_but_frac(fz, spec.bias_fmt):
-                fz = spec.bias_fmt.with_frac(fz.frac)  # on its own grid: in_bias_shift = fa + fb - fbias
-            elif not _fits(fz, spec.bias_fmt, spec.dynamic):
-                why.append(f"bias {fz} is not the design's {spec.bias_fmt}")
-        if spec.dynamic and not why and bias is not None:
-            sh, bsh = fa.frac + fb.frac - fo.frac, fa.frac + fb.frac - fz.frac
+    for m in read_capture(path).matmuls:
+        f = fit(m, spec, compare_outputs=True)
+        why = [f] if isinstance(f, str) else []
+        if spec.dynamic and not why and f.bias is not None:
+            sh, bsh = f.fa.frac + f.fb.frac - f.fo.frac, f.fa.frac + f.fb.frac - f.fz.frac
             if bsh < 0 and sh < 1:  # the one combination the port contract leaves undefined (hw/README.md)
-                why.append(f"bias {fz} finer than the products (bias shift {bsh}) with shift {sh} < 1")
+                why.append(f"bias {f.fz} finer than the products (bias shift {bsh}) with shift {sh} < 1")
         if why:
-            skipped.append({"name": e["name"], "reason": "; ".join(why)})
+            skipped.append({"name": m.name, "reason": "; ".join(why)})
             continue
-        out.append(MatMul(f"capture[{e['name']}]", arrays[e["a"]].numpy().astype(np.int64),
-                          arrays[e["b"]].numpy().astype(np.int64), fa, fb, fo, bias, fz,
-                          z=arrays[e["z"]].numpy().astype(np.int64), ovf=arrays[e["overflow"]].numpy().astype(bool),
-                          kind="capture"))
+        out.append(MatMul(f"capture[{m.name}]", f.a, f.b, f.fa, f.fb, f.fo, f.bias, f.fz,
+                          z=m.z, ovf=m.overflow.astype(bool), kind="capture"))
     return out, skipped

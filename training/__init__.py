@@ -3,7 +3,9 @@
 Modules: ``precision`` (run formats, paper bits), ``ranges`` (dynamic fixed
 point range controller), ``qcore`` (quantization points and MAC-contract
 matmuls), ``layers`` / ``nets`` (maxout networks), ``update`` (momentum and
-stored-parameter update), ``datasets``, ``trainer`` (``train``), ``capture``
-(operand/output codes for co-simulation: ``record``, ``load_capture``,
-``replay``), ``bench`` and ``reproduce``.  Nothing heavy is imported here.
+stored-parameter update), ``datasets``, ``trainer`` (``train``, and ``record``:
+train up to one step and capture it), ``capture`` (the ``Recorder`` hook that
+keeps a step's operand/output codes; the file format is ``fewbits.sim.capture``),
+and ``bench`` (the paper reproduction runs on the sweep engine:
+``fewbits.flow.paper``).  Nothing heavy is imported here.
 """

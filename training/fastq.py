@@ -13,6 +13,7 @@ what ``RangeController.observe`` derives from ``fmt.encode_ovf(x)``
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 
 import torch
@@ -46,14 +47,24 @@ def supports(fmt) -> bool:
 _kernels: dict = {}
 
 
-def _njit(**kw):
-    from fewbits.files import cache_root
+@functools.cache
+def _numba():
+    """numba, its cache folder under fewbits' cache root (``fewbits.files.cache_root``).
 
-    os.environ.setdefault("NUMBA_CACHE_DIR", str(cache_root() / "numba"))
+    Set once, here, where kernels are compiled, on numba's own config: nothing is written to
+    ``os.environ`` (a child process would inherit it), and an explicit ``NUMBA_CACHE_DIR`` wins."""
     import numba
 
+    from fewbits.files import cache_root
+
+    if not os.environ.get("NUMBA_CACHE_DIR"):
+        numba.config.CACHE_DIR = str(cache_root() / "numba")
+    return numba
+
+
+def _njit(**kw):
     # one thread: torch's own OpenMP workers would fight a second thread pool for the cores
-    return numba.njit(nogil=True, error_model="numpy", **kw)
+    return _numba().njit(nogil=True, error_model="numpy", **kw)
 
 
 def _rounder(mode: str):

@@ -21,7 +21,7 @@ import torch
 from fewbits.files import atomic_write_bytes
 
 from . import datasets as ds
-from .capture import Capture
+from .capture import Recorder
 from .nets import build
 from .precision import Precision
 from .qcore import QuantState
@@ -88,7 +88,7 @@ class Trainer:
         self.step = 0  # training batches completed (after warm-up)
         self.history: list[dict] = []
         self.warmed_up = False
-        self.capture = Capture(config.capture, config.capture_step) if config.capture else None
+        self.capture = Recorder(config.capture, config.capture_step) if config.capture else None
         self.capture_path = None
         self.on_epoch = None  # ``fn(history_entry)`` after every epoch (the CLI prints it)
         self._x = {k: torch.from_numpy(getattr(self.data, k).x) for k in ("train", "valid", "test")}
@@ -208,6 +208,23 @@ class Trainer:
                 self.on_epoch(self.history[-1])
         return self.result()
 
+    def run_until_captured(self, max_epochs: int | None = None) -> Path:
+        """Train epoch after epoch just until the capture step has been recorded; its manifest path.
+
+        The run itself is not saved (no checkpoint, no result); the capture goes to ``<out>/capture``."""
+        if self.capture is None or self.out is None:
+            raise ValueError("run_until_captured needs capture layers and an output folder")
+        self.warm_up()
+        e = 0
+        limit = self.cfg.epochs + 1000 if max_epochs is None else max_epochs
+        while not self.capture.done:
+            self.qs.controller.tracking = self.precision.dynamic and e == 0 and self.cfg.range_warmup == 0
+            self.train_epoch(e, self.lr(e), self.schedule.momentum(e, self.cfg.epochs), "")
+            e += 1
+            if e > limit:
+                raise ValueError(f"step {self.cfg.capture_step} never reached")
+        return Path(self.capture_path)
+
     def ranges(self) -> dict:
         out = {}
         for name, g in sorted(self.qs.controller.groups.items()):
@@ -305,3 +322,22 @@ def train(config: TrainConfig, out_dir=None, resume: bool = False, progress: boo
     if resume and out_dir is not None and (Path(out_dir) / CHECKPOINT).is_file():
         t.load_checkpoint(Path(out_dir) / CHECKPOINT)
     return t.run()
+
+
+def record(config: TrainConfig, out_dir, layers=None, step: int | None = None,
+           dataset: ds.Dataset | None = None) -> Path:
+    """Train ``config`` just until training step ``step`` and capture ``layers`` there into ``out_dir``
+    (``capture.json`` + ``capture.npz``); returns the manifest path.  The run itself is not saved."""
+    from fewbits.sim.capture import ARRAYS, MANIFEST
+
+    cfg = dataclasses.replace(config, capture=tuple(layers or config.capture or ("L0",)),
+                              capture_step=config.capture_step if step is None else int(step))
+    out = Path(out_dir)
+    t = Trainer(cfg, out.parent, dataset=dataset)  # the trainer writes captures to <out>/capture
+    produced = t.run_until_captured()
+    if produced.parent != out:
+        out.mkdir(parents=True, exist_ok=True)
+        for name in (MANIFEST, ARRAYS):
+            (produced.parent / name).replace(out / name)
+        produced = out / MANIFEST
+    return produced

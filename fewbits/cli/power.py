@@ -68,7 +68,7 @@ def power(design, top, capture, matmuls, vectors, shape, seed, max_cycles, clock
     """Estimate toggles, energy per MAC and power of DESIGN on real or synthetic vectors."""
     from fewbits.hw.eda import power as P
     from fewbits.hw.eda import synth as S
-    from fewbits.hw.eda.power_vectors import load_capture, synthetic
+    from fewbits.hw.eda.power_vectors import capture_operands, synthetic
     from fewbits.hw.eda.synth_tools import SynthError
     from fewbits.sim import MacSpec
 
@@ -99,7 +99,7 @@ def power(design, top, capture, matmuls, vectors, shape, seed, max_cycles, clock
                                      param_hint="DESIGN")
     for d in designs:
         spec = MacSpec.from_dict(d.manifest["spec"])
-        ops = load_capture(capture, spec, matmuls) if capture else [synthetic(spec, kind, seed, m, k, n, act)]
+        ops = capture_operands(capture, spec, matmuls) if capture else [synthetic(spec, kind, seed, m, k, n, act)]
         todo = [d]
         if parts:
             from fewbits.hw.eda.synth_parts import PARTS, part_design

@@ -48,9 +48,12 @@ def _echo_failure(e) -> None:
               help="sweep bare multipliers and MAC units: fixed:LO..HI, dfixed:LO..HI, float:E:LO..HI (mantissa)")
 @click.option("--power", "sweep_power", is_flag=True,
               help="--sweep: also simulate each point on seeded random vectors for energy per MAC")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="--sweep: points run in parallel (a killed sweep resumes from OUT_DIR/store)")
 @click.option("-o", "--out-dir", type=OutputDir(Path), default=Path("build/synth"),
               show_default=True, help="where the JSON records (and a sweep's CSV) go")
-def synth(design, top, targets, no_dsp, liberty, fmax, parts, timeout, no_cache, sweeps, sweep_power, out_dir):
+def synth(design, top, targets, no_dsp, liberty, fmax, parts, timeout, no_cache, sweeps, sweep_power, workers,
+          out_dir):
     """Synthesize DESIGN (a `fewbits verilog` directory or a Verilog file) with Yosys."""
     from fewbits.hw.eda import synth as S
     from fewbits.hw.eda.synth_tools import SynthError
@@ -70,11 +73,11 @@ def synth(design, top, targets, no_dsp, liberty, fmax, parts, timeout, no_cache,
     if timeout <= 0:
         raise click.BadParameter(f"{timeout}: accepted seconds > 0", param_hint="--timeout")
     if sweeps:
-        from fewbits.hw.eda.synth_sweep import parse_sweep, run_sweep
+        from fewbits.flow import parts as part_sweep
 
-        points = [p for s in sweeps for p in parse_sweep(s)]
-        res = run_sweep(points, targets, out_dir, dsp=not no_dsp, liberty=liberty, timeout=timeout,
-                        use_cache=not no_cache, power=sweep_power, progress=True)
+        formats = [p for s in sweeps for p in part_sweep.parse_range(s)]
+        res = part_sweep.run(formats, targets, out_dir, dsp=not no_dsp, liberty=liberty, timeout=timeout,
+                             use_cache=not no_cache, power=sweep_power, progress=True, workers=workers)
         click.echo(f"{len(res['ok'])} records, {len(res['failed'])} failed; wrote {res['csv']}")
         for f in res["failed"]:
             click.echo(f"failed: {f}", err=True)

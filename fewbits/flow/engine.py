@@ -36,7 +36,9 @@ def point_key(point: dict) -> str:
 
 
 def point_label(point: dict) -> str:
-    """What a person calls the point: ``fixed:12:8 -> fixed:16:12`` plus its knob."""
+    """What a person calls the point: ``fixed:12:8 -> fixed:16:12`` plus its knob (a part sweep's: its format)."""
+    if point.get("kind") == "parts":
+        return point["format"]
     lab = point["prop"] if point["prop"] == point["update"] else f"{point['prop']} / {point['update']}"
     if point.get("family") == "dfixed" and point.get("max_overflow") is not None:
         lab += f" (ovf {point['max_overflow']:g})"

@@ -1,8 +1,9 @@
-"""The stage registry: what a sweep does for one point, and what each step depends on.
+"""The stage table: what a sweep does for one point, and what each step depends on.
 
-Why a registry: the stages (training, Verilog, co-simulation, synthesis, power)
-are built by different people and land at different times.  Each is registered
-here as ``name -> Stage`` whose ``config(point)`` names *exactly* the settings
+Why a table: the stages (training, Verilog, co-simulation, synthesis, power)
+are built by different people and land at different times.  Each is one row of
+``STAGES`` (in dependency order; ``plan`` reads nothing else), a ``Stage``
+whose ``config(point)`` names *exactly* the settings
 its result depends on; the engine hashes that (plus the keys of the stages it
 consumes) into the stage's cache key.  So a point that changes only its
 synthesis target re-uses its training, Verilog and co-simulation, and a stage
@@ -35,6 +36,16 @@ class Stage:
     resumable: bool = False  # keep a killed run's work folder (the trainer resumes from its checkpoint)
     summary: Callable[[dict], dict] | None = None  # the few numbers a point record keeps
     version: int = 1  # part of every cache key: bump when a stage's results change meaning
+    instances: Callable[["Stage", dict], list] | None = None  # None: one instance, named like the stage
+    kinds: tuple[str, ...] = ("run",)  # the point kinds it applies to: "run" (a sweep file), "train", "parts"
+
+    def expand(self, point: dict) -> list["Instance"]:
+        """This stage's instances for ``point`` (none for another kind of point, or one switching it off)."""
+        if point.get("kind", "run") not in self.kinds:
+            return []
+        if self.instances is not None:
+            return self.instances(self, point)
+        return [Instance(self.name, self, self.config(point), self.needs)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,17 +56,6 @@ class Instance:
     stage: Stage
     config: dict
     needs: tuple[str, ...]
-
-
-REGISTRY: dict[str, Stage] = {}
-ORDER: list[str] = []
-
-
-def register(stage: Stage) -> Stage:
-    if stage.name not in REGISTRY:
-        ORDER.append(stage.name)
-    REGISTRY[stage.name] = stage
-    return stage
 
 
 def _module_missing(*modules: str) -> Callable[[], str | None]:
@@ -138,11 +138,6 @@ def _train_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
     }
 
 
-register(Stage("train", (), _train_config, _train_run, _module_missing("fewbits.training.trainer"),
-               resumable=True,
-               summary=lambda r: {"test_error": r["test_error"], "valid_error": r["valid_error"]}))
-
-
 # ---------------------------------------------------------------- verilog
 
 def _verilog_config(point: dict) -> dict:
@@ -159,10 +154,6 @@ def _verilog_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
             "design_dir": store.rel(workdir), "spec_key": spec.key(),
             "formats": {"a": str(spec.a_fmt), "b": str(spec.b_fmt), "acc": str(spec.acc_fmt),
                         "out": str(spec.out_fmt)}}
-
-
-register(Stage("verilog", (), _verilog_config, _verilog_run, _module_missing("fewbits.hw.export"),
-               summary=lambda r: {"verilog": r["verilog"], "manifest": r["manifest"], "acc": r["formats"]["acc"]}))
 
 
 # ---------------------------------------------------------------- cosim
@@ -219,11 +210,6 @@ def _cosim_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
             "report_txt": store.rel(workdir / "report.txt"), "wall_seconds": s.get("wall_seconds")}
 
 
-register(Stage("cosim", ("train", "verilog"), _cosim_config, _cosim_run,
-               _module_missing("fewbits.cosim.verify", "fewbits.cosim.vectors", "fewbits.training.capture"),
-               summary=lambda r: {"macs_checked": r["macs_checked"], "report": r["report"]}))
-
-
 # ---------------------------------------------------------------- synth
 
 def _synth_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
@@ -251,11 +237,6 @@ def _synth_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
             "tools": rec.get("tools"), "seconds": rec.get("seconds")}
 
 
-register(Stage("synth", ("verilog",), lambda p: {}, _synth_run, _module_missing("fewbits.hw.eda.synth"),
-               summary=lambda r: {k: r["per_pe"].get(k) for k in ("transistors", "luts", "cells", "dsps")
-                                  if k in r["per_pe"]}))
-
-
 # ---------------------------------------------------------------- power
 
 def _power_config(point: dict) -> dict:
@@ -264,13 +245,11 @@ def _power_config(point: dict) -> dict:
 
 def _captured(capture_dir: Path, matmul: str) -> bool:
     """Whether a training capture holds codes of ``matmul`` (an fp32 run's capture is empty)."""
-    import json
+    from fewbits.sim.capture import manifest_path, read_capture
 
-    try:
-        man = json.loads((capture_dir / "capture.json").read_text())
-    except (OSError, ValueError):
+    if not manifest_path(capture_dir).is_file():
         return False
-    return any(e.get("matmul") == matmul for e in man.get("matmuls", []))
+    return any(m.matmul == matmul for m in read_capture(capture_dir).matmuls)  # a damaged capture fails the stage
 
 
 def _power_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
@@ -282,7 +261,7 @@ def _power_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
     spec = MacSpec.from_dict(design.manifest["spec"])
     cap = inputs["train"]["result"].get("capture")
     if cap and _captured(store.abs(cap), "forward"):
-        ops = power_vectors.load_capture(store.abs(cap), spec, ["forward"])
+        ops = power_vectors.capture_operands(store.abs(cap), spec, ["forward"])
         source = "capture"
     else:  # fp32 training quantizes nothing, so its capture holds no codes: random operands
         ops = [power_vectors.synthetic(spec, "random", config["seed"], 4 * spec.rows, 64, 4 * spec.cols)]
@@ -295,24 +274,107 @@ def _power_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
             "record": store.rel(workdir / "power.json")}
 
 
-register(Stage("power", ("train", "verilog"), _power_config, _power_run,
-               _module_missing("fewbits.hw.eda.power", "fewbits.hw.eda.power_vectors"), version=2,
-               summary=lambda r: {"energy_per_mac_pj": r["energy_per_mac_pj"]}))
+# ---------------------------------------------------------------- bare parts (``fewbits synth --sweep``)
+
+def _part_spec(fmt_text: str):
+    from fewbits.hw.eda.synth_parts import sweep_spec
+
+    return sweep_spec(fmt_text)
 
 
-# ---------------------------------------------------------------- the plan of one point
+def _part_synth_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
+    """Synthesize the bare multiplier or MAC unit of ``a = b = out = format`` on one target: the synth record."""
+    from fewbits.hw.eda import synth as S
+    from fewbits.hw.eda.synth_parts import part_design
+
+    spec = _part_spec(config["format"])
+    d = part_design(spec, config["part"], name=config["format"])
+    rec = S.synthesize(d, config["target"], dsp=config["dsp"], liberty=config["liberty"], timeout=config["timeout"],
+                       use_cache=config["use_cache"])
+    return {**rec, "spec": spec.to_dict()}
+
+
+def _part_power_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
+    """The bare part simulated on seeded random vectors: the power record (without its per-group detail)."""
+    from fewbits.hw.eda.power import estimate
+    from fewbits.hw.eda.power_vectors import synthetic
+    from fewbits.hw.eda.synth_parts import part_design
+
+    spec = _part_spec(config["format"])
+    d = part_design(spec, config["part"], name=config["format"])
+    ops = synthetic(spec, "random", config["seed"], 8, 32, 8)
+    rec = estimate(d, [ops], spec=spec, max_cycles=config["max_cycles"], timeout=config["timeout"],
+                   use_cache=config["use_cache"])
+    return {k: v for k, v in rec.items() if k != "groups"}
+
+
+def _part_config(point: dict) -> dict:
+    return {"format": point["format"], "timeout": point["timeout"], "use_cache": point["use_cache"]}
+
+
+def _part_synth_instances(stage: Stage, point: dict) -> list[Instance]:
+    return [Instance(f"{part}.{t}", stage, {**_part_config(point), "part": part, "target": t, "dsp": point["dsp"],
+                                            "liberty": point["liberty"]}, ())
+            for part in point["parts"] for t in point["targets"]]
+
+
+def _part_power_instances(stage: Stage, point: dict) -> list[Instance]:
+    if not point["power"]:
+        return []
+    return [Instance(f"{part}.power", stage, {**_part_config(point), "part": part, "seed": point["seed"],
+                                              "max_cycles": point["power_cycles"]}, ()) for part in point["parts"]]
+
+
+# ---------------------------------------------------------------- the stage table and the plan of one point
+
+def _when_enabled(section: str):
+    """One instance unless the point's ``[section]`` says ``enabled = false``."""
+    def instances(stage: Stage, point: dict) -> list[Instance]:
+        if not point[section].get("enabled", True):
+            return []
+        return [Instance(stage.name, stage, stage.config(point), stage.needs)]
+
+    return instances
+
+
+def _synth_instances(stage: Stage, point: dict) -> list[Instance]:
+    """One instance per target; the bare parts (multiplier, MAC unit) on generic CMOS only."""
+    out = []
+    for target in point["synth"]["targets"]:
+        out.append(Instance(f"synth.{target}", stage, {"target": target}, stage.needs))
+        for part in point["synth"].get("parts", []) if target == "cmos" else []:
+            out.append(Instance(f"synth.{part}.{target}", stage, {"target": target, "part": part}, stage.needs))
+    return out
+
+
+#: every stage, in dependency order: the one table ``plan`` reads (a stage needs only stages above it)
+STAGES: tuple[Stage, ...] = (
+    Stage("train", (), _train_config, _train_run, _module_missing("fewbits.training.trainer"),
+          resumable=True,
+          summary=lambda r: {"test_error": r["test_error"], "valid_error": r["valid_error"]}, kinds=("run", "train")),
+    Stage("verilog", (), _verilog_config, _verilog_run, _module_missing("fewbits.hw.export"),
+          summary=lambda r: {"verilog": r["verilog"], "manifest": r["manifest"], "acc": r["formats"]["acc"]}),
+    Stage("cosim", ("train", "verilog"), _cosim_config, _cosim_run,
+          _module_missing("fewbits.cosim.verify", "fewbits.cosim.vectors", "fewbits.sim.capture"),
+          summary=lambda r: {"macs_checked": r["macs_checked"], "report": r["report"]},
+          instances=_when_enabled("cosim")),
+    Stage("synth", ("verilog",), lambda p: {}, _synth_run, _module_missing("fewbits.hw.eda.synth"),
+          summary=lambda r: {k: r["per_pe"].get(k) for k in ("transistors", "luts", "cells", "dsps")
+                             if k in r["per_pe"]},
+          instances=_synth_instances),
+    Stage("power", ("train", "verilog"), _power_config, _power_run,
+          _module_missing("fewbits.hw.eda.power", "fewbits.hw.eda.power_vectors"), version=2,
+          summary=lambda r: {"energy_per_mac_pj": r["energy_per_mac_pj"]},
+          instances=_when_enabled("power")),
+    Stage("part_synth", (), lambda p: {}, _part_synth_run, _module_missing("fewbits.hw.eda.synth_parts"),
+          summary=lambda r: {"target": r["target"]}, instances=_part_synth_instances, kinds=("parts",)),
+    Stage("part_power", (), lambda p: {}, _part_power_run, _module_missing("fewbits.hw.eda.power"),
+          summary=lambda r: {"energy_per_mac_pj": r["figures"]["energy_per_mac_pj"]},
+          instances=_part_power_instances, kinds=("parts",)),
+)
+BY_NAME: dict[str, Stage] = {s.name: s for s in STAGES}
+
 
 def plan(point: dict) -> list[Instance]:
-    """The stage instances of ``point``, in dependency order."""
-    out = [Instance("train", REGISTRY["train"], _train_config(point), ()),
-           Instance("verilog", REGISTRY["verilog"], _verilog_config(point), ())]
-    if point["cosim"].get("enabled", True):
-        out.append(Instance("cosim", REGISTRY["cosim"], _cosim_config(point), ("train", "verilog")))
-    for target in point["synth"]["targets"]:
-        out.append(Instance(f"synth.{target}", REGISTRY["synth"], {"target": target}, ("verilog",)))
-        for part in point["synth"].get("parts", []) if target == "cmos" else []:  # parts: generic CMOS only
-            out.append(Instance(f"synth.{part}.{target}", REGISTRY["synth"], {"target": target, "part": part},
-                                ("verilog",)))
-    if point["power"].get("enabled", True):
-        out.append(Instance("power", REGISTRY["power"], _power_config(point), ("train", "verilog")))
-    return out
+    """The stage instances of ``point``, in dependency order: the table's rows, each expanded for the point."""
+    return [inst for stage in STAGES for inst in stage.expand(point)]

@@ -19,6 +19,18 @@ PAPER = [
 ]
 PAPER_DATASET = "mnist"  # the paper's numbers are comparable only with ours on (PI) MNIST
 PAPER_SOURCE = "Courbariaux, Bengio & David 2014, Table 3 (PI MNIST, maxout MLP)"
+PAPER_FIXED_INT_BITS = 5  # the paper's fixed-point row: 20 bits, 5 of them integer (frac = 15)
+
+
+def paper_run(p: dict) -> tuple[str, str, bool]:
+    """(prop, update, paper_bits) of our run of one ``PAPER`` row: its formats in fewbits' strings."""
+    fam, pb, ub = p["family"], p["prop_bits"], p["update_bits"]
+    if fam in ("fp32", "float"):
+        names = {16: "fp16", 32: "fp32"}
+        return names[pb], names[ub], False
+    if fam == "fixed":
+        return (f"fixed:{pb}:{pb - PAPER_FIXED_INT_BITS}", f"fixed:{ub}:{ub - PAPER_FIXED_INT_BITS}", True)
+    return f"dfixed:{pb}", f"dfixed:{ub}", True
 
 # cost axes: (row field, axis label); the first one present ranks the recommendation
 COSTS = [("transistors", "transistors per MAC unit (Yosys generic CMOS)"),

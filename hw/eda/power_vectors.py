@@ -1,16 +1,13 @@
 """Operand streams for power simulation: training captures, random or constant codes -> per-cycle port values.
 
 Why: activity depends on the data, so the default source is a real training
-capture (``training/capture.py`` layout: ``capture.json`` + ``capture.npz``,
-operand codes of the layer matmuls).  This module reads that layout itself
-(``hw`` never imports ``training``) and lays the codes out the way the design
-consumes them: tiles of a MacArray, dot products of a MacUnit, operand pairs of
+capture (read by ``fewbits.sim.capture``, the one reader of the format).  This
+module lays the codes out the way the design consumes them: tiles of a MacArray, dot products of a MacUnit, operand pairs of
 a bare multiplier.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,53 +30,35 @@ class Operands:
     bias_shift: int = 0  # fa + fb - fbias: the bias's own range (in_bias_shift)
 
 
-def _fmt_match(src, dst) -> bool:
-    return src.kind == dst.kind and src.width == dst.width and getattr(src, "signed", True) == getattr(dst, "signed", True)
+def capture_operands(path, spec, matmuls=None) -> list[Operands]:
+    """The operands of every (or the named) captured matmul, in the design's formats.
 
+    The capture is read and fitted by ``fewbits.sim.capture`` (its one mismatch rule: an operand in
+    another format is converted by value only when exact, and the note says so; else the matmul is
+    skipped).  Power does not compare output codes, so the output format need not be the design's."""
+    from fewbits.sim.capture import CaptureError, fit, read_capture
 
-def _convert(codes: np.ndarray, src, dst, notes: list, what: str) -> np.ndarray:
-    """Codes of ``src`` as codes of ``dst``: as-is when the bit layout matches, else by value."""
-    import torch
-
-    if _fmt_match(src, dst):
-        return codes.astype(np.int64)
-    notes.append(f"{what}: capture {src} converted by value to design {dst}")
-    return dst.encode(src.decode(torch.from_numpy(codes.astype(np.int64)))).numpy()
-
-
-def load_capture(path, spec, matmuls=None) -> list[Operands]:
-    """The operands of every (or the named) captured matmul, in the design's formats."""
-    from fewbits.sim import parse_format
-
-    p = Path(path)
-    man_path = p / "capture.json" if p.is_dir() else (p.with_suffix(".json") if p.suffix == ".npz" else p)
-    if not man_path.exists():
-        raise SynthError(f"{path}: no capture (accepted: a capture folder with capture.json + capture.npz "
-                         "from training, or the capture.json/.npz file)")
     try:
-        man = json.loads(man_path.read_text())
-        arrays = np.load(man_path.parent / man.get("arrays", "capture.npz"))
-    except (OSError, ValueError) as e:
-        raise SynthError(f"{path}: unreadable capture ({e})") from e
-    out = []
-    for e in man.get("matmuls", []):
-        if matmuls and e["name"] not in matmuls and e.get("matmul") not in matmuls:
+        cap = read_capture(path)
+    except CaptureError as e:
+        raise SynthError(str(e)) from None
+    out, skipped = [], []
+    for m in cap.matmuls:
+        if matmuls and m.name not in matmuls and m.matmul not in matmuls:
             continue
-        notes: list = []
-        fa, fb, fo = (parse_format(e[k]) for k in ("a_fmt", "b_fmt", "out_fmt"))
-        a = _convert(arrays[e["a"]], fa, spec.a_fmt, notes, "a")
-        b = _convert(arrays[e["b"]], fb, spec.b_fmt, notes, "b")
-        bias = None
-        if e.get("bias") and e.get("bias_fmt") and _fmt_match(parse_format(e["bias_fmt"]), spec.bias_fmt):
-            bias = arrays[e["bias"]].astype(np.int64).reshape(-1)
+        f = fit(m, spec, compare_outputs=False)
+        if isinstance(f, str):
+            skipped.append(f"{m.name}: {f}")
+            continue
         shift = bias_shift = 0
-        if fa.kind == "dfixed":
-            shift = fa.frac + fb.frac - fo.frac
-            bias_shift = fa.frac + fb.frac - parse_format(e["bias_fmt"]).frac if bias is not None else 0
-        out.append(Operands(a, b, bias, shift, f"capture {man_path.parent.name}:{e['name']}", notes,
+        if m.a_fmt.kind == "dfixed":
+            shift = m.a_fmt.frac + m.b_fmt.frac - m.out_fmt.frac
+            bias_shift = m.a_fmt.frac + m.b_fmt.frac - m.bias_fmt.frac if m.bias is not None else 0
+        out.append(Operands(f.a, f.b, f.bias, shift, f"capture {cap.path.parent.name}:{m.name}", list(f.notes),
                             bias_shift))
     if not out:
-        raise SynthError(f"{path}: the capture holds no matmul" + (f" named {', '.join(matmuls)}" if matmuls else ""))
+        raise SynthError(f"{path}: the capture holds no matmul" + (f" named {', '.join(matmuls)}" if matmuls else "")
+                         + (f" that fits the design ({'; '.join(skipped)})" if skipped else ""))
     return out
 
 

@@ -19,6 +19,21 @@ from fewbits.files import atomic_write_text
 PARTS = ("multiplier", "mac_unit")
 
 
+def sweep_format(kind: str, width: int) -> str:
+    """The format of a width in a part sweep: ``fixed:W:W//2`` (half the bits fractional) or ``dfixed:W``.
+
+    The one place of this rule: the sweep's points and the report's lookups both call it."""
+    return f"fixed:{width}:{width // 2}" if kind == "fixed" else f"dfixed:{width}"
+
+
+def sweep_spec(fmt_text: str):
+    """The MacSpec of a part-sweep point: ``a = b = out = FORMAT``, one PE, K up to 1024."""
+    from fewbits.sim import MacSpec, parse_format
+
+    f = parse_format(fmt_text)
+    return MacSpec(f, f, f, rows=1, cols=1, k_max=1024)
+
+
 def _spec_of(design_or_spec):
     from fewbits.sim import MacSpec
 

@@ -11,7 +11,7 @@ import argparse
 import csv
 from pathlib import Path
 
-from fewbits.hw.eda.synth_sweep import quadratic_fit
+from fewbits.hw.eda.synth_parts import sweep_format
 
 FIT_MIN = 4   # 2- and 3-bit multipliers are a handful of gates: constant overhead, not w^2
 
@@ -21,6 +21,19 @@ HOROWITZ = {
     "fp16_mul": {"pj": 1.1, "um2": 1640}, "fp32_mul": {"pj": 3.7, "um2": 7700},
     "int8_add": {"pj": 0.03}, "int32_add": {"pj": 0.1},
 }
+
+
+def quadratic_fit(widths, values) -> dict:
+    """Least-squares ``c2 w^2 + c1 w + c0`` and its relative RMS residual (the paper's premise: cost ~ w^2)."""
+    import numpy as np
+
+    w = np.asarray(widths, dtype=float)
+    v = np.asarray(values, dtype=float)
+    coef = np.polyfit(w, v, 2)
+    fit = np.polyval(coef, w)
+    rel = float(np.sqrt(np.mean(((v - fit) / v) ** 2)))
+    return {"c2": float(coef[0]), "c1": float(coef[1]), "c0": float(coef[2]), "rel_rms_residual": rel,
+            "max_rel_residual": float(np.max(np.abs((v - fit) / v)))}
 
 
 def _raw_rows(path: Path):
@@ -167,8 +180,8 @@ def tables(rows) -> str:
     def ratio(a, b):
         return f"{a / b:.2f}" if a and b else "-"
 
-    fx = {w: (_get(rows, f"fixed:{w}:{w // 2}", "multiplier", "power", "energy_per_mac_pj"),
-              _get(rows, f"fixed:{w}:{w // 2}", "multiplier", "cmos", "transistors")) for w in (8, 16, 32)}
+    fx = {w: (_get(rows, sweep_format("fixed", w), "multiplier", "power", "energy_per_mac_pj"),
+              _get(rows, sweep_format("fixed", w), "multiplier", "cmos", "transistors")) for w in (8, 16, 32)}
     fl = {n: (_get(rows, n, "multiplier", "power", "energy_per_mac_pj"),
               _get(rows, n, "multiplier", "cmos", "transistors")) for n in ("fp16", "fp32", "float:5:10", "float:8:23")}
     fp16 = fl["fp16"] if fl["fp16"][0] else fl["float:5:10"]

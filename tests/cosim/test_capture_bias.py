@@ -10,7 +10,7 @@ from fewbits.cosim.verify import verify
 @pytest.fixture(scope="module")
 def capture(tmp_path_factory):
     """digits / mlp-small / dfixed:9 trained for a few batches, then both layers captured (seed 0)."""
-    from fewbits.training.capture import record
+    from fewbits.training.trainer import record
     from fewbits.training.trainer import TrainConfig
 
     cfg = TrainConfig(dataset="digits", net="mlp-small", epochs=1, batch_size=8, prop="dfixed:9",

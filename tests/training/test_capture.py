@@ -1,10 +1,11 @@
-"""Captures reproduce: re-running mac_reference on a capture gives its output codes and flags."""
+"""Captures recorded during training (training.capture.Recorder) reproduce: re-running mac_reference on a capture gives its output codes and flags."""
 
 import json
 
 import numpy as np
 import pytest
-from fewbits.training.capture import Capture, load_capture, replay
+from fewbits.sim.capture import read_capture, replay
+from fewbits.training.capture import Recorder
 
 from .helpers import batch, make_net, step
 
@@ -17,7 +18,7 @@ def test_capture_replays_bit_exactly(tmp_path, net, prop, update, paper):
     n, qs, gen = make_net(net, prop, update, seed, paper_bits=paper)
     x, y = batch(gen)
     step(n, qs, x, y)  # ranges settle, then capture the second step
-    cap = Capture(["L0", "L1"], step=1)
+    cap = Recorder(["L0", "L1"], step=1)
     qs.mac_hooks.append(cap.hook)
     x, y = batch(gen)
     step(n, qs, x, y)
@@ -32,18 +33,17 @@ def test_capture_replays_bit_exactly(tmp_path, net, prop, update, paper):
 
 def test_replay_detects_a_changed_code(tmp_path):
     n, qs, gen = make_net("mlp-small", "dfixed:11", "dfixed:13", 4)
-    cap = Capture(["L1"], step=0)
+    cap = Recorder(["L1"], step=0)
     qs.mac_hooks.append(cap.hook)
     x, y = batch(gen)
     step(n, qs, x, y)
     cap.save(tmp_path)
-    manifest, arrays = load_capture(tmp_path)
-    e = next(e for e in manifest["matmuls"] if e["matmul"] == "forward")
-    assert e["rows"] == 16 and e["cols"] == n.layers[1].n and e["bias_fmt"]
-    z = arrays[e["z"]].clone()
+    e = next(m for m in read_capture(tmp_path).matmuls if m.matmul == "forward")
+    assert e.rows == 16 and e.cols == n.layers[1].n and e.bias_fmt
+    z = e.z.copy()
     z[0, 0] += 1
     with np.load(tmp_path / "capture.npz") as f:
         data = {k: f[k] for k in f.files}
-    data[e["z"]] = z.numpy()
+    data[e.name + ".z"] = z
     np.savez(tmp_path / "capture.npz", **data)
-    assert replay(tmp_path)[e["name"]] is False
+    assert replay(tmp_path)[e.name] is False

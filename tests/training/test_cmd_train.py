@@ -23,7 +23,7 @@ def test_train_writes_result_checkpoint_and_capture(tmp_path):
     assert summary["test_error"] == res["test_error"]
     assert res["config"]["paper_bits"] is True and res["formats"]["prop"].startswith("dfixed:11")
     torch.load(out / "checkpoint.pt", weights_only=True)
-    from fewbits.training.capture import replay
+    from fewbits.sim.capture import replay
 
     assert all(replay(out / "capture").values())
     # resume of a finished run: nothing more to do, same result

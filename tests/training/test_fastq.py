@@ -110,3 +110,22 @@ def test_quantize_point_counts_like_the_codes_path():
     assert want.overflow > 0
     assert (got.count, got.overflow, got.overflow_narrower) == (want.count, want.overflow, want.overflow_narrower)
     assert torch.equal(q.codes, codes)
+
+
+def test_numba_cache_dir_without_touching_the_environment(tmp_path, monkeypatch):
+    """Compiling a kernel puts numba's cache under the fewbits cache root and writes nothing to os.environ."""
+    import os
+
+    import numba
+    from fewbits.training import fastq
+
+    monkeypatch.setenv("FEWBITS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setattr(numba.config, "CACHE_DIR", "")
+    fastq._numba.cache_clear()
+    try:
+        fastq._njit()(lambda y: y + 1.0)
+        assert "NUMBA_CACHE_DIR" not in os.environ
+        assert numba.config.CACHE_DIR == str(tmp_path / "cache" / "numba")
+    finally:
+        fastq._numba.cache_clear()

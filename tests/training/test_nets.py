@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-from fewbits.training.capture import record, replay
-from fewbits.training.trainer import TrainConfig
+from fewbits.sim.capture import replay
+from fewbits.training.trainer import TrainConfig, record
 
 from .helpers import make_net, step
 

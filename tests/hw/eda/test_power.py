@@ -10,7 +10,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from fewbits.hw.eda import power as P
-from fewbits.hw.eda.power_vectors import load_capture, synthetic
+from fewbits.hw.eda.power_vectors import capture_operands, synthetic
 from fewbits.hw.eda.synth_parts import part_design
 from fewbits.hw.eda.synth_tools import SynthError
 from fewbits.sim import MacSpec, parse_format
@@ -90,15 +90,15 @@ def test_mac_array_counts_macs_and_clock_energy(tmp_path):
 
 
 def write_capture(dirpath, spec, seed):
-    """A capture in the training layout, written by training.capture.Capture itself."""
-    from fewbits.training.capture import Capture
+    """A capture in the training layout, written by training.capture.Recorder itself."""
+    from fewbits.training.capture import Recorder
     from fewbits.training.qcore import QT
 
     g = torch.Generator().manual_seed(seed)
     a = spec.a_fmt.encode(torch.randn(6, 10, generator=g, dtype=torch.float64))
     b = spec.b_fmt.encode(torch.randn(10, 3, generator=g, dtype=torch.float64))
     z, ovf = spec.compute(a, b)
-    cap = Capture(["L0"], step=0)
+    cap = Recorder(["L0"], step=0)
     cap.hook("L0:forward", QT(spec.a_fmt.decode(a), a, spec.a_fmt), QT(spec.b_fmt.decode(b), b, spec.b_fmt), None,
              QT(spec.out_fmt.decode(z), z, spec.out_fmt), ovf)
     cap.save(dirpath)
@@ -109,13 +109,13 @@ def write_capture(dirpath, spec, seed):
 def test_capture_vectors(tmp_path, seed):
     spec = spec_of("fixed:6:3")
     a, b = write_capture(tmp_path / "cap", spec, seed)
-    (ops,) = load_capture(tmp_path / "cap", spec)
+    (ops,) = capture_operands(tmp_path / "cap", spec)
     assert np.array_equal(ops.a, a) and np.array_equal(ops.b, b) and not ops.notes
     d = part_design(spec, "mac_unit", name="pe")
     rec = P.estimate(d, [ops], spec=spec)
     assert rec["macs"] == 6 * 3 * 10 and rec["figures"]["energy_per_mac_pj"] > 0
     # a capture in another format is converted by value, and says so
-    (ops2,) = load_capture(tmp_path / "cap", spec_of("fixed:8:3"))
+    (ops2,) = capture_operands(tmp_path / "cap", spec_of("fixed:8:3"))
     assert ops2.notes and np.array_equal(ops2.a, a)
 
 

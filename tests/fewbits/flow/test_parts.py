@@ -1,4 +1,5 @@
-"""hw.synth_sweep: sweep ranges, one JSON per point + CSV, a failing point does not stop the others."""
+"""flow.parts (`fewbits synth --sweep`) on the one engine: sweep ranges, one JSON per point + CSV, a failing point
+does not stop the others, a second run recomputes nothing."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import shutil
 
 import numpy as np
 import pytest
-from fewbits.hw.eda.synth_sweep import parse_sweep, quadratic_fit, run_sweep
-from fewbits.hw.eda.synth_tools import SynthError
+from fewbits.flow.parts import SweepRangeError
+from fewbits.flow.parts import parse_range as parse_sweep
+from fewbits.flow.parts import run as run_sweep
+from fewbits.hw.eda.synth_report import quadratic_fit
 
 
 @pytest.fixture(autouse=True)
@@ -23,7 +26,7 @@ def test_parse_sweep():
     assert parse_sweep("float:5:2..3") == ["float:5:2", "float:5:3"]
     assert parse_sweep("fp16") == ["fp16"]
     for bad in ("fixed:1..4", "float:5:3..2", "fixed:9..3", "nonsense"):
-        with pytest.raises(SynthError, match="bad sweep"):
+        with pytest.raises(SweepRangeError, match="bad sweep"):
             parse_sweep(bad)
 
 
@@ -58,6 +61,12 @@ def test_sweep_points_csv_and_failures(tmp_path):
     assert f"| 4 | {t[('fixed:4:2', 'multiplier')]} |" in md
     pngs = plot(rows, tmp_path / "docs")
     assert all(p.stat().st_size > 1000 for p in pngs)
+    # the engine's store: a second run finds every stage record and recomputes nothing
+    records = sorted((tmp_path / "store" / "stages").glob("*/*.json"))
+    before = {p: p.read_text() for p in records}
+    assert len(before) == 5  # 2 formats x 2 parts synthesized, and the failed first stage of fixed:0:0
+    again = run_sweep(["fixed:2:1", "fixed:0:0", "fixed:4:2"], ["cmos"], tmp_path)
+    assert again["ok"] == res["ok"] and {p: p.read_text() for p in records} == before
 
 
 @pytest.mark.slow
