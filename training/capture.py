@@ -117,7 +117,7 @@ def record(config, out_dir, layers=None, step: int | None = None, dataset=None) 
     e = 0
     while not t.capture.done:
         lr, m = t.lr(e), t.schedule.momentum(e, cfg.epochs)
-        t.qs.controller.tracking = t.precision.dynamic and e == 0 and cfg.range_warmup == 0
+        t.qs.controller.tracking = t.spec.dynamic and e == 0 and t.spec.range_warmup == 0
         hook_dir = Path(out_dir)
         t.out = hook_dir.parent  # the trainer writes captures to <out>/capture
         t.train_epoch(e, lr, m, "")
