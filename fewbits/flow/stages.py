@@ -2,12 +2,13 @@
 
 Why a registry: the stages (training, Verilog, co-simulation, synthesis, power)
 are built by different people and land at different times.  Each is registered
-here as ``name -> Stage`` whose ``config(point)`` names *exactly* the settings
+here as ``name -> Stage`` whose ``config(point, spec)`` names *exactly* the settings
 its result depends on; the engine hashes that (plus the keys of the stages it
 consumes) into the stage's cache key.  So a point that changes only its
 synthesis target re-uses its training, Verilog and co-simulation, and a stage
 whose package is not there yet is reported as unavailable and slots in on the
-next run of the same sweep.
+next run of the same sweep.  ``spec`` is the point's ``fewbits.sim.RunSpec``, built once per
+point by ``plan``: no stage re-reads a format string.
 
 Every ``run(config, inputs, workdir, store)`` gets the records of the stages it
 ``needs`` (``inputs[name]["result"]``) and returns a JSON-able result dict;
@@ -29,7 +30,7 @@ TOP = "mac"  # top module name of every generated array
 class Stage:
     name: str
     needs: tuple[str, ...]
-    config: Callable[[dict], dict]
+    config: Callable[[dict, object], dict]  # (point, its RunSpec) -> the settings the result depends on
     run: Callable[..., dict]
     available: Callable[[], str | None]
     resumable: bool = False  # keep a killed run's work folder (the trainer resumes from its checkpoint)
@@ -71,43 +72,17 @@ def _module_missing(*modules: str) -> Callable[[], str | None]:
     return check
 
 
-# ---------------------------------------------------------------- formats of a point
-
-def run_format(text: str, paper_bits: bool):
-    """The ``fewbits.sim`` format a point's string stands for (fp32 = Float(8, 23))."""
-    from fewbits.sim import fp32
-
-    try:
-        from fewbits.training.precision import parse_run_format
-
-        f = parse_run_format(text, paper_bits)
-    except ImportError:
-        from fewbits.sim import parse_format
-
-        f = parse_format(text)
-    return fp32 if f is None else f
-
-
-def mac_spec(point: dict):
-    """The MacSpec of a point's hardware: its propagation format for A, B and Z."""
-    from fewbits.sim import MacSpec
-
-    f = run_format(point["prop"], point["train"].get("paper_bits", False))
-    hw = point["hardware"]
-    return MacSpec(f, f, f, rows=hw["rows"], cols=hw["cols"], k_max=hw["k_max"])
-
-
 # ---------------------------------------------------------------- train
 
-def _train_config(point: dict) -> dict:
+def _train_config(point: dict, spec) -> dict:
     t = point["train"]
     cfg = {"dataset": point["dataset"], "net": point["net"], "epochs": point["epochs"], "seed": point["seed"],
            "prop": point["prop"], "update": point["update"], "paper_bits": t.get("paper_bits", False),
            "limit_train": t.get("limit_train"), "batch_size": t.get("batch_size"), "lr": t.get("lr"),
            "data_dir": t.get("data_dir"), "capture": ["L0"], "capture_step": t.get("capture_step", 0)}
     if point["family"] == "dfixed":  # the range controller's knobs matter to dynamic fixed point only
-        cfg.update({"max_overflow": point.get("max_overflow") or 1e-4, "range_every": t.get("range_every"),
-                    "range_warmup": t.get("range_warmup", 0)})
+        cfg.update({"max_overflow": spec.max_overflow, "range_every": spec.range_every,
+                    "range_warmup": spec.range_warmup})
     return cfg
 
 
@@ -145,8 +120,9 @@ register(Stage("train", (), _train_config, _train_run, _module_missing("fewbits.
 
 # ---------------------------------------------------------------- verilog
 
-def _verilog_config(point: dict) -> dict:
-    return {"spec": mac_spec(point).to_dict(), "top": TOP}
+def _verilog_config(point: dict, spec) -> dict:
+    # one array serves all three matmuls of a layer: they share the propagation format
+    return {"spec": spec.mac("forward").to_dict(), "top": TOP}
 
 
 def _verilog_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
@@ -167,7 +143,7 @@ register(Stage("verilog", (), _verilog_config, _verilog_run, _module_missing("fe
 
 # ---------------------------------------------------------------- cosim
 
-def _cosim_config(point: dict) -> dict:
+def _cosim_config(point: dict, spec) -> dict:
     c = point["cosim"]
     return {"vectors": c["vectors"], "seed": c["seed"], "simulator": c["simulator"], "matmuls": c["matmuls"],
             "max_tiles": c["max_tiles"]}
@@ -251,14 +227,14 @@ def _synth_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
             "tools": rec.get("tools"), "seconds": rec.get("seconds")}
 
 
-register(Stage("synth", ("verilog",), lambda p: {}, _synth_run, _module_missing("fewbits.hw.eda.synth"),
+register(Stage("synth", ("verilog",), lambda p, spec: {}, _synth_run, _module_missing("fewbits.hw.eda.synth"),
                summary=lambda r: {k: r["per_pe"].get(k) for k in ("transistors", "luts", "cells", "dsps")
                                   if k in r["per_pe"]}))
 
 
 # ---------------------------------------------------------------- power
 
-def _power_config(point: dict) -> dict:
+def _power_config(point: dict, spec) -> dict:
     return {"max_cycles": point["power"]["max_cycles"], "vectors": "capture", "seed": 1}
 
 
@@ -303,16 +279,19 @@ register(Stage("power", ("train", "verilog"), _power_config, _power_run,
 # ---------------------------------------------------------------- the plan of one point
 
 def plan(point: dict) -> list[Instance]:
-    """The stage instances of ``point``, in dependency order."""
-    out = [Instance("train", REGISTRY["train"], _train_config(point), ()),
-           Instance("verilog", REGISTRY["verilog"], _verilog_config(point), ())]
+    """The stage instances of ``point``, in dependency order (its RunSpec built here, once)."""
+    from fewbits.flow.config import run_spec
+
+    spec = run_spec(point)
+    out = [Instance("train", REGISTRY["train"], _train_config(point, spec), ()),
+           Instance("verilog", REGISTRY["verilog"], _verilog_config(point, spec), ())]
     if point["cosim"].get("enabled", True):
-        out.append(Instance("cosim", REGISTRY["cosim"], _cosim_config(point), ("train", "verilog")))
+        out.append(Instance("cosim", REGISTRY["cosim"], _cosim_config(point, spec), ("train", "verilog")))
     for target in point["synth"]["targets"]:
         out.append(Instance(f"synth.{target}", REGISTRY["synth"], {"target": target}, ("verilog",)))
         for part in point["synth"].get("parts", []) if target == "cmos" else []:  # parts: generic CMOS only
             out.append(Instance(f"synth.{part}.{target}", REGISTRY["synth"], {"target": target, "part": part},
                                 ("verilog",)))
     if point["power"].get("enabled", True):
-        out.append(Instance("power", REGISTRY["power"], _power_config(point), ("train", "verilog")))
+        out.append(Instance("power", REGISTRY["power"], _power_config(point, spec), ("train", "verilog")))
     return out
