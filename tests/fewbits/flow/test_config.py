@@ -103,8 +103,7 @@ seeds = [0, 1]
 
 [train]
 paper_bits = {paper}
-range_warmup = 1
-range_every = 7
+{ranges}
 
 [hardware]
 rows = 2
@@ -132,10 +131,14 @@ family = "fp32"
 """
 
 
-@pytest.mark.parametrize("paper,digest", [
-    ("true", "2ceedf244960191fdce8fe8908902723ed4bec9ef04f194ca4e130fe2d65e3ca"),
-    ("false", "2ca438115edd02d640416c04f947fcd284e693742983932e68f41a0b7e28e69c")])
-def test_point_and_stage_keys_are_those_of_existing_stores(paper, digest):
+RANGES = "range_warmup = 1\nrange_every = 7"
+
+
+@pytest.mark.parametrize("paper,ranges,digest", [
+    ("true", RANGES, "2ceedf244960191fdce8fe8908902723ed4bec9ef04f194ca4e130fe2d65e3ca"),
+    ("false", RANGES, "2ca438115edd02d640416c04f947fcd284e693742983932e68f41a0b7e28e69c"),
+    ("false", "", "22bbed35000ea8a8fea715d01f62e8071ec7572f777c3fde288914f94b9357f5")])
+def test_point_and_stage_keys_are_those_of_existing_stores(paper, ranges, digest):
     """The results store keys points and stages by hashes of their configuration: the digest of every
     key of this sweep was taken before the RunSpec existed, so a user's cached results stay valid."""
     import hashlib
@@ -144,7 +147,7 @@ def test_point_and_stage_keys_are_those_of_existing_stores(paper, digest):
     from fewbits.flow.engine import point_key, stage_key
 
     lines = []
-    for p in parse_sweep(KEYS_SWEEP.format(paper=paper)).points:
+    for p in parse_sweep(KEYS_SWEEP.format(paper=paper, ranges=ranges)).points:
         keys = {}
         for inst in stages.plan(p):
             keys[inst.name] = stage_key(inst, keys)
@@ -157,7 +160,7 @@ def test_the_points_run_spec_resolves_the_paper_bits_once():
     from fewbits.flow.config import run_spec
     from fewbits.sim import RNA, DynamicFixed
 
-    pts = parse_sweep(KEYS_SWEEP.format(paper="true")).points
+    pts = parse_sweep(KEYS_SWEEP.format(paper="true", ranges=RANGES)).points
     p = next(p for p in pts if p["prop"] == "dfixed:10" and p["max_overflow"] == 1e-3)
     s = run_spec(p)
     assert s.prop == DynamicFixed(11, symmetric=True, round=RNA) and s.update == DynamicFixed(13, symmetric=True, round=RNA)
