@@ -16,11 +16,14 @@ import json
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from fewbits.sim.run import frac_for_int_bits
+
 #: the paper's Table: format -> (prop, update, paper_bits); its PI-MNIST test errors (%)
 TABLE = [
     ("single float", "fp32", "fp32", False, 1.05),
     ("half float", "fp16", "fp16", False, 1.10),
-    ("fixed point (20 bits, 5 integer)", "fixed:20:15", "fixed:20:15", True, 1.39),
+    ("fixed point (20 bits, 5 integer)", f"fixed:20:{frac_for_int_bits(20, 5, True)}",
+     f"fixed:20:{frac_for_int_bits(20, 5, True)}", True, 1.39),
     ("dynamic fixed point (10 prop / 12 update)", "dfixed:10", "dfixed:12", True, 1.28),
 ]
 PROP_WIDTHS = (4, 6, 8, 10, 12)
@@ -33,8 +36,8 @@ def runs(table_only: bool = False) -> list[tuple[str, str, str, bool]]:
     if not table_only:
         out += [(f"dfixed prop {w} / update 12", f"dfixed:{w}", "dfixed:12", True) for w in PROP_WIDTHS]
         out += [(f"dfixed prop 10 / update {w}", "dfixed:10", f"dfixed:{w}", True) for w in UPDATE_WIDTHS]
-        out += [(f"fixed 20 bits, {n} integer", f"fixed:20:{20 - n}", f"fixed:20:{20 - n}", True)
-                for n in FIXED_INT_BITS]
+        out += [(f"fixed 20 bits, {n} integer", f"fixed:20:{frac_for_int_bits(20, n, True)}",
+                 f"fixed:20:{frac_for_int_bits(20, n, True)}", True) for n in FIXED_INT_BITS]
     seen, uniq = set(), []
     for r in out:
         if r[1:] not in seen:
