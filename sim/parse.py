@@ -122,7 +122,8 @@ def _opts_str(pairs):
 
 def format_to_string(fmt) -> str:
     """The canonical string of a format; ``parse_format`` reads it back to an equal format."""
-    if isinstance(fmt, (Fixed, DynamicFixed)):
+    kind = getattr(fmt, "kind", None)
+    if kind in ("fixed", "dfixed"):
         opts = []
         if fmt.round is not Rounding.RNE:
             opts.append(f"round={fmt.round}")
@@ -131,11 +132,11 @@ def format_to_string(fmt) -> str:
         if fmt.symmetric:
             opts.append("symmetric")
         u = "" if fmt.signed else "u"
-        if isinstance(fmt, Fixed):
+        if kind == "fixed":
             return f"{u}fixed:{fmt.width}:{fmt.frac}" + _opts_str(opts)
         tail = f":{fmt.frac}" if fmt.frac else ""
         return f"{u}dfixed:{fmt.width}{tail}" + _opts_str(opts)
-    if isinstance(fmt, Float):
+    if kind == "float":
         for name, alias in ALIASES.items():
             if (alias.exp, alias.man, alias.bias, alias.subnormals, alias.special) == (
                     fmt.exp, fmt.man, fmt.bias, fmt.subnormals, fmt.special):
@@ -150,7 +151,7 @@ def format_to_string(fmt) -> str:
         if fmt.round is not Rounding.RNE:
             opts.append(f"round={fmt.round}")
         return f"float:{fmt.exp}:{fmt.man}" + _opts_str(opts)
-    if isinstance(fmt, Accumulator):
+    if kind == "acc":
         opts = []
         if fmt.round is not Rounding.RNE:
             opts.append(f"round={fmt.round}")

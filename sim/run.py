@@ -23,7 +23,7 @@ import functools
 import hashlib
 import json
 
-from .errors import FormatError
+from .errors import FormatError, json_object
 from .floating import fp32
 from .parse import paper_convention, paper_width, parse_format
 
@@ -165,11 +165,7 @@ class RunSpec:
 
     @classmethod
     def from_json(cls, text: str) -> "RunSpec":
-        try:
-            d = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise FormatError(f"bad RunSpec JSON: {e.msg} at line {e.lineno}; accepted the output of to_json()")
-        return cls.from_dict(d)
+        return cls.from_dict(json_object(text, "RunSpec"))
 
     def key(self) -> str:
         """sha256 of the canonical JSON: the same in every process and on every machine."""
