@@ -7,7 +7,7 @@ import hashlib
 import json
 
 from .accumulator import Accumulator, FloatAccumulator, as_accumulator
-from .errors import FormatError
+from .errors import FormatError, json_object
 from .fixed import DynamicFixed, Fixed
 from .floating import Float
 from .mac import default_accumulator, mac_reference, sum_bounds
@@ -108,13 +108,7 @@ class MacSpec:
 
     @classmethod
     def from_json(cls, text: str) -> "MacSpec":
-        try:
-            d = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise FormatError(f"bad MacSpec JSON: {e.msg} at line {e.lineno}; accepted the output of to_json()")
-        if not isinstance(d, dict):
-            raise FormatError("bad MacSpec JSON: not an object; accepted the output of to_json()")
-        return cls.from_dict(d)
+        return cls.from_dict(json_object(text, "MacSpec"))
 
     def key(self) -> str:
         """A stable hash of the canonical JSON (same in every process and on every machine)."""

@@ -2,14 +2,14 @@
 
 import torch
 from fewbits.training.nets import build
-from fewbits.training.precision import Precision
+from fewbits.sim.run import RunSpec
 from fewbits.training.qcore import QuantState
 from fewbits.training.ranges import RangeController
 from fewbits.training.update import apply_update
 
 
 def make_net(net, prop, update, seed, input_shape=(1, 8, 8), paper_bits=False):
-    qs = QuantState(Precision.parse(prop, update, paper_bits), RangeController(update_every=1000))
+    qs = QuantState(RunSpec.parse(prop, update, paper_bits), RangeController(update_every=1000))
     n = build(net, qs, input_shape, 10)
     gen = torch.Generator().manual_seed(seed)
     n.set_generator(gen)
