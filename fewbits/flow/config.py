@@ -291,6 +291,9 @@ def _grid(chk, raw, paper_bits) -> list[dict]:
     formats: list[dict] = []
     for i, g in enumerate(grid):
         where = ("grid", i)
+        if not isinstance(g, dict):
+            chk.fail(top, "grid", f"entry {i + 1} is a {type(g).__name__}, not a table: accepted [[grid]] tables "
+                                  f"(an array of tables)")
         fam = g.get("family")
         if fam not in FAMILIES:
             chk.fail(where, "family" if "family" in g else None,
@@ -363,7 +366,8 @@ def _train_settings(chk, d) -> dict:
         "lr": d.get("lr"),
         "data_dir": d.get("data_dir"),
     }
-    if train["lr"] is not None and (not isinstance(train["lr"], (int, float)) or train["lr"] <= 0):
+    lr = train["lr"]
+    if lr is not None and (not isinstance(lr, (int, float)) or isinstance(lr, bool) or lr <= 0):
         chk.fail(w, "lr", f"{train['lr']!r}: accepted a positive number")
     if train["data_dir"] is not None and not isinstance(train["data_dir"], str):
         chk.fail(w, "data_dir", "accepted a path string")

@@ -33,6 +33,9 @@ BAD = [
      ["synth.targets", "asic"]),
     ("bad-width", lambda t: t.replace("widths = [8]\nint", "widths = [1]\nint"), "widths = [1]",
      ["grid[0].widths", "2..62"]),
+    ("grid-not-tables", lambda t: "grid = [1, 2]\n" + t.split("[[grid]]")[0], "grid = [1, 2]",
+     ["grid", "not a table", "[[grid]]"]),
+    ("boolean-lr", lambda t: t.replace("[train]", "[train]\nlr = true"), "lr = true", ["train.lr", "True", "positive"]),
 ]
 
 
