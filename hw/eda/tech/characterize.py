@@ -22,7 +22,7 @@ class Settings:
     loads: tuple = (0.0005, 0.0042, 0.0358)  # pF
     vdd: float = 1.8
     temp: float = 25.0
-    setup_grid: tuple = tuple(round(-0.06 + 0.03 * k, 3) for k in range(15))  # ns, D 50 % before CLK 50 %
+    setup_grid: tuple = tuple(round(-0.05 + 0.05 * k, 3) for k in range(7))  # ns, D 50 % before CLK 50 %
     other_load: float = 0.0005               # pF on outputs not being measured
 
 
