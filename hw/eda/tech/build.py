@@ -88,7 +88,7 @@ def build(cells=SMALL, s: ch.Settings = ch.Settings(), jobs: int = 2, progress: 
     out = (root or cache_root() / "tech") / k
     lib = out / "sky130_fd_sc_hd__tt_025C_1v80.fewbits.lib"
     if lib.is_file():
-        return lib
+        return _sidecars(lib, cells, s)
     todo = [j for c in cells for j in ch.jobs(c)]
     parts: dict = {}
     t0 = time.monotonic()
@@ -105,4 +105,13 @@ def build(cells=SMALL, s: ch.Settings = ch.Settings(), jobs: int = 2, progress: 
             "settings": asdict(s), "seconds": round(time.monotonic() - t0, 1)}
     atomic_write_json(out / "cells.json", {"meta": meta, "cells": recs})
     atomic_write_text(lib, liberty.write(recs, s, "sky130_fd_sc_hd__tt_025C_1v80_fewbits", meta["model"]))
+    return _sidecars(lib, cells, s)
+
+
+def _sidecars(lib: Path, cells, s: ch.Settings) -> Path:
+    """``tech.json`` (model name) and ``abc.constr`` (driver, load) beside the Liberty: see ``timing``."""
+    if not (lib.with_name("tech.json")).is_file():
+        drive = f"set_driving_cell {pdk.LIBRARY}__inv_1\n" if "inv_1" in cells else ""
+        atomic_write_text(lib.with_name("abc.constr"), drive + f"set_load {s.loads[1]}\n")
+        atomic_write_json(lib.with_name("tech.json"), {"model": model_name(), "pdk": f"sky130 {pdk.pdk_version()}"})
     return lib
