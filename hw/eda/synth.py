@@ -150,7 +150,7 @@ def script(design: Design, target: str, dsp: bool = True, liberty: Path | None =
         lines += [
             f"synth -flatten -top {T}",
             f'dfflibmap -liberty "{liberty}"',
-            *(timing.abc_lines(liberty, tech) if tech else [f'abc -liberty "{liberty}"']),
+            *(timing.abc_lines(liberty, tech) if tech and tech.get("timing") else [f'abc -liberty "{liberty}"']),
             "opt_clean -purge",
             f'stat -liberty "{liberty}"',
             "write_json netlist.json",

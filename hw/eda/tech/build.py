@@ -113,5 +113,7 @@ def _sidecars(lib: Path, cells, s: ch.Settings) -> Path:
     if not (lib.with_name("tech.json")).is_file():
         drive = f"set_driving_cell {pdk.LIBRARY}__inv_1\n" if "inv_1" in cells else ""
         atomic_write_text(lib.with_name("abc.constr"), drive + f"set_load {s.loads[1]}\n")
-        atomic_write_json(lib.with_name("tech.json"), {"model": model_name(), "pdk": f"sky130 {pdk.pdk_version()}"})
+        # abc's delay flow (&nf, then buffering) needs a buffer cell in the library
+        atomic_write_json(lib.with_name("tech.json"), {"model": model_name(), "pdk": f"sky130 {pdk.pdk_version()}",
+                                                       "timing": any(c.startswith("buf_") for c in cells)})
     return lib
