@@ -38,6 +38,14 @@ def _tstop(s: Settings, t_edge: float) -> float:
     return t_edge + max(s.slews) / 0.6 + spice.SETTLE
 
 
+def _delay_and_slew(i: int, trig: str, in_edge: str, out: str, out_rise: bool, td: str = "") -> list[str]:
+    """``.meas`` of instance ``i``: delay 50 %→50 % from ``trig`` to ``out`` and ``out``'s 20–80 % slew."""
+    oe = "RISE" if out_rise else "FALL"
+    lo, hi = (0.2, 0.8) if out_rise else (0.8, 0.2)
+    return [f".meas tran d{i} TRIG {trig} VAL={{vdd/2}}{td} {in_edge}=1 TARG {out} VAL={{vdd/2}}{td} {oe}=1",
+            f".meas tran t{i} TRIG {out} VAL={{vdd*{lo}}}{td} {oe}=1 TARG {out} VAL={{vdd*{hi}}}{td} {oe}=1"]
+
+
 def deck_pin(info: CellInfo, pin: str, s: Settings, with_leakage: bool, d: spice.Deck):
     """Arcs from ``pin`` to every output it controls, added to ``d``: instance per (output, slew, load, edge)."""
     tstop = _tstop(s, spice.T0)
@@ -59,12 +67,8 @@ def deck_pin(info: CellInfo, pin: str, s: Settings, with_leakage: bool, d: spice
             for o in info.outputs:
                 d.add(f"Cl{i}_{o} y{i}_{o} 0 {load if o == out else s.other_load}p")
             orise = rise != inverting
-            ed, y = ("RISE" if rise else "FALL"), f"v(y{i}_{out})"
-            oe = "RISE" if orise else "FALL"
-            lo, hi = (0.2, 0.8) if orise else (0.8, 0.2)
             d.meas += [
-                f".meas tran d{i} TRIG v(a{i}) VAL={{vdd/2}} {ed}=1 TARG {y} VAL={{vdd/2}} {oe}=1",
-                f".meas tran t{i} TRIG {y} VAL={{vdd*{lo}}} {oe}=1 TARG {y} VAL={{vdd*{hi}}} {oe}=1",
+                *_delay_and_slew(i, f"v(a{i})", "RISE" if rise else "FALL", f"v(y{i}_{out})", orise),
                 f".meas tran q{i} INTEG i(Vp{i}) FROM=0 TO={tstop}n",
                 f".meas tran l{i} FIND i(Vp{i}) AT={spice.T0 / 2}n",
                 f".meas tran c{i} INTEG i(Va{i}) FROM=0 TO={tstop}n",
@@ -139,11 +143,8 @@ def deck_ff(info: CellInfo, part: str, s: Settings):
             d.add(f"Vc{i} ck{i} 0 {_clock_pulses(0.1, T1, slew, s.vdd)}")
             d.add(f"Vd{i} dd{i} 0 {_edge(0.8, 0.02, 1 - dv, s.vdd)}")
             d.add(f"Cq{i} q{i} 0 {load}p")
-            oe = "RISE" if dv else "FALL"
-            lo, hi = (0.2, 0.8) if dv else (0.8, 0.2)
             d.meas += [
-                f".meas tran d{i} TRIG v(ck{i}) VAL={{vdd/2}} TD={T1}n RISE=1 TARG v(q{i}) VAL={{vdd/2}} TD={T1}n {oe}=1",
-                f".meas tran t{i} TRIG v(q{i}) VAL={{vdd*{lo}}} TD={T1}n {oe}=1 TARG v(q{i}) VAL={{vdd*{hi}}} TD={T1}n {oe}=1",
+                *_delay_and_slew(i, f"v(ck{i})", "RISE", f"v(q{i})", bool(dv), td=f" TD={T1}n"),
                 f".meas tran q{i} INTEG i(Vp{i}) FROM={T1 - 0.05}n TO={T1 + 1.9}n",
                 f".meas tran l{i} FIND i(Vp{i}) AT={T1 - 0.1}n",
                 f".meas tran cd{i} INTEG i(Vd{i}) FROM=0.75n TO={T1 - 0.1}n",
