@@ -142,7 +142,7 @@ class MacUnit(wiring.Component):
             b_sticky = Signal(name="b_sticky")
             m.d.sync += b_sticky.eq(bst)
         if not self.float_ops:
-            m.submodules.mul = mul = Multiplier(spec.a_fmt, spec.b_fmt)
+            m.submodules.mul = mul = Multiplier(spec.a_fmt, spec.b_fmt, spec.multiplier)
             m.d.comb += [mul.a.eq(self.a), mul.b.eq(self.b)]
             if self.dynamic:
                 pv = mul.p  # the accumulator grid is the product grid (checked in hwfmt)

@@ -16,6 +16,7 @@ from .parse import format_to_string, parse_format
 
 MAX_SIDE = 32
 _FORMATS = ("a_fmt", "b_fmt", "out_fmt", "acc_fmt", "bias_fmt")
+MULTIPLIERS = ("yosys", "booth", "dadda")   # kept equal to fewbits.hw.multipliers.ARCHS (sim imports no hw)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,8 +31,11 @@ class MacSpec:
     rows: int = 1
     cols: int = 1
     k_max: int = 1024
+    multiplier: str = "yosys"   # fixed-point product architecture: yosys | booth | dadda (fewbits.hw.multipliers)
 
     def __post_init__(self):
+        if self.multiplier not in MULTIPLIERS:
+            raise FormatError(f"bad multiplier {self.multiplier!r}: accepted {', '.join(MULTIPLIERS)}")
         for name in ("a_fmt", "b_fmt", "out_fmt"):
             fmt = parse_format(getattr(self, name))
             if not isinstance(fmt, (Fixed, DynamicFixed, Float)):
@@ -93,11 +97,13 @@ class MacSpec:
     def to_dict(self) -> dict:
         d = {name: format_to_string(getattr(self, name)) for name in _FORMATS}
         d.update(rows=self.rows, cols=self.cols, k_max=self.k_max)
+        if self.multiplier != "yosys":      # omitted when default: every existing key and hash stays the same
+            d["multiplier"] = self.multiplier
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "MacSpec":
-        known = set(_FORMATS) | {"rows", "cols", "k_max"}
+        known = set(_FORMATS) | {"rows", "cols", "k_max", "multiplier"}
         unknown = set(d) - known
         if unknown:
             raise FormatError(f"bad MacSpec key(s) {sorted(unknown)}: accepted {sorted(known)}")

@@ -144,10 +144,13 @@ def script(design: Design, target: str, dsp: bool = True, liberty: Path | None =
             "write_json netlist.json",
         ]
     elif target == "liberty":
+        from fewbits.hw.eda.tech import timing
+
+        tech = timing.sidecar(liberty)   # a fewbits-characterized library: delay-driven abc + stime
         lines += [
             f"synth -flatten -top {T}",
             f'dfflibmap -liberty "{liberty}"',
-            f'abc -liberty "{liberty}"',
+            *(timing.abc_lines(liberty, tech) if tech and tech.get("timing") else [f'abc -liberty "{liberty}"']),
             "opt_clean -purge",
             f'stat -liberty "{liberty}"',
             "write_json netlist.json",
@@ -243,6 +246,15 @@ def synthesize(design: Design, target: str = "cmos", *, dsp: bool = True, libert
         rec["depth_note"] = "cells on the longest combinational path (ltp -noff), FFs cut paths"
     if target == "liberty":
         rec["area_units"] = "Liberty area units (usually um^2)"
+        from fewbits.hw.eda.tech import timing
+
+        if (tech := timing.sidecar(liberty)) is not None:
+            rec["model"] = tech["model"]
+            d = timing.parse_delay_ps(log.read_text(errors="replace"))
+            fig["area_um2"] = fig.get("area")
+            if d:
+                fig["delay_ps"] = d
+                fig["fmax_mhz"] = round(1e6 / d, 1)
     atomic_write_text(rec_path, json.dumps(rec, indent=1) + "\n")
     rec["cached"] = False
     return rec
