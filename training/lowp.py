@@ -90,10 +90,10 @@ def state_of(model: nn.Module) -> LowpState:
 
 
 # ---- the site arithmetic shared by swapped modules and the intercepting mode ------------
-def _linear(st: LowpState, site: str, x, w, b):
-    rows = x.reshape(-1, x.shape[-1])
-    z = MatmulFn.apply(rows, w.t(), b, st.qs, site)
-    return z.reshape(*x.shape[:-1], w.shape[0])
+def _linear(st: LowpState, site: str, input, weight, bias=None):  # noqa: A002 (F.linear's names)
+    rows = input.reshape(-1, input.shape[-1])
+    z = MatmulFn.apply(rows, weight.t(), bias, st.qs, site)
+    return z.reshape(*input.shape[:-1], weight.shape[0])
 
 
 def _pair(v, n=2):
@@ -112,7 +112,9 @@ def _padding(padding, kernel, dilation, where: str):
     return _pair(padding, len(kernel))
 
 
-def _conv(st: LowpState, site: str, nd: int, x, w, b, stride=1, padding=0, dilation=1, groups=1):
+def _conv(st: LowpState, site: str, nd: int, input, weight, bias=None, stride=1, padding=0, dilation=1,  # noqa: A002
+          groups=1):
+    x, w, b = input, weight, bias
     if groups != 1:
         raise LowpError(f"{site}: a convolution with groups={groups} cannot be put under the MAC contract; "
                         f"supported are {SUPPORTED}")
