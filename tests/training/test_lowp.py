@@ -273,3 +273,36 @@ def test_pi_mlp_as_a_user_model_is_bit_identical_to_the_builtin_after_20_steps(p
         assert torch.equal(layer.weight, lin.weight.t()), name
         assert torch.equal(layer.bias, lin.bias), name
         assert torch.equal(layer.update_w, opt.buf[site + ".update_w"]), name
+
+
+def _digits_error(prop, update, paper, epochs, seed, limit=None):
+    """Test error (%) of the LeNet example trained on digits with ``lowp.SGD`` (batch 50)."""
+    from fewbits.training import datasets as ds
+
+    data = ds.load("digits")
+    x, y = torch.from_numpy(data.train.x[:limit]), torch.from_numpy(data.train.y[:limit])
+    torch.manual_seed(seed)
+    batches = len(y) // 50
+    model = lowp.convert(example("lenet")(data.input_shape, data.n_classes), prop, update, paper_bits=paper,
+                         track_steps=batches, range_every=max(1, batches // 5))
+    opt = lowp.SGD(model, 0.1, 0.9)
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        order = torch.randperm(len(y), generator=gen)
+        for i in range(batches):
+            idx = order[i * 50:(i + 1) * 50]
+            F.cross_entropy(model(x[idx]), y[idx]).backward()
+            opt.step()
+    model.eval()
+    with torch.no_grad():
+        pred = model(torch.from_numpy(data.test.x)).argmax(dim=1)
+    return 100.0 * float((pred != torch.from_numpy(data.test.y)).double().mean())
+
+
+@pytest.mark.parametrize("seed", [0], ids=lambda s: f"seed{s}")
+def test_lenet_on_digits_at_dfixed_10_12_within_2_points_of_fp32(seed):
+    """15 epochs of digits, about 20 s on one thread: in the fast suite."""
+    base = _digits_error("fp32", "fp32", False, epochs=15, seed=seed)
+    low = _digits_error("dfixed:10", "dfixed:12", True, epochs=15, seed=seed)
+    assert base < 10.0, base
+    assert low <= base + 2.0, (low, base)
