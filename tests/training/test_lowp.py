@@ -8,29 +8,20 @@ unsupported modules are one line; ``keep_float`` works and is reported; two runs
 the paper's pi-mlp written as a plain nn.Module gives the built-in network's parameters bit for bit.
 """
 
-import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 from fewbits.training import lowp
-from fewbits.training.capture import replay
 from torch import nn
 
-from .helpers import batch, make_net
+from .helpers import batch, example, make_net
 from .helpers import step as builtin_step
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 FORMATS = [("fixed:12:6", "fixed:16:10", False), ("dfixed:10", "dfixed:12", True), ("fp16", "fp16", False)]
 FMT_IDS = ["fixed", "dfixed-paper", "fp16"]
 
 
-def example(name):
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return getattr(mod, name)
 
 
 class Functional(nn.Module):

@@ -9,7 +9,6 @@ Issue 16's targets: dfixed <= 1.5x, fp16 <= 2.5x (reported, not asserted: the fi
 point).  Written to ``$FEWBITS_BENCH_OUT`` (default tmp_path) as ``bench_lowp.json``.
 """
 
-import importlib.util
 import json
 import os
 import time
@@ -21,15 +20,11 @@ import torch.nn.functional as F
 from fewbits.training import lowp
 from torch import nn
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+from .helpers import example
+
 SHAPE = (1, 28, 28)
 
 
-def _example(name):
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return getattr(mod, name)
 
 
 class PIMaxoutMLP(nn.Module):
@@ -50,8 +45,8 @@ class PIMaxoutMLP(nn.Module):
         return self.l2(self.drop(h))
 
 
-MODELS = {"pi-mlp": PIMaxoutMLP, "lenet": lambda s, n: _example("lenet")(s, n),
-          "resnet-small": lambda s, n: _example("resnet_small")(s, n)}
+MODELS = {"pi-mlp": PIMaxoutMLP, "lenet": lambda s, n: example("lenet")(s, n),
+          "resnet-small": lambda s, n: example("resnet_small")(s, n)}
 FORMATS = {"fp32-torch": None, "lowp-dfixed-10/12": ("dfixed:10", "dfixed:12", True),
            "lowp-fp16": ("fp16", "fp16", False)}
 
