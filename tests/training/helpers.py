@@ -1,5 +1,8 @@
 """Shared builders for the training tests (tiny nets on random data, one generator each)."""
 
+import importlib.util
+from pathlib import Path
+
 import torch
 from fewbits.training.nets import build
 from fewbits.sim.run import RunSpec
@@ -33,3 +36,14 @@ def step(n, qs, x, y, lr=0.1, momentum=0.5, update=True):
             apply_update(qs, layer, lr, momentum)
         qs.controller.end_batch()
     return out
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def example(name):
+    """The model function ``name`` of ``examples/<name>.py`` (a user's file: loaded by path)."""
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return getattr(mod, name)
