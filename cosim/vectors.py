@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from fewbits.sim.spec import runtime_shifts
 
 from .tiles import MatMul
 
@@ -231,7 +232,7 @@ def capture_matmuls(path, spec) -> tuple[list[MatMul], list[dict]]:
             elif not _fits(fz, spec.bias_fmt, spec.dynamic):
                 why.append(f"bias {fz} is not the design's {spec.bias_fmt}")
         if spec.dynamic and not why and bias is not None:
-            sh, bsh = fa.frac + fb.frac - fo.frac, fa.frac + fb.frac - fz.frac
+            sh, bsh = runtime_shifts(fa.frac, fb.frac, fo.frac, fz.frac)
             if bsh < 0 and sh < 1:  # the one combination the port contract leaves undefined (hw/README.md)
                 why.append(f"bias {fz} finer than the products (bias shift {bsh}) with shift {sh} < 1")
         if why:

@@ -64,10 +64,14 @@ def array_options(required: bool):
 @click.option("-o", "--out-dir", "out_dir", required=True, type=click.Path(file_okay=False), help="output folder")
 def verilog(rows, cols, a_fmt, b_fmt, out_fmt, acc_fmt, bias_fmt, k_max, name, out_dir):
     """Generate the R x C MAC array as DIR/TOP.v plus the DIR/TOP.json manifest."""
+    from fewbits.hw.manifest import check_identifier
+    from fewbits.sim import FormatError
+
     name = name or f"mac_{rows}x{cols}"
-    if not name.isidentifier() or not name.isascii():
-        raise click.BadParameter(f"{name!r}: accepted a Verilog identifier ([A-Za-z_][A-Za-z0-9_]*)",
-                                 param_hint="--name")
+    try:
+        check_identifier(name, "top name")  # the one rule for every name that reaches a tool script
+    except FormatError as e:
+        raise click.BadParameter(str(e), param_hint="--name") from None
     if k_max < 1:
         raise click.BadParameter(f"{k_max}: accepted an integer >= 1", param_hint="--k-max")
     # FormatError (a ValueError) becomes one line in the group (fewbits.cli)
