@@ -311,5 +311,6 @@ class MacArray(wiring.Component):
 
 
 def create_mac_array(spec: MacSpec) -> MacArray:
-    """The MacArray for a MacSpec (what ``MacSpec.create()`` returns); validates before building."""
-    return MacArray(spec)
+    """The MacArray for a MacSpec (what ``MacSpec.create()`` returns); validates before building (a
+    rejected spec leaves no half-made component behind for Amaranth to warn about)."""
+    return MacArray(resolve_spec(spec))
