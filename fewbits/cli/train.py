@@ -91,6 +91,10 @@ def train_cmd(dataset, data_dir, net, epochs, batch_size, lr, seed, prop, update
         _fail(str(e))
     except (ValueError, KeyError) as e:
         _fail(str(e))
+    steps = epochs * (len(trainer.data.train.y) // trainer.batch_size)
+    if layers and capture_step >= steps:
+        _fail(f"--capture-step {capture_step} is never reached: this run has {steps} training steps "
+              f"({epochs} epochs x {len(trainer.data.train.y) // trainer.batch_size} batches); accepted 0..{steps - 1}")
     known = {l.name for l in trainer.net.layers}
     bad = [l for l in layers if l not in known]
     if bad:

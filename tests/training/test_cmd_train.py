@@ -42,6 +42,7 @@ def test_train_writes_result_checkpoint_and_capture(tmp_path):
     (["--resume"], "--out"),
     (["--capture", "L9", "--out", "OUT"], "L9"),
     (["--epochs", "0"], "epochs"),
+    (["--capture", "L1", "--capture-step", "100000", "--out", "OUT"], "never reached"),
 ])
 def test_bad_input_is_one_line(tmp_path, args, needle):
     args = [str(tmp_path) if a == "OUT" else a for a in args]
