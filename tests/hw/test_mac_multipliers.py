@@ -18,7 +18,7 @@ def test_array_bit_exact(arch, seed):
     a = Fixed(rng.choice([5, 8]), 3, signed=rng.random() < 0.7)
     b = Fixed(rng.choice([4, 7]), 2, signed=rng.random() < 0.7)
     spec = MacSpec(a, b, Fixed(9, 4, round=Rounding.RNE), rows=2, cols=2, k_max=4, multiplier=arch)
-    run_and_check(MacArray(2, 2, spec=spec), spec, random_tiles(spec, rng, 6))
+    run_and_check(MacArray(spec), spec, random_tiles(spec, rng, 6))
 
 
 def test_spec_dict_default_unchanged():
