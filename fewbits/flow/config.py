@@ -387,7 +387,7 @@ def parse_sweep(text: str, source: str = "<sweep>") -> SweepConfig:
 
     points, seen = [], set()
     for ds, net, seed, f in itertools.product(datasets, networks, seeds, formats):
-        pt = {"dataset": ds, "net": net, "epochs": epochs, "seed": seed, **f,
+        pt = {"dataset": ds, "net": net, "epochs": epochs, "seed": seed, "hw_seed": seeds[0], **f,
               "train": train, "hardware": hardware, "cosim": cosim, "synth": synth, "power": power}
         from fewbits.flow.store import canonical
 

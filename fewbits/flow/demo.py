@@ -16,7 +16,7 @@ name = "demo-{dataset}"
 datasets = ["{dataset}"]
 networks = ["{net}"]
 epochs = {epochs}
-seeds = [0]
+seeds = [0, 1, 2]
 
 [train]
 {limit}

@@ -138,3 +138,38 @@ def test_headless_chromium_renders_the_plots(report, tmp_path):
         shots[name] = int(orange.sum())
     assert shots["page"] > 200, shots  # the Pareto staircase and markers are drawn
     assert shots["no-svg"] == 0, shots  # and nothing else on the page is that orange
+
+
+def test_summary_csv_has_one_row_per_configuration_equal_to_the_stored_runs(two_seed_sweep, tmp_path):
+    from fewbits.report import stats
+    from fewbits.training.datasets import load
+
+    root, points, records = two_seed_sweep
+    rep = write_report(root, tmp_path / "report", budget=0.5)
+    store = Store(root)
+    with open(tmp_path / "report" / "summary.csv", newline="") as f:
+        table = list(csv.DictReader(f))
+    need = {"config", "family", "prop", "update", "acc", "n_seeds", "test_error_mean", "test_error_std",
+            "test_error_lo", "test_error_hi", "interval", "transistors", "energy_pj"}
+    assert need <= set(table[0]) and len(table) == 2
+    with open(tmp_path / "report" / "results.csv", newline="") as f:
+        runs = list(csv.DictReader(f))
+    assert len(runs) == 4  # results.csv: still one row per run
+    for row in table:
+        mine = [r for r in records if r["label"] == row["config"]]
+        assert len(mine) == 2 and {r["config"] for r in runs if r["key"] in {m["key"] for m in mine}} == {row["config"]}
+        train = [store.get_stage("train", r["stages"]["train"]["key"])["result"] for r in mine]
+        errs = sorted((p["seed"], t["test_error"]) for t, p in zip(train, [points[records.index(r)] for r in mine]))
+        iv = stats.interval([e for _, e in errs])
+        assert int(row["n_seeds"]) == 2 and row["seeds"] == "0 1" and row["interval"] == stats.T_OVER_SEEDS
+        assert float(row["test_error_mean"]) == iv.mean == (errs[0][1] + errs[1][1]) / 2
+        assert (float(row["test_error_std"]), float(row["test_error_lo"]), float(row["test_error_hi"])) == \
+            (iv.std, iv.lo, iv.hi)
+        synth = store.get_stage("synth", mine[0]["stages"]["synth.cmos"]["key"])["result"]
+        power = store.get_stage("power", mine[0]["stages"]["power"]["key"])["result"]
+        assert float(row["transistors"]) == synth["per_pe"]["transistors"]
+        assert float(row["energy_pj"]) == power["energy_per_mac_pj"]
+        assert {t["test_examples"] for t in train} == {len(load("digits").test.y)}  # the Wilson interval's n
+    html = (tmp_path / "report" / "index.html").read_text()
+    assert "Configurations (seeds as replicates)" in html and stats.T_OVER_SEEDS in html
+    assert any("2 seeds" in line for line in rep["summary"])
