@@ -241,7 +241,7 @@ def test_seeds_train_twice_but_share_every_hardware_stage(two_seed_sweep):
     root, points, records = two_seed_sweep
     assert sorted(p["seed"] for p in points) == [0, 0, 1, 1] and [r["status"] for r in records] == ["ok"] * 4
     counts = Counter(p.parent.name for p in (root / "stages").glob("*/*.json"))
-    assert counts == {"train": 4, "verilog": 1 * 2, "cosim": 2, "synth": 2, "power": 2}, counts
+    assert counts == {"train": 4, "verilog": 2, "cosim": 2, "synth": 2, "power": 2}, counts
     first = {r["label"]: r for r, p in zip(records, points) if p["seed"] == 0}
     for rec, p in zip(records, points):
         if p["seed"] == 0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html as html_mod
 import json
 import re
 import shutil
@@ -173,3 +174,47 @@ def test_summary_csv_has_one_row_per_configuration_equal_to_the_stored_runs(two_
     html = (tmp_path / "report" / "index.html").read_text()
     assert "Configurations (seeds as replicates)" in html and stats.T_OVER_SEEDS in html
     assert any("2 seeds" in line for line in rep["summary"])
+
+
+# appended to a copy of index.html: what the browser loaded, written into the DOM that --dump-dom prints
+_PROBE = """<script>
+window.addEventListener('load', () => {
+  const imgs = [...document.images].map(i => ({src: i.src, ok: i.complete && i.naturalWidth > 0}));
+  const svgImages = [...document.querySelectorAll('svg image')].map(i => i.getAttribute('href') || '');
+  const fetched = performance.getEntriesByType('resource').map(e => e.name);
+  const pre = document.createElement('pre'); pre.id = 'fewbits-probe';
+  pre.textContent = JSON.stringify({imgs, svgImages, fetched, svgs: document.querySelectorAll('svg').length});
+  document.body.appendChild(pre);
+});
+</script>"""
+
+
+def probe_page(html: str, where, chromium: str) -> dict:
+    """Load ``html`` in headless Chromium (every host unresolvable) and report its images and fetches."""
+    page = where / "probe.html"
+    page.write_text(html.replace("</body>", _PROBE + "</body>"))
+    r = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000",
+                        "--host-resolver-rules=MAP * ~NOTFOUND", "--dump-dom", page.as_uri()],
+                       capture_output=True, text=True, timeout=120, check=False)
+    m = re.search(r'<pre id="fewbits-probe">(.*?)</pre>', r.stdout, re.S)
+    assert m, f"the probe did not run: {r.stderr[-2000:]}"
+    return json.loads(html_mod.unescape(m.group(1)))
+
+
+@pytest.mark.skipif(_chromium() is None, reason="chromium not installed (Debian: apt-get install chromium)")
+def test_headless_chromium_finds_no_broken_image_and_no_fetch(report, tmp_path):
+    """The page as a browser loads it: every image loads, nothing is fetched, every figure link exists."""
+    out = report[2]
+    html = (out / "index.html").read_text()
+    seen = probe_page(html, tmp_path, _chromium())
+    assert seen["svgs"] == len(report[1]["figures"]) >= 3
+    assert [i for i in seen["imgs"] if not i["ok"]] == [] and seen["svgImages"] == []
+    assert seen["fetched"] == [], "index.html fetched something"
+    for f in report[1]["figures"]:  # the PNG/SVG each figure links to, next to the page
+        for name in (f["png"], f["svg"]):
+            assert f"href='{name}'" in html and (out / name).stat().st_size > 0
+    png = tmp_path / "index.png"  # kept in the test's artifacts
+    subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    f"--screenshot={png}", "--window-size=1280,3000", (out / "index.html").as_uri()],
+                   capture_output=True, timeout=120, check=False)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
