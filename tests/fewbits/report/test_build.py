@@ -189,16 +189,34 @@ window.addEventListener('load', () => {
 </script>"""
 
 
-def probe_page(html: str, where, chromium: str) -> dict:
-    """Load ``html`` in headless Chromium (every host unresolvable) and report its images and fetches."""
-    page = where / "probe.html"
-    page.write_text(html.replace("</body>", _PROBE + "</body>"))
+def _load(chromium: str, page, netlog) -> str:
+    """Load ``page`` in headless Chromium (every host unresolvable, its requests logged): the DOM after load."""
     r = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000",
-                        "--host-resolver-rules=MAP * ~NOTFOUND", "--dump-dom", page.as_uri()],
-                       capture_output=True, text=True, timeout=120, check=False)
-    m = re.search(r'<pre id="fewbits-probe">(.*?)</pre>', r.stdout, re.S)
-    assert m, f"the probe did not run: {r.stderr[-2000:]}"
-    return json.loads(html_mod.unescape(m.group(1)))
+                        "--host-resolver-rules=MAP * ~NOTFOUND", f"--log-net-log={netlog}", "--dump-dom",
+                        page.as_uri()], capture_output=True, text=True, timeout=120, check=False)
+    return r.stdout
+
+
+def _requested(netlog) -> set[str]:
+    """scheme://host/path of every network request in a Chromium net log."""
+    urls = re.findall(r'"url":"([^"]+)"', netlog.read_text()) if netlog.is_file() else []
+    return {u.split("?")[0] for u in urls}
+
+
+def probe_page(html: str, where, chromium: str, base) -> dict:
+    """Load ``html`` as if it stood in folder ``base``: its images, and the network requests it made
+    beyond those the browser makes for an empty page (its own background traffic)."""
+    page, blank = where / "probe.html", where / "blank.html"
+    page.write_text(html.replace("<head>", f"<head><base href='{base.as_uri()}/'>", 1)
+                    .replace("</body>", _PROBE + "</body>"))
+    blank.write_text("<!DOCTYPE html><html><body><p>blank</p></body></html>")
+    dom = _load(chromium, page, where / "page.netlog.json")
+    _load(chromium, blank, where / "blank.netlog.json")
+    m = re.search(r'<pre id="fewbits-probe">(.*?)</pre>', dom, re.S)
+    assert m, "the probe did not run"
+    seen = json.loads(html_mod.unescape(m.group(1)))
+    seen["network"] = sorted(_requested(where / "page.netlog.json") - _requested(where / "blank.netlog.json"))
+    return seen
 
 
 @pytest.mark.skipif(_chromium() is None, reason="chromium not installed (Debian: apt-get install chromium)")
@@ -206,10 +224,10 @@ def test_headless_chromium_finds_no_broken_image_and_no_fetch(report, tmp_path):
     """The page as a browser loads it: every image loads, nothing is fetched, every figure link exists."""
     out = report[2]
     html = (out / "index.html").read_text()
-    seen = probe_page(html, tmp_path, _chromium())
+    seen = probe_page(html, tmp_path, _chromium(), out)
     assert seen["svgs"] == len(report[1]["figures"]) >= 3
     assert [i for i in seen["imgs"] if not i["ok"]] == [] and seen["svgImages"] == []
-    assert seen["fetched"] == [], "index.html fetched something"
+    assert seen["fetched"] == [] and seen["network"] == [], "index.html fetched something"
     for f in report[1]["figures"]:  # the PNG/SVG each figure links to, next to the page
         for name in (f["png"], f["svg"]):
             assert f"href='{name}'" in html and (out / name).stat().st_size > 0
