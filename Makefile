@@ -5,7 +5,7 @@
 #   Python packages  torch==2.13.0 first (the CPU build on these machines; a bare
 #                    `torch` would pull multi-GB CUDA wheels), then `pip install -e '.[dev]'`;
 #                    redone only when pyproject.toml changes (stamp file inside .venv)
-#   system tools     yosys, iverilog (+ g++/perl for Verilator builds): apt-get when
+#   system tools     yosys, iverilog, ngspice (sky130 characterization) (+ g++/perl for Verilator builds): apt-get when
 #                    missing and running as root, otherwise one line saying what to install
 
 SHELL      := /bin/bash
@@ -18,7 +18,7 @@ JOBS       ?= 2
 PYTEST_ARGS ?=
 
 # command (or file) -> Debian package providing it
-TOOLS := yosys:yosys yosys-abc:yosys iverilog:iverilog g++:g++ perl:perl
+TOOLS := yosys:yosys yosys-abc:yosys iverilog:iverilog ngspice:ngspice g++:g++ perl:perl
 # what only the test suite needs: Fmax (nextpnr), the report's headless-browser check, and the
 # real Fashion-MNIST files the loaders are tested against
 TEST_TOOLS := $(TOOLS) nextpnr-ice40:nextpnr-ice40 chromium:chromium \

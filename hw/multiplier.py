@@ -20,12 +20,18 @@ def product_shape(a_fmt, b_fmt):
 
 
 class Multiplier(wiring.Component):
-    """Combinational exact product of a signed/unsigned ``a_fmt`` code and ``b_fmt`` code."""
+    """Combinational exact product of a signed/unsigned ``a_fmt`` code and ``b_fmt`` code.
+
+    ``arch``: ``yosys`` (``a * b``, Yosys maps it), ``booth`` or ``dadda`` (generated trees,
+    ``fewbits.hw.multipliers``).
+    """
 
     golden = "fewbits.sim.mac_reference (step 1: exact product on the grid fa + fb)"
 
-    def __init__(self, a_fmt, b_fmt):
-        self.a_fmt, self.b_fmt = a_fmt, b_fmt
+    def __init__(self, a_fmt, b_fmt, arch: str = "yosys"):
+        from fewbits.hw.multipliers import check_arch
+
+        self.a_fmt, self.b_fmt, self.arch = a_fmt, b_fmt, check_arch(arch)
         super().__init__({
             "a": In(code_shape(a_fmt)),
             "b": In(code_shape(b_fmt)),
@@ -34,7 +40,14 @@ class Multiplier(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.d.comb += self.p.eq(self.a * self.b)
+        if self.arch == "yosys":
+            m.d.comb += self.p.eq(self.a * self.b)
+        else:
+            from fewbits.hw.multipliers import product
+
+            fa, fb = self.a_fmt, self.b_fmt
+            m.d.comb += self.p.eq(product(m, self.a.as_unsigned(), self.b.as_unsigned(), fa.width, fb.width,
+                                          fa.signed, fb.signed, self.arch))
         return m
 
     def standard_cases(self):

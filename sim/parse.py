@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from .accumulator import Accumulator, FloatAccumulator, as_accumulator
 from .errors import FormatError
 from .fixed import DynamicFixed, Fixed
@@ -126,6 +128,23 @@ def parse_accumulator(text):
     return as_accumulator(parse_format(text))
 
 
+def paper_convention(fmt):
+    """The paper's reading of ``fmt``: a ``fixed``/``dfixed`` width counts no sign bit, so the format
+    gets one more bit, symmetric saturation and ties away from zero (its Theano code); other kinds
+    pass unchanged.  The one place this convention lives: every layer asks here."""
+    if fmt.kind not in ("fixed", "dfixed"):
+        return fmt
+    return dataclasses.replace(fmt, width=fmt.width + 1, symmetric=True, round=Rounding.RNA)
+
+
+def paper_width(fmt) -> int:
+    """The bit count the paper displays for ``fmt``: a signed fixed point width without its sign
+    (the inverse of ``paper_convention``), every other format's full width."""
+    if fmt.kind in ("fixed", "dfixed") and fmt.signed:
+        return fmt.width - 1
+    return fmt.width
+
+
 def paper_format(bits: int, frac: int, round=Rounding.RNA) -> Fixed:
     """The paper's convention: ``bits`` without the sign, symmetric saturation, ties away from zero."""
-    return Fixed(bits + 1, frac, symmetric=True, round=round)
+    return dataclasses.replace(paper_convention(Fixed(bits, frac)), round=round)

@@ -7,7 +7,7 @@ import hashlib
 import json
 
 from .accumulator import Accumulator, FloatAccumulator, as_accumulator
-from .errors import FormatError
+from .errors import FormatError, json_object
 from .fixed import DynamicFixed, Fixed
 from .floating import Float
 from .mac import default_accumulator, mac_reference, sum_bounds
@@ -16,6 +16,16 @@ from .parse import format_to_string, parse_format
 
 MAX_SIDE = 32
 _FORMATS = ("a_fmt", "b_fmt", "out_fmt", "acc_fmt", "bias_fmt")
+MULTIPLIERS = ("yosys", "booth", "dadda")   # kept equal to fewbits.hw.multipliers.ARCHS (sim imports no hw)
+
+
+def runtime_shifts(fa: int, fb: int, fo: int, fbias: int | None = None) -> tuple[int, int | None]:
+    """The runtime shifts of dynamic fixed point from the current fracs: ``in_shift = fa + fb - fo``
+    (products onto the output grid) and ``in_bias_shift = fa + fb - fbias`` (the bias's own range onto
+    the products' grid; None without a bias range).  The one place these are derived: the test
+    tiles, the co-simulation vectors and the power vectors all ask here."""
+    prod = int(fa) + int(fb)
+    return prod - int(fo), (None if fbias is None else prod - int(fbias))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,8 +40,11 @@ class MacSpec:
     rows: int = 1
     cols: int = 1
     k_max: int = 1024
+    multiplier: str = "yosys"   # fixed-point product architecture: yosys | booth | dadda (fewbits.hw.multipliers)
 
     def __post_init__(self):
+        if self.multiplier not in MULTIPLIERS:
+            raise FormatError(f"bad multiplier {self.multiplier!r}: accepted {', '.join(MULTIPLIERS)}")
         for name in ("a_fmt", "b_fmt", "out_fmt"):
             fmt = parse_format(getattr(self, name))
             if not isinstance(fmt, (Fixed, DynamicFixed, Float)):
@@ -93,11 +106,13 @@ class MacSpec:
     def to_dict(self) -> dict:
         d = {name: format_to_string(getattr(self, name)) for name in _FORMATS}
         d.update(rows=self.rows, cols=self.cols, k_max=self.k_max)
+        if self.multiplier != "yosys":      # omitted when default: every existing key and hash stays the same
+            d["multiplier"] = self.multiplier
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "MacSpec":
-        known = set(_FORMATS) | {"rows", "cols", "k_max"}
+        known = set(_FORMATS) | {"rows", "cols", "k_max", "multiplier"}
         unknown = set(d) - known
         if unknown:
             raise FormatError(f"bad MacSpec key(s) {sorted(unknown)}: accepted {sorted(known)}")
@@ -108,13 +123,7 @@ class MacSpec:
 
     @classmethod
     def from_json(cls, text: str) -> "MacSpec":
-        try:
-            d = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise FormatError(f"bad MacSpec JSON: {e.msg} at line {e.lineno}; accepted the output of to_json()")
-        if not isinstance(d, dict):
-            raise FormatError("bad MacSpec JSON: not an object; accepted the output of to_json()")
-        return cls.from_dict(d)
+        return cls.from_dict(json_object(text, "MacSpec"))
 
     def key(self) -> str:
         """A stable hash of the canonical JSON (same in every process and on every machine)."""

@@ -1,7 +1,7 @@
 """Quantized training after Courbariaux, Bengio & David (2014).
 
-Modules: ``precision`` (run formats, paper bits), ``ranges`` (dynamic fixed
-point range controller), ``qcore`` (quantization points and MAC-contract
+The run's formats and range settings come in as one ``fewbits.sim.RunSpec``.
+Modules: ``ranges`` (dynamic fixed point range controller), ``qcore`` (quantization points and MAC-contract
 matmuls), ``layers`` / ``nets`` (maxout networks), ``update`` (momentum and
 stored-parameter update), ``datasets``, ``trainer`` (``train``, and ``record``:
 train up to one step and capture it), ``capture`` (the ``Recorder`` hook that

@@ -81,7 +81,7 @@ class QLayer(nn.Module):
         super().__init__()
         self.name, self.qs, self.k, self.n = name, qs, k, n
         self.scale, self.max_col_norm, self.lr_scale = scale, max_col_norm, lr_scale
-        dtype = torch.float64 if qs.precision.quantized or qs.precision.update is not None else torch.float32
+        dtype = torch.float64 if qs.spec.quantized or qs.spec.update is not None else torch.float32
         self.weight = nn.Parameter(torch.zeros(k, n, dtype=dtype))
         self.bias = nn.Parameter(torch.zeros(n, dtype=dtype))
         self.register_buffer("update_w", torch.zeros(k, n, dtype=dtype))

@@ -78,7 +78,7 @@ class QNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> QT:
         x = x.reshape(x.shape[0], *self.input_shape)
-        q = self.qs.quantize("input.x", x.to(torch.float64) if self.qs.precision.quantized else x)
+        q = self.qs.quantize("input.x", x.to(torch.float64) if self.qs.spec.quantized else x)
         for m in self.stages:
             q = m(q)
         return q

@@ -16,8 +16,9 @@ import math
 
 import torch
 
+from fewbits.sim.run import RunSpec, group_format
+
 from . import fastfloat, fastmac, fastq
-from .precision import Precision, group_format
 from .ranges import RangeController
 
 #: the paper's quantization points, in the order of one training step
@@ -72,11 +73,11 @@ def scale_format(fmt, scale: float):
 class QuantState:
     """Formats, range controller, observation hooks and capture hook of one network."""
 
-    def __init__(self, precision: Precision, controller: RangeController | None = None):
-        self.precision = precision
+    def __init__(self, spec: RunSpec, controller: RangeController | None = None):
+        self.spec = spec
         self.controller = controller or RangeController()
         self.training = True  # record overflow statistics only while training
-        self.width_override = None  # range warm-up: Precision.widened(...)
+        self.width_override = None  # range warm-up: RunSpec.widened(...)
         #: ``fn(group, QT)`` called at every quantization point (tests instrument with it)
         self.point_hooks: list = []
         #: ``fn(tag, a, b, bias, out, ovf, acc_fmt)`` called after every MAC-contract matmul
@@ -84,8 +85,8 @@ class QuantState:
 
     # ---- formats -------------------------------------------------------
     @property
-    def active(self) -> Precision:
-        return self.width_override or self.precision
+    def active(self) -> RunSpec:
+        return self.width_override or self.spec
 
     def base(self, width: str):
         p = self.active

@@ -19,11 +19,11 @@ from pathlib import Path
 import torch
 
 from fewbits.files import atomic_write_bytes
+from fewbits.sim.run import RunSpec
 
 from . import datasets as ds
 from .capture import Recorder
 from .nets import build
-from .precision import Precision
 from .qcore import QuantState
 from .ranges import RangeController
 from .update import apply_update
@@ -57,6 +57,12 @@ class TrainConfig:
         d["capture"] = list(self.capture)
         return d
 
+    def run_spec(self) -> RunSpec:
+        """The ``RunSpec`` of these settings (raises ``fewbits.sim.FormatError`` on a bad format)."""
+        return RunSpec.parse(self.prop, self.update, self.paper_bits, max_overflow=self.max_overflow,
+                             range_every=self.range_every or None, range_warmup=self.range_warmup,
+                             warmup_width=self.warmup_width)
+
     def key_fields(self) -> dict:
         """Everything that determines the result (a resumed run must match these)."""
         d = self.to_dict()
@@ -65,16 +71,20 @@ class TrainConfig:
 
 
 class Trainer:
-    def __init__(self, config: TrainConfig, out_dir=None, progress: bool = False, dataset: ds.Dataset | None = None):
+    """Trains ``config``'s network on its dataset; every format and range setting comes from ``spec``
+    (the CLI builds it once; default: ``config.run_spec()``)."""
+
+    def __init__(self, config: TrainConfig, out_dir=None, progress: bool = False, dataset: ds.Dataset | None = None,
+                 spec: RunSpec | None = None):
         self.cfg = config
         self.out = Path(out_dir) if out_dir is not None else None
         self.progress = progress
-        self.precision = Precision.parse(config.prop, config.update, config.paper_bits)
+        self.spec = spec if spec is not None else config.run_spec()
         self.data = dataset if dataset is not None else ds.load(config.dataset, config.data_dir)
         if config.limit_train:
             t = self.data.train
             self.data.train = ds.Split(t.x[: config.limit_train], t.y[: config.limit_train])
-        self.qs = QuantState(self.precision, RangeController(config.max_overflow))
+        self.qs = QuantState(self.spec, RangeController(self.spec.max_overflow))
         self.net = build(config.net, self.qs, self.data.input_shape, self.data.n_classes)
         self.schedule = self.net.schedule
         self.batch_size = config.batch_size or self.schedule.batch_size
@@ -97,8 +107,8 @@ class Trainer:
     def range_every(self) -> int:
         """Batches between range updates: the configured value, else the paper's 100 batches
         capped at a fifth of an epoch (the paper's 5 updates per MNIST epoch) for short epochs."""
-        if self.cfg.range_every:
-            return int(self.cfg.range_every)
+        if self.spec.range_every:
+            return self.spec.range_every
         return max(1, min(100, (len(self.data.train.y) // self.batch_size) // 5))
 
     # ---- one batch / one epoch ---------------------------------------------
@@ -172,13 +182,14 @@ class Trainer:
         """The paper's range initialization: epochs at high precision, then the initial parameters back."""
         if self.warmed_up:
             return
-        if self.cfg.range_warmup > 0 and self.precision.dynamic:
+        warmup = self.spec.range_warmup
+        if warmup > 0 and self.spec.dynamic:
             saved = {k: v.clone() for k, v in self.net.state_dict().items()}
-            self.qs.width_override = self.precision.widened(self.cfg.warmup_width)
-            for e in range(self.cfg.range_warmup):
+            self.qs.width_override = self.spec.widened(self.spec.warmup_width)
+            for e in range(warmup):
                 self.qs.controller.tracking = e == 0
                 self.train_epoch(-1, self.lr(0), self.schedule.momentum(0, self.cfg.epochs),
-                                 f"range warm-up {e + 1}/{self.cfg.range_warmup}")
+                                 f"range warm-up {e + 1}/{warmup}")
             self.qs.controller.tracking = False
             self.qs.width_override = None
             self.net.load_state_dict(saved)
@@ -191,7 +202,7 @@ class Trainer:
             e = self.epoch
             lr, m = self.lr(e), self.schedule.momentum(e, self.cfg.epochs)
             # no warm-up: the first epoch's ranges follow the data every batch
-            self.qs.controller.tracking = self.precision.dynamic and e == 0 and self.cfg.range_warmup == 0
+            self.qs.controller.tracking = self.spec.dynamic and e == 0 and self.spec.range_warmup == 0
             t0 = time.perf_counter()
             train_err, ovf = self.train_epoch(e, lr, m, f"epoch {e + 1}/{self.cfg.epochs}")
             self.qs.controller.tracking = False
@@ -218,7 +229,7 @@ class Trainer:
         e = 0
         limit = self.cfg.epochs + 1000 if max_epochs is None else max_epochs
         while not self.capture.done:
-            self.qs.controller.tracking = self.precision.dynamic and e == 0 and self.cfg.range_warmup == 0
+            self.qs.controller.tracking = self.spec.dynamic and e == 0 and self.spec.range_warmup == 0
             self.train_epoch(e, self.lr(e), self.schedule.momentum(e, self.cfg.epochs), "")
             e += 1
             if e > limit:
@@ -228,7 +239,7 @@ class Trainer:
     def ranges(self) -> dict:
         out = {}
         for name, g in sorted(self.qs.controller.groups.items()):
-            if not (self.precision.dynamic and g.set):
+            if not (self.spec.dynamic and g.set):
                 continue
             entry = {"int_bits": g.int_bits, "moves": g.moves}
             for width in ("prop", "update"):
@@ -251,7 +262,7 @@ class Trainer:
             "history": self.history,
             "seconds_per_epoch": [h["seconds"] for h in self.history],
             "ranges": self.ranges(),
-            "formats": self.precision.describe(),
+            "formats": self.spec.describe(),
             "config": self.cfg.to_dict(),
             "capture": self.capture_path,
             "torch_threads": torch.get_num_threads(),
@@ -317,9 +328,9 @@ class Trainer:
 
 
 def train(config: TrainConfig, out_dir=None, resume: bool = False, progress: bool = False,
-          dataset: ds.Dataset | None = None) -> dict:
+          dataset: ds.Dataset | None = None, spec: RunSpec | None = None) -> dict:
     """Train ``config``; with ``out_dir`` write checkpoints and ``result.json``; ``resume`` continues."""
-    t = Trainer(config, out_dir, progress, dataset)
+    t = Trainer(config, out_dir, progress, dataset, spec)
     if resume and out_dir is not None and (Path(out_dir) / CHECKPOINT).is_file():
         t.load_checkpoint(Path(out_dir) / CHECKPOINT)
     return t.run()

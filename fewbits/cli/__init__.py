@@ -19,7 +19,7 @@ import os
 import click
 
 # Pipeline order: this is the order ``fewbits --help`` lists them in; each is ``fewbits/cli/<name>.py``.
-COMMANDS = ("train", "verilog", "cosim", "synth", "power", "sweep", "report", "demo")
+COMMANDS = ("train", "verilog", "cosim", "tech", "synth", "power", "sweep", "report", "demo")
 
 _ERROR_EXIT = 2
 

@@ -59,18 +59,19 @@ def _vectors(spec_value: str):
 @click.option("--clock-mhz", type=click.FloatRange(min=0, min_open=True), default=100.0, show_default=True)
 @click.option("--parts/--no-parts", default=True, show_default=True,
               help="also the bare multiplier and MAC unit of the same formats")
+@click.option("--tech", type=click.Choice(["sky130"]), default=None,
+              help="characterized standard cells (sky130_fd_sc_hd tt 1.8V 25C; built once, cached): as --liberty")
 @click.option("--liberty", type=click.Path(path_type=Path), default=None,
               help="map to this Liberty library and use its pin capacitances and internal power")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=600, show_default=True)
 @click.option("-o", "--out-dir", type=OutputDir(Path), default=Path("build/power"),
               show_default=True)
-def power(design, top, capture, matmuls, vectors, shape, seed, max_cycles, clock_mhz, parts, liberty, timeout, out_dir):
+def power(design, top, capture, matmuls, vectors, shape, seed, max_cycles, clock_mhz, parts, liberty, tech, timeout, out_dir):
     """Estimate toggles, energy per MAC and power of DESIGN on real or synthetic vectors."""
+    from fewbits.hw.design import load_designs
     from fewbits.hw.eda import power as P
-    from fewbits.hw.eda import synth as S
     from fewbits.hw.eda.power_vectors import capture_operands, synthetic
     from fewbits.hw.eda.synth_tools import SynthError
-    from fewbits.sim import MacSpec
 
     if capture is not None and vectors is not None:
         raise click.UsageError("give either --capture or --vectors, not both")
@@ -89,16 +90,19 @@ def power(design, top, capture, matmuls, vectors, shape, seed, max_cycles, clock
     if capture is not None and not capture.exists():
         raise click.BadParameter(f"{capture}: no such capture (accepted: a folder with capture.json + capture.npz)",
                                  param_hint="--capture")
+    from fewbits.cli.tech import resolve_liberty
+
+    liberty = resolve_liberty(liberty, tech)
     if liberty is not None and not liberty.is_file():
         raise click.BadParameter(f"{liberty}: Liberty file not found (accepted: a readable .lib file)",
                                  param_hint="--liberty")
-    designs = S.load_designs(design, top)
+    designs = load_designs(design, top)
     for d in designs:
-        if not d.manifest or "spec" not in d.manifest:
+        if d.manifest is None:
             raise click.BadParameter(f"{d.name}: power needs a design directory with a manifest (fewbits verilog)",
                                      param_hint="DESIGN")
     for d in designs:
-        spec = MacSpec.from_dict(d.manifest["spec"])
+        spec = d.spec
         ops = capture_operands(capture, spec, matmuls) if capture else [synthetic(spec, kind, seed, m, k, n, act)]
         todo = [d]
         if parts:

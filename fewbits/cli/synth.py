@@ -37,6 +37,8 @@ def _echo_failure(e) -> None:
 @click.option("--target", "targets", multiple=True, metavar="TARGET",
               help="cmos | ice40 | xilinx | ecp5 (repeatable; default cmos)")
 @click.option("--no-dsp", is_flag=True, help="FPGA targets: no DSP inference (multipliers in LUTs)")
+@click.option("--tech", type=click.Choice(["sky130"]), default=None,
+              help="characterized standard cells (sky130_fd_sc_hd tt 1.8V 25C; built once, cached): as --liberty")
 @click.option("--liberty", type=click.Path(path_type=Path), default=None,
               help="also map to this Liberty standard-cell library (area in its units)")
 @click.option("--fmax", is_flag=True, help="iCE40: place and route with nextpnr-ice40 and report Fmax")
@@ -52,13 +54,17 @@ def _echo_failure(e) -> None:
               help="--sweep: points run in parallel (a killed sweep resumes from OUT_DIR/store)")
 @click.option("-o", "--out-dir", type=OutputDir(Path), default=Path("build/synth"),
               show_default=True, help="where the JSON records (and a sweep's CSV) go")
-def synth(design, top, targets, no_dsp, liberty, fmax, parts, timeout, no_cache, sweeps, sweep_power, workers,
+def synth(design, top, targets, no_dsp, liberty, tech, fmax, parts, timeout, no_cache, sweeps, sweep_power, workers,
           out_dir):
     """Synthesize DESIGN (a `fewbits verilog` directory or a Verilog file) with Yosys."""
+    from fewbits.hw.design import load_designs
     from fewbits.hw.eda import synth as S
     from fewbits.hw.eda.synth_tools import SynthError
 
-    targets = list(targets) or ["cmos"]
+    from fewbits.cli.tech import resolve_liberty
+
+    targets = list(targets) or ([] if tech else ["cmos"])
+    liberty = resolve_liberty(liberty, tech)
     for t in targets:
         if t not in S.FPGA_TARGETS + ("cmos",):
             raise click.BadParameter(f"unknown target {t!r}: accepted cmos, ice40, xilinx, ecp5 "
@@ -86,12 +92,12 @@ def synth(design, top, targets, no_dsp, liberty, fmax, parts, timeout, no_cache,
         return
     if design is None:
         raise click.UsageError("missing DESIGN (a `fewbits verilog` directory or a Verilog file), or use --sweep")
-    designs = S.load_designs(design, top)
+    designs = load_designs(design, top)
     records = []
     out_dir.mkdir(parents=True, exist_ok=True)
     for d in designs:
         todo = [d]
-        if parts and d.manifest and "spec" in d.manifest:
+        if parts and d.spec is not None:
             from fewbits.hw.eda.synth_parts import PARTS, part_design
 
             todo += [part_design(d, p) for p in PARTS]

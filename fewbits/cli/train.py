@@ -66,28 +66,27 @@ def train_cmd(dataset, data_dir, net, epochs, batch_size, lr, seed, prop, update
     from fewbits.sim import FormatError
     from fewbits.training import datasets as ds
     from fewbits.training.nets import NETS
-    from fewbits.training.precision import Precision
     from fewbits.training.trainer import TrainConfig, Trainer
 
     if net not in NETS:
         _fail(f"unknown --net {net!r}: accepted {', '.join(NETS)}")
     if dataset not in ds.LOADERS:
         _fail(f"unknown --dataset {dataset!r}: accepted {', '.join(ds.LOADERS)}")
+    layers = tuple(s.strip() for s in capture.split(",") if s.strip()) if capture else ()
+    cfg = TrainConfig(dataset=dataset, data_dir=data_dir, net=net, epochs=epochs, batch_size=batch_size, lr=lr,
+                      seed=seed, prop=prop, update=update, paper_bits=paper_bits, max_overflow=max_overflow,
+                      range_every=range_every, range_warmup=range_warmup, capture=layers, capture_step=capture_step)
     try:
-        Precision.parse(prop, update, paper_bits)
+        spec = cfg.run_spec()  # the one place this run's formats and range settings are decided
     except FormatError as e:
         _fail(str(e))
     if resume and not out_dir:
         _fail("--resume needs --out DIR (the run folder holding checkpoint.pt)")
-    layers = tuple(s.strip() for s in capture.split(",") if s.strip()) if capture else ()
     if capture is not None and not out_dir:
         _fail("--capture needs --out DIR (captures are written to DIR/capture)")
-    cfg = TrainConfig(dataset=dataset, data_dir=data_dir, net=net, epochs=epochs, batch_size=batch_size, lr=lr,
-                      seed=seed, prop=prop, update=update, paper_bits=paper_bits, max_overflow=max_overflow,
-                      range_every=range_every, range_warmup=range_warmup, capture=layers, capture_step=capture_step)
     torch.set_num_threads(threads)
     try:
-        trainer = Trainer(cfg, out_dir, progress=not quiet)
+        trainer = Trainer(cfg, out_dir, progress=not quiet, spec=spec)
     except ds.DatasetError as e:
         _fail(str(e))
     except (ValueError, KeyError) as e:

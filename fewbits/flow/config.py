@@ -187,23 +187,21 @@ class _Checker:
                     self.fail(where, key, f"{x!r}: accepted {', '.join(choices)}")
         return v
 
-    def fmt(self, where, key, s: str, paper_bits: bool = False) -> str:
+    def fmt(self, where, key, s: str, paper_bits: bool = False):
+        """The run format of ``s`` (None for fp32), or one line naming ``key``."""
         from fewbits.sim import FormatError
+        from fewbits.sim.run import run_format
 
         try:
-            from fewbits.training.precision import parse_run_format
-
-            parse_run_format(s, paper_bits)
-        except ImportError:  # training not installed: the format grammar alone
-            from fewbits.sim import parse_format
-
-            try:
-                parse_format(s)
-            except FormatError as e:
-                self.fail(where, key, f"bad format string: {e}")
+            return run_format(s, paper_bits)
         except FormatError as e:
             self.fail(where, key, f"bad format string: {e}")
-        return s
+
+    def flag(self, where, d, key, default) -> bool:
+        v = d.get(key, default)
+        if not isinstance(v, bool):
+            self.fail(where, key, f"{v!r}: accepted true or false")
+        return v
 
 
 def _num_list(chk: _Checker, where, d, key, default):
@@ -220,10 +218,16 @@ def _num_list(chk: _Checker, where, d, key, default):
     return [float(x) for x in v]
 
 
-# ---------------------------------------------------------------- the grid
+# ---------------------------------------------------------------- the grid: (family, prop, update, knob) per format pair
+
+def _grid_entry(family, prop, update, **knob) -> dict:
+    return {"family": family, "prop": prop, "update": update, "int_bits": None, "max_overflow": None, **knob}
+
 
 def _fixed_formats(chk, where, g, family, paper_bits) -> list[dict]:
-    """Points of one fixed / dfixed grid table: (prop, update, knobs)."""
+    """Format pairs of one fixed / dfixed grid table (widths as the user counts them)."""
+    from fewbits.sim.run import frac_for_int_bits
+
     widths = chk.int_list(where, g, "widths", 2, 62)
     if widths is None:
         chk.fail(where, None, "missing key 'widths' (a list of propagation widths)")
@@ -235,61 +239,88 @@ def _fixed_formats(chk, where, g, family, paper_bits) -> list[dict]:
     if rnd not in ROUNDINGS:
         chk.fail(where, "round", f"{rnd!r}: accepted {', '.join(ROUNDINGS)}")
     suffix = "" if rnd == "rne" else f",round={rnd}"
-    sign = 0 if paper_bits else 1
-    out = []
     if family == "fixed":
-        ibs = chk.int_list(where, g, "int_bits", -30, 60, default=[3])
-        knob_lists = [("int_bits", ib) for ib in ibs]
+        knobs = [{"int_bits": ib} for ib in chk.int_list(where, g, "int_bits", -30, 60, default=[3])]
     else:
-        mos = _num_list(chk, where, g, "max_overflow", [1e-4])
-        knob_lists = [("max_overflow", mo) for mo in mos]
+        knobs = [{"max_overflow": mo} for mo in _num_list(chk, where, g, "max_overflow", [1e-4])]
+    out = []
     for w in widths:
-        updates = upd_w if upd_w is not None else [w + o for o in offs]
-        for u in updates:
+        for u in (upd_w if upd_w is not None else [w + o for o in offs]):
             if u > 62:
                 chk.fail(where, "update_offsets", f"update width {u} > 62 (accepted widths 2..62)")
-            for knob, val in knob_lists:
+            for knob in knobs:
                 if family == "fixed":
-                    pf, uf = f"fixed:{w}:{w - sign - val}{suffix}", f"fixed:{u}:{u - sign - val}{suffix}"
+                    ib = knob["int_bits"]
+                    pf = f"fixed:{w}:{frac_for_int_bits(w, ib, paper_bits)}{suffix}"
+                    uf = f"fixed:{u}:{frac_for_int_bits(u, ib, paper_bits)}{suffix}"
                 else:
                     pf, uf = f"dfixed:{w}{suffix}", f"dfixed:{u}{suffix}"
                 chk.fmt(where, "widths", pf, paper_bits)
                 chk.fmt(where, "widths", uf, paper_bits)
-                pt = {"family": family, "prop": pf, "update": uf, "prop_width": w, "update_width": u,
-                      "int_bits": None, "max_overflow": None}
-                pt[knob] = val
-                out.append(pt)
+                out.append(_grid_entry(family, pf, uf, **knob))
     return out
 
 
-def _float_formats(chk, where, g, paper_bits) -> list[dict]:
-    from fewbits.sim import parse_format
-
+def _float_formats(chk, where, g) -> list[dict]:
+    """Format pairs of one float grid table (update_formats default to the same)."""
     props = chk.str_list(where, g, "formats")
     ups = chk.str_list(where, g, "update_formats", default=None) if "update_formats" in g else None
     out = []
     for p in props:
-        chk.fmt(where, "formats", p)
-        if parse_format(p).kind != "float":
+        if not _is_float(chk.fmt(where, "formats", p)):
             chk.fail(where, "formats", f"{p!r} is not a float format (accepted float:E:M, fp16, bf16, fp8_e5m2, fp8_e4m3)")
         for u in (ups or [p]):
-            chk.fmt(where, "update_formats", u)
-            if parse_format(u).kind != "float":
+            if not _is_float(chk.fmt(where, "update_formats", u)):
                 chk.fail(where, "update_formats", f"{u!r} is not a float format")
-            out.append({"family": "float", "prop": p, "update": u, "prop_width": parse_format(p).width,
-                        "update_width": parse_format(u).width, "int_bits": None, "max_overflow": None})
+            out.append(_grid_entry("float", p, u))
     return out
 
 
-def parse_sweep(text: str, source: str = "<sweep>") -> SweepConfig:
-    """Validate a sweep file's text and expand it into points (raises SweepConfigError)."""
+def _is_float(fmt) -> bool:
+    return fmt is None or fmt.kind == "float"  # None: fp32, the unquantized float
+
+
+def _grid(chk, raw, paper_bits) -> list[dict]:
+    """The union of the [[grid]] tables: one entry per (family, prop, update, knob)."""
+    top = (None, None)
+    grid = raw.get("grid")
+    if grid is None:
+        chk.fail(top, None, "no [[grid]] table: the grid of formats is empty (add e.g. [[grid]] family = \"fp32\")")
+    if not isinstance(grid, list) or not grid:
+        chk.fail(top, "grid", "empty grid: accepted one or more [[grid]] tables")
+    formats: list[dict] = []
+    for i, g in enumerate(grid):
+        where = ("grid", i)
+        if not isinstance(g, dict):
+            chk.fail(top, "grid", f"entry {i + 1} is a {type(g).__name__}, not a table: accepted [[grid]] tables "
+                                  f"(an array of tables)")
+        fam = g.get("family")
+        if fam not in FAMILIES:
+            chk.fail(where, "family" if "family" in g else None,
+                     f"{fam!r}: accepted family = {' | '.join(FAMILIES)}")
+        chk.known(where, g, GRID[fam], f"a {fam} [[grid]] table")
+        if fam == "fp32":
+            formats.append(_grid_entry("fp32", "fp32", "fp32"))
+        elif fam == "float":
+            formats += _float_formats(chk, where, g)
+        else:
+            formats += _fixed_formats(chk, where, g, fam, paper_bits)
+    return formats
+
+
+# ---------------------------------------------------------------- the shared tables
+
+def _load_toml(text: str, source: str) -> dict:
     try:
-        raw = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         m = re.search(r"line (\d+)", str(e))
         loc = f"{source}:{m.group(1)}" if m else source
         raise SweepConfigError(f"{loc}: not valid TOML: {e}") from None
-    chk = _Checker(text, source)
+
+
+def _axes(chk, raw, source) -> tuple:
+    """The top-level axes: datasets, networks, epochs, seeds, and the sweep's name."""
     top = (None, None)
     chk.known(top, raw, TOP, "the top level")
     datasets = chk.str_list(top, raw, "datasets", DATASETS, default=["digits"])
@@ -308,93 +339,130 @@ def parse_sweep(text: str, source: str = "<sweep>") -> SweepConfig:
     name = raw.get("name", Path(source).stem if source else "sweep")
     if not isinstance(name, str):
         chk.fail(top, "name", f"{name!r}: accepted a string")
+    return datasets, networks, epochs, seeds, name
 
-    sections = {}
+
+def _tables(chk, raw) -> dict:
+    """Each optional table ([train], [hardware], ...) checked for unknown keys ({} when absent)."""
+    out = {}
     for t, allowed in TABLES.items():
         d = raw.get(t, {})
         if not isinstance(d, dict):
-            chk.fail(top, t, f"accepted a table [{t}]")
+            chk.fail((None, None), t, f"accepted a table [{t}]")
         chk.known((t, None), d, allowed, f"[{t}]")
-        sections[t] = d
-    tr, hw, co, sy, pw = (sections[k] for k in ("train", "hardware", "cosim", "synth", "power"))
+        out[t] = d
+    return out
+
+
+def _train_settings(chk, d) -> dict:
+    w = ("train", None)
     train = {
-        "limit_train": chk.int_value(("train", None), tr, "limit_train", None, lo=1),
-        "batch_size": chk.int_value(("train", None), tr, "batch_size", None, lo=1),
-        "range_every": chk.int_value(("train", None), tr, "range_every", None, lo=1),  # None: the trainer's
-        "range_warmup": chk.int_value(("train", None), tr, "range_warmup", 0, lo=0),
-        "capture_step": chk.int_value(("train", None), tr, "capture_step", 0, lo=0),
-        "paper_bits": tr.get("paper_bits", False),
-        "lr": tr.get("lr"),
-        "data_dir": tr.get("data_dir"),
+        "limit_train": chk.int_value(w, d, "limit_train", None, lo=1),
+        "batch_size": chk.int_value(w, d, "batch_size", None, lo=1),
+        "range_every": chk.int_value(w, d, "range_every", None, lo=1),  # None: the trainer's
+        "range_warmup": chk.int_value(w, d, "range_warmup", 0, lo=0),
+        "capture_step": chk.int_value(w, d, "capture_step", 0, lo=0),
+        "paper_bits": chk.flag(w, d, "paper_bits", False),
+        "lr": d.get("lr"),
+        "data_dir": d.get("data_dir"),
     }
-    if not isinstance(train["paper_bits"], bool):
-        chk.fail(("train", None), "paper_bits", f"{train['paper_bits']!r}: accepted true or false")
-    if train["lr"] is not None and (not isinstance(train["lr"], (int, float)) or train["lr"] <= 0):
-        chk.fail(("train", None), "lr", f"{train['lr']!r}: accepted a positive number")
+    lr = train["lr"]
+    if lr is not None and (not isinstance(lr, (int, float)) or isinstance(lr, bool) or lr <= 0):
+        chk.fail(w, "lr", f"{train['lr']!r}: accepted a positive number")
     if train["data_dir"] is not None and not isinstance(train["data_dir"], str):
-        chk.fail(("train", None), "data_dir", "accepted a path string")
-    hardware = {
-        "rows": chk.int_value(("hardware", None), hw, "rows", 2, lo=1, hi=32),
-        "cols": chk.int_value(("hardware", None), hw, "cols", 2, lo=1, hi=32),
-        "k_max": chk.int_value(("hardware", None), hw, "k_max", 256, lo=1),
-    }
+        chk.fail(w, "data_dir", "accepted a path string")
+    return train
+
+
+def _hardware_settings(chk, d) -> dict:
+    w = ("hardware", None)
+    return {"rows": chk.int_value(w, d, "rows", 2, lo=1, hi=32), "cols": chk.int_value(w, d, "cols", 2, lo=1, hi=32),
+            "k_max": chk.int_value(w, d, "k_max", 256, lo=1)}
+
+
+def _cosim_settings(chk, d) -> dict:
+    w = ("cosim", None)
     cosim = {
-        "enabled": co.get("enabled", True),
-        "vectors": chk.int_value(("cosim", None), co, "vectors", 200, lo=0),
-        "seed": chk.int_value(("cosim", None), co, "seed", 1, lo=0),
-        "max_tiles": chk.int_value(("cosim", None), co, "max_tiles", 64, lo=1),
-        "simulator": co.get("simulator", "icarus"),
-        "matmuls": chk.str_list(("cosim", None), co, "matmuls", ("forward", "input_grad", "weight_grad"),
-                                default=["forward"]),
+        "enabled": chk.flag(w, d, "enabled", True),
+        "vectors": chk.int_value(w, d, "vectors", 200, lo=0),
+        "seed": chk.int_value(w, d, "seed", 1, lo=0),
+        "max_tiles": chk.int_value(w, d, "max_tiles", 64, lo=1),
+        "simulator": d.get("simulator", "icarus"),
+        "matmuls": chk.str_list(w, d, "matmuls", ("forward", "input_grad", "weight_grad"), default=["forward"]),
     }
     if cosim["simulator"] not in SIMULATORS:
-        chk.fail(("cosim", None), "simulator", f"{cosim['simulator']!r}: accepted {', '.join(SIMULATORS)}")
-    if not isinstance(cosim["enabled"], bool):
-        chk.fail(("cosim", None), "enabled", "accepted true or false")
+        chk.fail(w, "simulator", f"{cosim['simulator']!r}: accepted {', '.join(SIMULATORS)}")
+    return cosim
+
+
+def _synth_settings(chk, d) -> dict:
+    w = ("synth", None)
     synth = {
-        "targets": chk.str_list(("synth", None), sy, "targets", SYNTH_TARGETS, default=["cmos", "ice40"],
+        "targets": chk.str_list(w, d, "targets", SYNTH_TARGETS, default=["cmos", "ice40"],
                                 allow_empty=True),  # [] = no synthesis
-        "parts": sy.get("parts", []),
-        "timeout": chk.int_value(("synth", None), sy, "timeout", 1800, lo=1),
+        "parts": d.get("parts", []),
+        "timeout": chk.int_value(w, d, "timeout", 1800, lo=1),
     }
     if not isinstance(synth["parts"], list) or not all(p in ("multiplier", "mac_unit") for p in synth["parts"]):
-        chk.fail(("synth", None), "parts", f"{synth['parts']!r}: accepted a list of multiplier, mac_unit")
-    power = {"enabled": pw.get("enabled", True),
-             "max_cycles": chk.int_value(("power", None), pw, "max_cycles", 2000, lo=1)}
-    if not isinstance(power["enabled"], bool):
-        chk.fail(("power", None), "enabled", "accepted true or false")
+        chk.fail(w, "parts", f"{synth['parts']!r}: accepted a list of multiplier, mac_unit")
+    return synth
 
-    grid = raw.get("grid")
-    if grid is None:
-        chk.fail(top, None, "no [[grid]] table: the grid of formats is empty (add e.g. [[grid]] family = \"fp32\")")
-    if not isinstance(grid, list) or not grid:
-        chk.fail(top, "grid", "empty grid: accepted one or more [[grid]] tables")
-    formats: list[dict] = []
-    for i, g in enumerate(grid):
-        where = ("grid", i)
-        fam = g.get("family")
-        if fam not in FAMILIES:
-            chk.fail(where, "family" if "family" in g else None,
-                     f"{fam!r}: accepted family = {' | '.join(FAMILIES)}")
-        chk.known(where, g, GRID[fam], f"a {fam} [[grid]] table")
-        if fam == "fp32":
-            formats.append({"family": "fp32", "prop": "fp32", "update": "fp32", "prop_width": 32,
-                            "update_width": 32, "int_bits": None, "max_overflow": None})
-        elif fam == "float":
-            formats += _float_formats(chk, where, g, train["paper_bits"])
-        else:
-            formats += _fixed_formats(chk, where, g, fam, train["paper_bits"])
 
+def _power_settings(chk, d) -> dict:
+    w = ("power", None)
+    return {"enabled": chk.flag(w, d, "enabled", True), "max_cycles": chk.int_value(w, d, "max_cycles", 2000, lo=1)}
+
+
+# ---------------------------------------------------------------- points and their run specs
+
+def run_spec(point: dict):
+    """The ``fewbits.sim.RunSpec`` of a point: its formats (paper bits resolved here, once), range
+    settings and MAC array.  Every stage and the report take the spec, never the strings."""
+    from fewbits.sim.run import RunSpec
+
+    t = point["train"]
+    shape = {k: v for k, v in (point.get("hardware") or {}).items() if k in ("rows", "cols", "k_max")}
+    return RunSpec.parse(point["prop"], point["update"], t.get("paper_bits", False),
+                         max_overflow=point.get("max_overflow") or 1e-4, range_every=t.get("range_every"),
+                         range_warmup=t.get("range_warmup", 0), **shape)  # a training-only point has no array
+
+
+def _user_widths(spec, paper_bits: bool) -> dict:
+    """The widths as the sweep file counts them.  Nothing reads them: they stay in the point only
+    because the point's hash (its results-store key) has always included them."""
+    if paper_bits:
+        return {"prop_width": spec.prop_paper_bits, "update_width": spec.update_paper_bits}
+    return {"prop_width": spec.prop_fmt.width, "update_width": spec.update_fmt.width}
+
+
+def _points(axes, formats, shared) -> list[dict]:
+    """The cross product of the axes and the grid, duplicates dropped, each with its run spec checked."""
+    from fewbits.flow.store import canonical
+
+    datasets, networks, epochs, seeds = axes
     points, seen = [], set()
     for ds, net, seed, f in itertools.product(datasets, networks, seeds, formats):
-        pt = {"dataset": ds, "net": net, "epochs": epochs, "seed": seed, "hw_seed": seeds[0], **f,
-              "train": train, "hardware": hardware, "cosim": cosim, "synth": synth, "power": power}
-        from fewbits.flow.store import canonical
-
+        # hw_seed: the seed whose training capture the configuration's hardware stages read (flow.stages)
+        pt = {"dataset": ds, "net": net, "epochs": epochs, "seed": seed, "hw_seed": seeds[0], **f, **shared}
+        pt.update(_user_widths(run_spec(pt), shared["train"]["paper_bits"]))
         c = canonical(pt)
         if c not in seen:
             seen.add(c)
             points.append(pt)
+    return points
+
+
+def parse_sweep(text: str, source: str = "<sweep>") -> SweepConfig:
+    """Validate a sweep file's text and expand it into points (raises SweepConfigError)."""
+    raw = _load_toml(text, source)
+    chk = _Checker(text, source)
+    datasets, networks, epochs, seeds, name = _axes(chk, raw, source)
+    t = _tables(chk, raw)
+    shared = {"train": _train_settings(chk, t["train"]), "hardware": _hardware_settings(chk, t["hardware"]),
+              "cosim": _cosim_settings(chk, t["cosim"]), "synth": _synth_settings(chk, t["synth"]),
+              "power": _power_settings(chk, t["power"])}
+    formats = _grid(chk, raw, shared["train"]["paper_bits"])
+    points = _points((datasets, networks, epochs, seeds), formats, shared)
     return SweepConfig(name=name, points=points, source=source, raw=raw)
 
 

@@ -3,12 +3,15 @@
 Why a table: the stages (training, Verilog, co-simulation, synthesis, power)
 are built by different people and land at different times.  Each is one row of
 ``STAGES`` (in dependency order; ``plan`` reads nothing else), a ``Stage``
-whose ``config(point)`` names *exactly* the settings
+whose ``config(point, spec)`` names *exactly* the settings
 its result depends on; the engine hashes that (plus the keys of the stages it
 consumes) into the stage's cache key.  So a point that changes only its
 synthesis target re-uses its training, Verilog and co-simulation, and a stage
 whose package is not there yet is reported as unavailable and slots in on the
 next run of the same sweep.
+
+``spec`` is the point's ``fewbits.sim.RunSpec``, built once per point by ``plan``: no stage
+re-reads a format string.
 
 Every ``run(config, inputs, workdir, store)`` gets the records of the stages it
 ``needs`` (``inputs[name]["result"]``) and returns a JSON-able result dict;
@@ -30,22 +33,22 @@ TOP = "mac"  # top module name of every generated array
 class Stage:
     name: str
     needs: tuple[str, ...]
-    config: Callable[[dict], dict]
+    config: Callable[[dict, object], dict]  # (point, its RunSpec) -> the settings the result depends on
     run: Callable[..., dict]
     available: Callable[[], str | None]
     resumable: bool = False  # keep a killed run's work folder (the trainer resumes from its checkpoint)
     summary: Callable[[dict], dict] | None = None  # the few numbers a point record keeps
     version: int = 1  # part of every cache key: bump when a stage's results change meaning
-    instances: Callable[["Stage", dict], list] | None = None  # None: one instance, named like the stage
+    instances: Callable[["Stage", dict, object], list] | None = None  # None: one instance, named like the stage
     kinds: tuple[str, ...] = ("run",)  # the point kinds it applies to: "run" (a sweep file), "train", "parts"
 
-    def expand(self, point: dict) -> list["Instance"]:
+    def expand(self, point: dict, spec) -> list["Instance"]:
         """This stage's instances for ``point`` (none for another kind of point, or one switching it off)."""
         if point.get("kind", "run") not in self.kinds:
             return []
         if self.instances is not None:
-            return self.instances(self, point)
-        return [Instance(self.name, self, self.config(point), self.needs)]
+            return self.instances(self, point, spec)
+        return [Instance(self.name, self, self.config(point, spec), self.needs)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,43 +83,17 @@ def _module_missing(*modules: str) -> Callable[[], str | None]:
     return check
 
 
-# ---------------------------------------------------------------- formats of a point
-
-def run_format(text: str, paper_bits: bool):
-    """The ``fewbits.sim`` format a point's string stands for (fp32 = Float(8, 23))."""
-    from fewbits.sim import fp32
-
-    try:
-        from fewbits.training.precision import parse_run_format
-
-        f = parse_run_format(text, paper_bits)
-    except ImportError:
-        from fewbits.sim import parse_format
-
-        f = parse_format(text)
-    return fp32 if f is None else f
-
-
-def mac_spec(point: dict):
-    """The MacSpec of a point's hardware: its propagation format for A, B and Z."""
-    from fewbits.sim import MacSpec
-
-    f = run_format(point["prop"], point["train"].get("paper_bits", False))
-    hw = point["hardware"]
-    return MacSpec(f, f, f, rows=hw["rows"], cols=hw["cols"], k_max=hw["k_max"])
-
-
 # ---------------------------------------------------------------- train
 
-def _train_config(point: dict) -> dict:
+def _train_config(point: dict, spec) -> dict:
     t = point["train"]
     cfg = {"dataset": point["dataset"], "net": point["net"], "epochs": point["epochs"], "seed": point["seed"],
            "prop": point["prop"], "update": point["update"], "paper_bits": t.get("paper_bits", False),
            "limit_train": t.get("limit_train"), "batch_size": t.get("batch_size"), "lr": t.get("lr"),
            "data_dir": t.get("data_dir"), "capture": ["L0"], "capture_step": t.get("capture_step", 0)}
     if point["family"] == "dfixed":  # the range controller's knobs matter to dynamic fixed point only
-        cfg.update({"max_overflow": point.get("max_overflow") or 1e-4, "range_every": t.get("range_every"),
-                    "range_warmup": t.get("range_warmup", 0)})
+        cfg.update({"max_overflow": spec.max_overflow, "range_every": spec.range_every,
+                    "range_warmup": spec.range_warmup})
     return cfg
 
 
@@ -150,8 +127,9 @@ def _train_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
 
 # ---------------------------------------------------------------- verilog
 
-def _verilog_config(point: dict) -> dict:
-    return {"spec": mac_spec(point).to_dict(), "top": TOP}
+def _verilog_config(point: dict, spec) -> dict:
+    # one array serves all three matmuls of a layer: they share the propagation format
+    return {"spec": spec.mac("forward").to_dict(), "top": TOP}
 
 
 def _verilog_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
@@ -168,7 +146,7 @@ def _verilog_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
 
 # ---------------------------------------------------------------- cosim
 
-def _cosim_config(point: dict) -> dict:
+def _cosim_config(point: dict, spec) -> dict:
     c = point["cosim"]
     return {"vectors": c["vectors"], "seed": c["seed"], "simulator": c["simulator"], "matmuls": c["matmuls"],
             "max_tiles": c["max_tiles"]}
@@ -187,9 +165,9 @@ def _crop(mm, spec, max_tiles: int):
 
 
 def _cosim_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
-    from fewbits.cosim.design import load_design
     from fewbits.cosim.vectors import capture_matmuls, corner_matmuls, random_matmuls
     from fewbits.cosim.verify import verify
+    from fewbits.hw.design import load_design
 
     v = inputs["verilog"]["result"]
     design = load_design(store.abs(v["manifest"]))
@@ -226,9 +204,11 @@ def _synth_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
     import json
     import shutil
 
+    from fewbits.hw.design import load_designs
     from fewbits.hw.eda import synth
+
     v = inputs["verilog"]["result"]
-    design = synth.load_designs(store.abs(v["design_dir"]), TOP)[0]
+    design = load_designs(store.abs(v["design_dir"]), TOP)[0]
     if config.get("part"):
         from fewbits.hw.eda.synth_parts import part_design
 
@@ -249,7 +229,7 @@ def _synth_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
 
 # ---------------------------------------------------------------- power
 
-def _power_config(point: dict) -> dict:
+def _power_config(point: dict, spec) -> dict:
     return {"max_cycles": point["power"]["max_cycles"], "vectors": "capture", "seed": 1}
 
 
@@ -263,12 +243,12 @@ def _captured(capture_dir: Path, matmul: str) -> bool:
 
 
 def _power_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
-    from fewbits.hw.eda import power, power_vectors, synth
-    from fewbits.sim import MacSpec
+    from fewbits.hw.design import load_designs
+    from fewbits.hw.eda import power, power_vectors
 
     v = inputs["verilog"]["result"]
-    design = synth.load_designs(store.abs(v["design_dir"]), TOP)[0]
-    spec = MacSpec.from_dict(design.manifest["spec"])
+    design = load_designs(store.abs(v["design_dir"]), TOP)[0]
+    spec = design.spec
     cap = inputs["train"]["result"].get("capture")
     if cap and _captured(store.abs(cap), "forward"):
         ops = power_vectors.capture_operands(store.abs(cap), spec, ["forward"])
@@ -322,13 +302,13 @@ def _part_config(point: dict) -> dict:
     return {"format": point["format"], "timeout": point["timeout"], "use_cache": point["use_cache"]}
 
 
-def _part_synth_instances(stage: Stage, point: dict) -> list[Instance]:
+def _part_synth_instances(stage: Stage, point: dict, spec) -> list[Instance]:
     return [Instance(f"{part}.{t}", stage, {**_part_config(point), "part": part, "target": t, "dsp": point["dsp"],
                                             "liberty": point["liberty"]}, ())
             for part in point["parts"] for t in point["targets"]]
 
 
-def _part_power_instances(stage: Stage, point: dict) -> list[Instance]:
+def _part_power_instances(stage: Stage, point: dict, spec) -> list[Instance]:
     if not point["power"]:
         return []
     return [Instance(f"{part}.power", stage, {**_part_config(point), "part": part, "seed": point["seed"],
@@ -352,7 +332,7 @@ def _borrows_capture(point: dict) -> bool:
             and any(point[s].get("enabled", True) for s in CAPTURE_READERS))
 
 
-def _train_instances(stage: Stage, point: dict) -> list[Instance]:
+def _train_instances(stage: Stage, point: dict, spec) -> list[Instance]:
     """The point's own training and, for a seed other than its configuration's first, ``train.hw``.
 
     Why: seeds are replicates, so the hardware of a configuration is co-simulated and measured
@@ -360,10 +340,10 @@ def _train_instances(stage: Stage, point: dict) -> list[Instance]:
     config, so the same key, as that seed's own ``train`` (found in the store, or trained once
     under its lock by whichever point gets there first).
     """
-    own = Instance(stage.name, stage, stage.config(point), stage.needs)
+    own = Instance(stage.name, stage, stage.config(point, spec), stage.needs)
     if not _borrows_capture(point):
         return [own]
-    first = stage.config({**point, "seed": hw_seed(point)})
+    first = stage.config({**point, "seed": hw_seed(point)}, spec)  # the spec holds no seed
     return [own, Instance(f"{stage.name}.hw", stage, first, stage.needs, borrowed=True)]
 
 
@@ -373,16 +353,16 @@ def _when_enabled(section: str):
     Its input named "train" is ``train.hw`` where the point has one; the key names the input
     "train" either way, so every seed of a configuration gets the same key.
     """
-    def instances(stage: Stage, point: dict) -> list[Instance]:
+    def instances(stage: Stage, point: dict, spec) -> list[Instance]:
         if not point[section].get("enabled", True):
             return []
         sources = {"train": "train.hw"} if _borrows_capture(point) else {}
-        return [Instance(stage.name, stage, stage.config(point), stage.needs, sources=sources)]
+        return [Instance(stage.name, stage, stage.config(point, spec), stage.needs, sources=sources)]
 
     return instances
 
 
-def _synth_instances(stage: Stage, point: dict) -> list[Instance]:
+def _synth_instances(stage: Stage, point: dict, spec) -> list[Instance]:
     """One instance per target; the bare parts (multiplier, MAC unit) on generic CMOS only."""
     out = []
     for target in point["synth"]["targets"]:
@@ -404,7 +384,7 @@ STAGES: tuple[Stage, ...] = (
           _module_missing("fewbits.cosim.verify", "fewbits.cosim.vectors", "fewbits.sim.capture"),
           summary=lambda r: {"macs_checked": r["macs_checked"], "report": r["report"]},
           instances=_when_enabled("cosim")),
-    Stage("synth", ("verilog",), lambda p: {}, _synth_run, _module_missing("fewbits.hw.eda.synth"),
+    Stage("synth", ("verilog",), lambda p, spec: {}, _synth_run, _module_missing("fewbits.hw.eda.synth"),
           summary=lambda r: {k: r["per_pe"].get(k) for k in ("transistors", "luts", "cells", "dsps")
                              if k in r["per_pe"]},
           instances=_synth_instances),
@@ -412,9 +392,9 @@ STAGES: tuple[Stage, ...] = (
           _module_missing("fewbits.hw.eda.power", "fewbits.hw.eda.power_vectors"), version=2,
           summary=lambda r: {"energy_per_mac_pj": r["energy_per_mac_pj"]},
           instances=_when_enabled("power")),
-    Stage("part_synth", (), lambda p: {}, _part_synth_run, _module_missing("fewbits.hw.eda.synth_parts"),
+    Stage("part_synth", (), lambda p, spec: {}, _part_synth_run, _module_missing("fewbits.hw.eda.synth_parts"),
           summary=lambda r: {"target": r["target"]}, instances=_part_synth_instances, kinds=("parts",)),
-    Stage("part_power", (), lambda p: {}, _part_power_run, _module_missing("fewbits.hw.eda.power"),
+    Stage("part_power", (), lambda p, spec: {}, _part_power_run, _module_missing("fewbits.hw.eda.power"),
           summary=lambda r: {"energy_per_mac_pj": r["figures"]["energy_per_mac_pj"]},
           instances=_part_power_instances, kinds=("parts",)),
 )
@@ -422,5 +402,11 @@ BY_NAME: dict[str, Stage] = {s.name: s for s in STAGES}
 
 
 def plan(point: dict) -> list[Instance]:
-    """The stage instances of ``point``, in dependency order: the table's rows, each expanded for the point."""
-    return [inst for stage in STAGES for inst in stage.expand(point)]
+    """The stage instances of ``point``, in dependency order: the table's rows, each expanded for the point
+    (its RunSpec built here, once)."""
+    spec = None
+    if point.get("kind", "run") != "parts":  # a bare-part point has formats but no run
+        from fewbits.flow.config import run_spec
+
+        spec = run_spec(point)
+    return [inst for stage in STAGES for inst in stage.expand(point, spec)]

@@ -9,15 +9,25 @@ from __future__ import annotations
 
 import math
 
+from fewbits.flow.config import run_spec
 from fewbits.report import summary
+from fewbits.sim.run import RunSpec
+
+
+def _paper_entry(family: str, name: str, prop: str, update: str, test_error: float) -> dict:
+    """One row of the paper's table: its formats in its own bit counting, resolved by the RunSpec;
+    ``prop_bits``/``update_bits`` as the paper displays them (no sign bit), ``prop_width`` with it."""
+    s = RunSpec.parse(prop, update, paper_bits=True)
+    return {"family": family, "format": name, "prop_bits": s.prop_paper_bits, "update_bits": s.update_paper_bits,
+            "prop_width": s.prop_fmt.width, "test_error": test_error}
+
 
 # Courbariaux, Bengio & David (2014), Table 3: permutation-invariant MNIST, maxout MLP, test error (%).
-# Widths as the paper counts them (no sign bit): propagation / update.
 PAPER = [
-    {"family": "fp32", "format": "single precision floating point", "prop_bits": 32, "update_bits": 32, "test_error": 1.05},
-    {"family": "float", "format": "half precision floating point", "prop_bits": 16, "update_bits": 16, "test_error": 1.10},
-    {"family": "fixed", "format": "fixed point", "prop_bits": 20, "update_bits": 20, "test_error": 1.39},
-    {"family": "dfixed", "format": "dynamic fixed point", "prop_bits": 10, "update_bits": 12, "test_error": 1.28},
+    _paper_entry("fp32", "single precision floating point", "fp32", "fp32", 1.05),
+    _paper_entry("float", "half precision floating point", "fp16", "fp16", 1.10),
+    _paper_entry("fixed", "fixed point", "fixed:20:15", "fixed:20:15", 1.39),
+    _paper_entry("dfixed", "dynamic fixed point", "dfixed:10", "dfixed:12", 1.28),
 ]
 PAPER_DATASET = "mnist"  # the paper's numbers are comparable only with ours on (PI) MNIST
 PAPER_SOURCE = "Courbariaux, Bengio & David 2014, Table 3 (PI MNIST, maxout MLP)"
@@ -57,19 +67,12 @@ def _stage(store, rec: dict, name: str) -> dict | None:
     return full["result"] if full and full.get("status") == "ok" else None
 
 
-def _paper_bits(fmt_kind: str, width: int, paper_bits: bool) -> tuple[int, int]:
-    """(bits with sign as the hardware counts them, bits as the paper counts them)."""
-    if fmt_kind in ("fixed", "dfixed"):
-        return (width + 1, width) if paper_bits else (width, width - 1)
-    return width, width
-
-
 def row_of(store, rec: dict) -> dict:
     """One flat row of a point record (numbers straight from its stage records)."""
     c = rec["config"]
-    pb = bool(c.get("train", {}).get("paper_bits"))
-    pw, pwp = _paper_bits(c["family"], c["prop_width"], pb)
-    uw, uwp = _paper_bits(c["family"], c["update_width"], pb)
+    spec = run_spec(c)  # widths from the formats themselves, both as the hardware and as the paper counts them
+    pw, pwp = spec.prop_fmt.width, spec.prop_paper_bits
+    uw, uwp = spec.update_fmt.width, spec.update_paper_bits
     row = {"key": rec["key"], "label": rec.get("label"), "status": rec["status"], "reason": rec.get("reason"),
            "dataset": c["dataset"], "net": c["net"], "epochs": c["epochs"], "seed": c["seed"],
            "family": c["family"], "prop": c["prop"], "update": c["update"], "prop_bits": pw, "update_bits": uw,

@@ -171,7 +171,7 @@ def error_vs(rows, out_dir, name, x, xlabel, families, other, title, logx=False,
         if paper and gk[0] == PAPER_DATASET:
             for p in PAPER:
                 if p["family"] in families and p["family"] != "fp32":
-                    ax.scatter([p["prop_bits"] + (1 if p["family"] in ("fixed", "dfixed") else 0)], [p["test_error"]],
+                    ax.scatter([p["prop_width"]], [p["test_error"]],
                                marker="x", s=60, color=COLORS[p["family"]], label=f"paper: {p['format']}")
     if logx:
         _log_axis(ax, "x", [r[x] for r in fam_rows])

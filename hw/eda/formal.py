@@ -203,6 +203,17 @@ sat -verify -prove-asserts -set-def-inputs -enable_undef -show-ports miter
     return _run(script, workdir, "requant_equiv")
 
 
+def prove_multiplier(gate, gold, workdir) -> str:
+    """Prove a generated multiplier ``gate`` equals ``gold`` (Yosys's ``*``) for every input (miter + SAT)."""
+    workdir, script = _read_pair(gate, gold, workdir)
+    script += """opt_clean
+miter -equiv -flatten -make_assert gold gate miter
+hierarchy -top miter
+sat -verify -prove-asserts -show-ports miter
+"""
+    return _run(script, workdir, "mul_equiv")
+
+
 def prove_mac_unit(gate, gold, workdir, seq: int = 4) -> str:
     """Prove the sequential ``gate`` equals ``gold`` by induction over matched registers."""
     workdir, script = _read_pair(gate, gold, workdir)

@@ -1,15 +1,18 @@
 """Shared builders for the training tests (tiny nets on random data, one generator each)."""
 
+import importlib.util
+from pathlib import Path
+
 import torch
 from fewbits.training.nets import build
-from fewbits.training.precision import Precision
+from fewbits.sim.run import RunSpec
 from fewbits.training.qcore import QuantState
 from fewbits.training.ranges import RangeController
 from fewbits.training.update import apply_update
 
 
 def make_net(net, prop, update, seed, input_shape=(1, 8, 8), paper_bits=False):
-    qs = QuantState(Precision.parse(prop, update, paper_bits), RangeController(update_every=1000))
+    qs = QuantState(RunSpec.parse(prop, update, paper_bits), RangeController(update_every=1000))
     n = build(net, qs, input_shape, 10)
     gen = torch.Generator().manual_seed(seed)
     n.set_generator(gen)
@@ -33,3 +36,14 @@ def step(n, qs, x, y, lr=0.1, momentum=0.5, update=True):
             apply_update(qs, layer, lr, momentum)
         qs.controller.end_batch()
     return out
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def example(name):
+    """The model function ``name`` of ``examples/<name>.py`` (a user's file: loaded by path)."""
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return getattr(mod, name)

@@ -19,7 +19,7 @@ from fewbits.sim import (
     mac_reference,
 )
 from fewbits.training import fastmac
-from fewbits.training.precision import Precision
+from fewbits.sim.run import RunSpec
 from fewbits.training.qcore import QT, QuantState
 
 
@@ -59,7 +59,7 @@ def test_matmul_fast_path_is_mac_reference(case, seed):
         top = float(approx.kthvalue(int(approx.numel() * 0.95)).values)
         of = Fixed(wo, math.ceil(math.log2((2 ** (wo - 1) - 1) / top)), symmetric=rnd is Rounding.RNA, round=rnd)
         assert fastmac.exact_float64_sum(a, b, z)
-        qs = QuantState(Precision(of, of))
+        qs = QuantState(RunSpec(of, of))
         seen = []
         qs.mac_hooks.append(lambda tag, a_, b_, bias_, out, ovf: seen.append(ovf))
         out = qs.matmul("t", a, b, "z", z)
@@ -83,7 +83,7 @@ def test_exactness_bound_is_tight():
     bf = Fixed(2, 0)
     bias = QT(torch.tensor([-1.0], dtype=torch.float64), None, bf)
     out_f = Fixed(64, 0)
-    qs = QuantState(Precision(out_f, out_f))
+    qs = QuantState(RunSpec(out_f, out_f))
     out = qs.matmul("t", a(k_bad), a(k_bad).t(), "z", bias)
     assert int(out.codes[0, 0]) == 2 ** 53 - 1  # float64 would say 2**53
 
@@ -175,7 +175,7 @@ def test_float_matmul_is_mac_reference(monkeypatch, af, out_name, kind, mode, se
 
 def test_float_matmul_through_quantstate_counts_overflow():
     gen = torch.Generator().manual_seed(53)
-    qs = QuantState(Precision(fp16, fp16))
+    qs = QuantState(RunSpec(fp16, fp16))
     av, bv, _ = float_case("overflow", gen, fp16, fp16)
     out = qs.matmul("t", QT(av, None, fp16), QT(bv, None, fp16), "z")
     ref, ovf = mac_reference(fp16.encode(av), fp16.encode(bv), fp16, fp16, None, fp16)

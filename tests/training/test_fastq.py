@@ -6,7 +6,7 @@ import pytest
 import torch
 from fewbits.sim import DynamicFixed, Fixed, Overflow, Rounding
 from fewbits.training import fastq
-from fewbits.training.precision import Precision
+from fewbits.sim.run import RunSpec
 from fewbits.training.qcore import QuantState
 from fewbits.training.ranges import RangeController
 
@@ -96,7 +96,7 @@ def test_supports():
 def test_quantize_point_counts_like_the_codes_path():
     """QuantState.quantize (fast) records the same statistics as observe() on encode_ovf's codes."""
     gen = torch.Generator().manual_seed(5)
-    qs = QuantState(Precision.parse("dfixed:7", "dfixed:9", paper_bits=True))
+    qs = QuantState(RunSpec.parse("dfixed:7", "dfixed:9", paper_bits=True))
     x = torch.randn(400, generator=gen, dtype=torch.float64)
     qs.quantize("g", x)  # sets the range from the max
     qs.controller.state("g").int_bits -= 2  # now some saturate

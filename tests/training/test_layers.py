@@ -89,10 +89,10 @@ def test_unquantized_linear_matches_torch_autograd():
 @pytest.mark.parametrize("pad", [0, 1, 2])
 def test_conv_input_and_weight_gradients_match_torch(pad):
     """The im2col forward and the flipped-filter input gradient are the real convolution."""
-    from fewbits.training.precision import Precision
+    from fewbits.sim.run import RunSpec
     from fewbits.training.qcore import QuantState
 
-    qs = QuantState(Precision.parse("fp32", "fp32"))
+    qs = QuantState(RunSpec.parse("fp32", "fp32"))
     gen = torch.Generator().manual_seed(pad)
     conv = QConv2d("L1", qs, 3, 4, 3, padding=pad)
     conv.reset_parameters(gen)
@@ -112,10 +112,10 @@ def test_conv_input_and_weight_gradients_match_torch(pad):
 @pytest.mark.parametrize("seed", [0, 1])
 def test_quantized_conv_forward_is_one_requantization_of_the_exact_convolution(seed):
     from fewbits.sim import DynamicFixed
-    from fewbits.training.precision import Precision
+    from fewbits.sim.run import RunSpec
     from fewbits.training.qcore import QuantState
 
-    qs = QuantState(Precision.parse("dfixed:11", "dfixed:13"))
+    qs = QuantState(RunSpec.parse("dfixed:11", "dfixed:13"))
     gen = torch.Generator().manual_seed(seed)
     conv = QConv2d("L0", qs, 2, 3, 3, padding=1)
     conv.reset_parameters(gen)

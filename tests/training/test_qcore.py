@@ -4,14 +4,14 @@
 import pytest
 import torch
 from fewbits.sim import mac_reference
-from fewbits.training.precision import Precision
+from fewbits.sim.run import RunSpec
 from fewbits.training.qcore import QT, QuantState
 
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_matmul_is_mac_reference_on_the_codes(seed):
     gen = torch.Generator().manual_seed(seed)
-    qs = QuantState(Precision.parse("dfixed:9", "dfixed:12"))
+    qs = QuantState(RunSpec.parse("dfixed:9", "dfixed:12"))
     a = qs.quantize("a", torch.randn(6, 40, generator=gen, dtype=torch.float64))
     b = qs.quantize("b", torch.randn(40, 5, generator=gen, dtype=torch.float64))
     bias = qs.quantize("bias", torch.randn(5, generator=gen, dtype=torch.float64))
@@ -22,7 +22,7 @@ def test_matmul_is_mac_reference_on_the_codes(seed):
 
 
 def test_unquantized_run_is_plain_float32():
-    qs = QuantState(Precision.parse("fp32", "fp32"))
+    qs = QuantState(RunSpec.parse("fp32", "fp32"))
     x = torch.randn(3, 4)
     q = qs.quantize("g", x)
     assert q.fmt is None and q.codes is None and torch.equal(q.values, x)

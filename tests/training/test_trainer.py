@@ -100,3 +100,18 @@ def test_warmup_restores_the_initial_parameters_and_keeps_ranges():
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert t.qs.controller.groups and t.qs.width_override is None
     assert all(g.set for n, g in t.qs.controller.groups.items() if n.endswith((".z", ".y")))
+
+
+def test_the_trainer_takes_the_run_spec_it_is_given():
+    """The CLI builds the RunSpec once; the trainer uses it, and builds one from the config only without it."""
+    from fewbits.sim import RNA, DynamicFixed
+    from fewbits.sim.run import RunSpec
+
+    cfg = TrainConfig(prop="fp32", update="fp32", **QUICK)
+    spec = RunSpec.parse("dfixed:8", "dfixed:10", paper_bits=True, max_overflow=0.02, range_every=3, range_warmup=1)
+    t = Trainer(cfg, spec=spec)
+    assert t.spec is spec and t.qs.spec is spec
+    assert t.qs.fmt("L0.w", "update").width == 11 and t.range_every() == 3
+    assert t.qs.controller.max_overflow == 0.02
+    own = Trainer(TrainConfig(prop="dfixed:8", update="dfixed:10", paper_bits=True, **QUICK))
+    assert own.spec.prop == DynamicFixed(9, symmetric=True, round=RNA) and own.range_every() != 3

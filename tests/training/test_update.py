@@ -6,7 +6,7 @@ import pytest
 import torch
 from fewbits.training import update
 from fewbits.training.layers import QLinear
-from fewbits.training.precision import Precision
+from fewbits.sim.run import RunSpec
 from fewbits.training.qcore import QuantState
 from fewbits.training.ranges import RangeController
 
@@ -23,7 +23,7 @@ def sequential_column_norms(w):
 
 def setup(prop, upd, paper, norm, seed):
     gen = torch.Generator().manual_seed(seed)
-    qs = QuantState(Precision.parse(prop, upd, paper_bits=paper), RangeController())
+    qs = QuantState(RunSpec.parse(prop, upd, paper_bits=paper), RangeController())
     layer = QLinear("L", qs, 37, 23, max_col_norm=norm)
     ctl = qs.controller
     for g, bits in zip(GROUPS, (-3, 0, -3, 0)):  # tight ranges: some values saturate

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from fewbits import cli
 
 # The subcommands the issue asks for (the CLI's public surface).
-SUBCOMMANDS = ["train", "verilog", "cosim", "synth", "power", "sweep", "report", "demo"]
+SUBCOMMANDS = ["train", "verilog", "cosim", "tech", "synth", "power", "sweep", "report", "demo"]
 HEAVY = ("torch", "amaranth", "cocotb", "numpy", "matplotlib", "scipy", "sklearn", "dask")
 
 TOY_CLI = '''

@@ -33,6 +33,9 @@ BAD = [
      ["synth.targets", "asic"]),
     ("bad-width", lambda t: t.replace("widths = [8]\nint", "widths = [1]\nint"), "widths = [1]",
      ["grid[0].widths", "2..62"]),
+    ("grid-not-tables", lambda t: "grid = [1, 2]\n" + t.split("[[grid]]")[0], "grid = [1, 2]",
+     ["grid", "not a table", "[[grid]]"]),
+    ("boolean-lr", lambda t: t.replace("[train]", "[train]\nlr = true"), "lr = true", ["train.lr", "True", "positive"]),
 ]
 
 
@@ -96,3 +99,75 @@ def test_find_line_of_array_table_keys():
     assert find_line(text, "grid", "family", 1) == 6
     assert find_line(text, "x", "family") == 8
     assert find_line(text, "grid", None, 1) == 4
+
+
+KEYS_SWEEP = """\
+seeds = [0, 1]
+
+[train]
+paper_bits = {paper}
+{ranges}
+
+[hardware]
+rows = 2
+cols = 3
+
+[[grid]]
+family = "fixed"
+widths = [8, 20]
+update_offsets = [0, 4]
+int_bits = [-2, 3]
+round = "rna"
+
+[[grid]]
+family = "dfixed"
+widths = [6, 10]
+update_widths = [12]
+max_overflow = [1e-4, 1e-3]
+
+[[grid]]
+family = "float"
+formats = ["fp16", "float:5:4", "fp32"]
+
+[[grid]]
+family = "fp32"
+"""
+
+
+RANGES = "range_warmup = 1\nrange_every = 7"
+
+
+@pytest.mark.parametrize("paper,ranges,digest", [
+    ("true", RANGES, "2ceedf244960191fdce8fe8908902723ed4bec9ef04f194ca4e130fe2d65e3ca"),
+    ("false", RANGES, "2ca438115edd02d640416c04f947fcd284e693742983932e68f41a0b7e28e69c"),
+    ("false", "", "22bbed35000ea8a8fea715d01f62e8071ec7572f777c3fde288914f94b9357f5")])
+def test_point_and_stage_keys_are_those_of_existing_stores(paper, ranges, digest):
+    """The results store keys points and stages by hashes of their configuration: the digest of every
+    key of this sweep was taken before the RunSpec existed, so a user's cached results stay valid."""
+    import hashlib
+
+    from fewbits.flow import stages
+    from fewbits.flow.engine import point_key, stage_key
+
+    lines = []
+    for p in parse_sweep(KEYS_SWEEP.format(paper=paper, ranges=ranges)).points:
+        keys = {}
+        for inst in stages.plan(p):
+            keys[inst.name] = stage_key(inst, keys)
+        lines.append(point_key(p) + " " + " ".join(f"{k}={v}" for k, v in sorted(keys.items())))
+    assert len(lines) == 32
+    assert hashlib.sha256("\n".join(lines).encode()).hexdigest() == digest
+
+
+def test_the_points_run_spec_resolves_the_paper_bits_once():
+    from fewbits.flow.config import run_spec
+    from fewbits.sim import RNA, DynamicFixed
+
+    pts = parse_sweep(KEYS_SWEEP.format(paper="true", ranges=RANGES)).points
+    p = next(p for p in pts if p["prop"] == "dfixed:10" and p["max_overflow"] == 1e-3)
+    s = run_spec(p)
+    assert s.prop == DynamicFixed(11, symmetric=True, round=RNA) and s.update == DynamicFixed(13, symmetric=True, round=RNA)
+    assert (s.max_overflow, s.range_every, s.range_warmup, s.rows, s.cols) == (1e-3, 7, 1, 2, 3)
+    assert s.mac("forward").a_fmt == s.prop
+    fx = next(p for p in pts if p["prop"].startswith("fixed:20:") and p["int_bits"] == 3)
+    assert fx["prop"] == "fixed:20:17,round=rna" and run_spec(fx).prop.width == 21

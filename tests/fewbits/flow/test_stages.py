@@ -27,7 +27,7 @@ def test_plan_follows_the_table():
 
 def test_a_row_added_or_reordered_in_the_table_is_planned(monkeypatch):
     point = _point()
-    extra = st.Stage("lint", ("verilog",), lambda p: {"k": 1}, lambda *a: {}, lambda: None)
+    extra = st.Stage("lint", ("verilog",), lambda p, spec: {"k": 1}, lambda *a: {}, lambda: None)
     table = (st.STAGES[1], st.STAGES[0], extra, *st.STAGES[2:])
     monkeypatch.setattr(st, "STAGES", table)
     plan = st.plan(point)

@@ -1,0 +1,299 @@
+"""``fewbits.training.lowp``: a user's nn.Module under the MAC contract.
+
+Every matmul of every supported site type (forward, input gradient, weight gradient, bias
+gradient) gives ``mac_reference``'s codes and flags (``==``) at fixed, dynamic fixed and fp16;
+the convolution's input/weight gradients are the true ones (float64 autograd of the quantized
+operands, exact at these widths, then requantized); matmuls inside ``forward()`` are caught;
+unsupported modules are one line; ``keep_float`` works and is reported; two runs are identical;
+the paper's pi-mlp written as a plain nn.Module gives the built-in network's parameters bit for bit.
+"""
+
+
+import pytest
+import torch
+import torch.nn.functional as F
+from fewbits.training import lowp
+from torch import nn
+
+from .helpers import batch, example, make_net
+from .helpers import step as builtin_step
+
+FORMATS = [("fixed:12:6", "fixed:16:10", False), ("dfixed:10", "dfixed:12", True), ("fp16", "fp16", False)]
+FMT_IDS = ["fixed", "dfixed-paper", "fp16"]
+
+
+
+
+class Functional(nn.Module):
+    """Matmuls a module swap cannot see: ``@``, ``torch.matmul`` (batched), ``F.linear``, ``F.conv1d``."""
+
+    def __init__(self, gen):
+        super().__init__()
+        self.P = nn.Parameter(torch.randn(6, 5, generator=gen) * 0.3)
+        self.Q = nn.Parameter(torch.randn(4, 5, generator=gen) * 0.3)
+        self.k = nn.Parameter(torch.randn(3, 2, 3, generator=gen) * 0.3)
+
+    def forward(self, x):  # x: B x 2 x 6
+        h = torch.relu(F.conv1d(x, self.k, padding=1))  # B x 3 x 6
+        h = torch.matmul(h, self.P)  # batched: B x 3 x 5
+        h = torch.tanh(h) @ h.transpose(1, 2)  # B x 3 x 3
+        return F.linear(h.flatten(1)[:, :5], self.Q)
+
+
+LAYERS = {
+    "linear": (lambda g: nn.Linear(7, 5), (6, 7)),
+    "linear-nobias-3d": (lambda g: nn.Linear(7, 5, bias=False), (2, 3, 7)),
+    "conv1d-s2-p1-d2": (lambda g: nn.Conv1d(3, 4, 3, stride=2, padding=1, dilation=2), (2, 3, 11)),
+    "conv2d-s2-p1": (lambda g: nn.Conv2d(2, 3, 3, stride=2, padding=1), (2, 2, 7, 6)),
+    "conv2d-d2-same": (lambda g: nn.Conv2d(2, 3, 3, padding="same", dilation=2, bias=False), (2, 2, 6, 6)),
+    "conv2d-k1-s2": (lambda g: nn.Conv2d(2, 3, 1, stride=2), (2, 2, 5, 5)),
+    "functional": (lambda g: Functional(g), (3, 2, 6)),
+}
+
+
+def _build(kind, seed, prop, update, paper):
+    torch.manual_seed(seed)  # nn.Module initializers draw from the global generator
+    gen = torch.Generator().manual_seed(seed)
+    make, shape = LAYERS[kind]
+    model = lowp.convert(make(gen), prop, update, paper_bits=paper)
+    return model, torch.randn(*shape, generator=gen), gen
+
+
+def _macs(model):
+    seen = []
+    lowp.state_of(model).qs.mac_hooks.append(lambda tag, a, b, bias, out, ovf: seen.append((tag, a, b, bias, out, ovf)))
+    return seen
+
+
+@pytest.mark.parametrize("prop,update,paper", FORMATS, ids=FMT_IDS)
+@pytest.mark.parametrize("kind", list(LAYERS))
+def test_every_matmul_of_every_site_type_is_mac_reference(kind, prop, update, paper):
+    from fewbits.sim import mac_reference
+
+    seed = 101
+    model, x, gen = _build(kind, seed, prop, update, paper)
+    seen = _macs(model)
+    x.requires_grad_(True)
+    out = model(x)
+    out.backward(torch.randn(out.shape, generator=gen, dtype=out.dtype))
+    assert x.grad is not None
+    tags = {t for t, *_ in seen}
+    kinds = {t.split(":")[1] for t in tags}
+    assert {"forward", "input_grad", "weight_grad"} <= kinds, tags
+    for tag, a, b, bias, z, ovf in seen:
+        ref, rovf = mac_reference(a.codes, b.codes, a.fmt, b.fmt, None, z.fmt,
+                                  None if bias is None else bias.codes, None if bias is None else bias.fmt)
+        assert torch.equal(ref, z.codes), tag
+        assert torch.equal(rovf, ovf.to(torch.bool)), tag
+
+
+@pytest.mark.parametrize("kind", ["conv1d-s2-p1-d2", "conv2d-s2-p1", "conv2d-d2-same", "conv2d-k1-s2", "linear"])
+def test_gradients_are_the_true_gradients_of_the_quantized_operands(kind):
+    """At fixed:12:6 every product and sum is exact in float64: autograd's gradients of the
+    quantized operands, requantized once, are what the input/weight-gradient MACs must give."""
+    model, x, gen = _build(kind, 7, "fixed:12:6", "fixed:16:10", False)
+    pts = {}
+    lowp.state_of(model).qs.point_hooks.append(lambda g, q: pts.__setitem__(g, q))
+    x.requires_grad_(True)
+    out = model(x)
+    g = torch.randn(out.shape, generator=gen, dtype=out.dtype)
+    out.backward(g)
+    xq, wq, dq = (pts[f".{p}"].values for p in ("x", "w", "dEdz"))  # the root module's site is ""
+    if kind == "linear":
+        wq = wq.t()  # the MAC's B operand is W.T
+    elif x.dim() == 3:
+        xq, wq = xq.squeeze(2), wq.squeeze(2)  # a 1-D convolution runs as a 2-D one of height 1
+    xr = xq.clone().requires_grad_(True)
+    wr = wq.clone().requires_grad_(True)
+    if kind == "linear":
+        zr = F.linear(xr, wr)
+    else:
+        m = model
+        fn = F.conv1d if x.dim() == 3 else F.conv2d
+        zr = fn(xr, wr, None, m.stride, m.padding, m.dilation)
+    zr.backward(dq.to(zr.dtype).reshape(zr.shape))
+    fmt = pts[".dEdx"].fmt
+    assert torch.equal(x.grad.to(torch.float64), fmt.quantize(xr.grad)), "input gradient"
+    fw = pts[".dEdw"].fmt
+    assert torch.equal(model.weight.grad, fw.quantize(wr.grad)), "weight gradient"
+
+
+def test_sites_are_named_by_module_path():
+    model, x, _ = _build("functional", 3, "fixed:12:6", "fixed:16:10", False)
+    model(x)
+    assert lowp.describe(model)["sites"] == {"conv0": "conv", "matmul0": "matmul", "matmul1": "matmul",
+                                              "linear0": "linear"}
+
+
+@pytest.mark.parametrize("bad,why", [
+    (lambda: nn.LSTM(4, 4), "LSTM"),
+    (lambda: nn.Conv2d(4, 4, 3, groups=2), "groups=2"),
+    (lambda: nn.ConvTranspose2d(4, 4, 3), "ConvTranspose2d"),
+    (lambda: nn.MultiheadAttention(4, 2), "MultiheadAttention"),
+])
+def test_unsupported_module_is_one_line_naming_its_path(bad, why):
+    model = nn.Sequential(nn.Linear(4, 4), nn.Sequential(nn.ReLU(), bad()))
+    with pytest.raises(lowp.LowpError) as e:
+        lowp.convert(model, "fixed:12:6", "fixed:16:10")
+    msg = str(e.value)
+    assert "\n" not in msg and "1.1 (" in msg and why in msg and "nn.Linear" in msg and "keep_float" in msg
+
+
+def test_unsupported_functional_call_is_one_line():
+    class E(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.ones(3, 3))
+
+        def forward(self, x):
+            return torch.einsum("bi,ij->bj", x, self.w)
+
+    model = lowp.convert(nn.Sequential(E()), "fixed:12:6", "fixed:16:10")
+    with pytest.raises(lowp.LowpError, match=r"^0: torch.einsum cannot be put under the MAC contract"):
+        model(torch.ones(2, 3))
+
+
+def test_keep_float_runs_in_float_and_is_reported():
+    class RNNNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = nn.GRU(3, 4, batch_first=True)
+            self.head = nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.head(self.rnn(x)[0][:, -1])
+
+    torch.manual_seed(5)
+    model = lowp.convert(RNNNet(), "fixed:12:6", "fixed:16:10", keep_float=["rnn"])
+    seen = _macs(model)
+    gen = torch.Generator().manual_seed(5)
+    out = model(torch.randn(2, 5, 3, generator=gen))
+    before = model.rnn.weight_hh_l0.detach().clone()
+    out.sum().backward()
+    lowp.SGD(model, 0.1, 0.5).step()
+    assert {t.split(":")[0] for t, *_ in seen} == {"head"}
+    assert lowp.describe(model)["keep_float"] == ["rnn"]
+    assert not torch.equal(before, model.rnn.weight_hh_l0)  # updated, in float
+    with pytest.raises(lowp.LowpError, match="keep_float names no module: 'rnm'"):
+        lowp.convert(RNNNet(), "fixed:12:6", keep_float=["rnm"])
+
+
+def _train(model_fn, seed, prop, update, paper, steps=4, shape=(1, 8, 8)):
+    torch.manual_seed(seed)
+    model = lowp.convert(model_fn(shape, 10), prop, update, paper_bits=paper, track_steps=2)
+    opt = lowp.SGD(model, 0.05, 0.5, max_norm=2.0)
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        x, y = batch(gen, 16, shape)
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+    return model
+
+
+@pytest.mark.parametrize("name", ["lenet", "resnet_small"])
+@pytest.mark.parametrize("seed", [21], ids=lambda s: f"seed{s}")
+def test_two_runs_give_identical_parameters(name, seed):
+    a = _train(example(name), seed, "dfixed:10", "dfixed:12", True)
+    b = _train(example(name), seed, "dfixed:10", "dfixed:12", True)
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    c = _train(example(name), seed + 1, "dfixed:10", "dfixed:12", True)
+    assert not all(torch.equal(sa[k], c.state_dict()[k]) for k in sa)  # the seed matters
+
+
+class _Dropout(nn.Module):
+    """The paper's dropout (a 0/1 mask, no rescaling), drawn like ``fewbits.training.layers.Dropout``."""
+
+    def __init__(self, p, gen):
+        super().__init__()
+        self.p, self.gen = p, gen
+
+    def forward(self, x):
+        return x * (torch.rand(x.shape, generator=self.gen, dtype=torch.float64) < self.p).to(x.dtype)
+
+
+class _Maxout(nn.Module):
+    def __init__(self, pieces):
+        super().__init__()
+        self.pieces = pieces
+
+    def forward(self, z):
+        return z.reshape(z.shape[0], -1, self.pieces).max(dim=2).values
+
+
+def _pi_mlp_as_user_model(builtin, gen):
+    """The paper's PI maxout MLP as a plain nn.Module, with the built-in network's parameters."""
+    mods = []
+    for i, layer in enumerate(builtin.layers):
+        lin = nn.Linear(layer.k, layer.n, dtype=torch.float64)
+        with torch.no_grad():
+            lin.weight.copy_(layer.weight.t())
+            lin.bias.copy_(layer.bias)
+        mods += [_Dropout(0.8 if i == 0 else 0.5, gen), lin]
+        if i < len(builtin.layers) - 1:
+            mods.append(_Maxout(5))
+    return nn.Sequential(*mods)
+
+
+MAX_NORM = 0.35
+
+
+@pytest.mark.parametrize("prop,update,paper", FORMATS, ids=FMT_IDS)
+@pytest.mark.parametrize("seed", [4], ids=lambda s: f"seed{s}")
+def test_pi_mlp_as_a_user_model_is_bit_identical_to_the_builtin_after_20_steps(prop, update, paper, seed):
+    shape = (1, 8, 8)
+    net, qs, gen = make_net("pi-mlp", prop, update, seed, input_shape=shape, paper_bits=paper)
+    for layer in net.layers:
+        layer.max_col_norm = MAX_NORM  # below the columns' norms after a few steps: the constraint acts
+    user_gen = torch.Generator().set_state(gen.get_state())
+    names = {f"{i}": layer.name for i, layer in zip((1, 4, 7), net.layers)}
+    user = lowp.convert(_pi_mlp_as_user_model(net, user_gen), prop, update, paper_bits=paper, range_every=1000)
+    ust = lowp.state_of(user)
+    opt = lowp.SGD(user, 0.1, 0.5, max_norm=MAX_NORM)
+    data = torch.Generator().manual_seed(seed + 1000)
+    for _ in range(20):
+        x, y = batch(data, 16, shape)
+        builtin_step(net, qs, x, y, lr=0.1, momentum=0.5)
+        z = user(x.reshape(16, -1))
+        p = ust.qs.quantize("7.y", torch.softmax(z, dim=1)).values  # the loss's softmax, as the paper's L2.y
+        z.backward((p - F.one_hot(y, 10).to(p.dtype)) / 10)
+        opt.step()
+    for site, name in names.items():
+        layer, lin = next(m for m in net.layers if m.name == name), user.get_submodule(site)
+        assert torch.equal(layer.weight, lin.weight.t()), name
+        assert torch.equal(layer.bias, lin.bias), name
+        assert torch.equal(layer.update_w, opt.buf[site + ".update_w"]), name
+
+
+def _digits_error(prop, update, paper, epochs, seed, limit=None):
+    """Test error (%) of the LeNet example trained on digits with ``lowp.SGD`` (batch 50)."""
+    from fewbits.training import datasets as ds
+
+    data = ds.load("digits")
+    x, y = torch.from_numpy(data.train.x[:limit]), torch.from_numpy(data.train.y[:limit])
+    torch.manual_seed(seed)
+    batches = len(y) // 50
+    model = lowp.convert(example("lenet")(data.input_shape, data.n_classes), prop, update, paper_bits=paper,
+                         track_steps=batches, range_every=max(1, batches // 5))
+    opt = lowp.SGD(model, 0.1, 0.9)
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        order = torch.randperm(len(y), generator=gen)
+        for i in range(batches):
+            idx = order[i * 50:(i + 1) * 50]
+            F.cross_entropy(model(x[idx]), y[idx]).backward()
+            opt.step()
+    model.eval()
+    with torch.no_grad():
+        pred = model(torch.from_numpy(data.test.x)).argmax(dim=1)
+    return 100.0 * float((pred != torch.from_numpy(data.test.y)).double().mean())
+
+
+@pytest.mark.parametrize("seed", [0], ids=lambda s: f"seed{s}")
+def test_lenet_on_digits_at_dfixed_10_12_within_2_points_of_fp32(seed):
+    """15 epochs of digits, about 20 s on one thread: in the fast suite."""
+    base = _digits_error("fp32", "fp32", False, epochs=15, seed=seed)
+    low = _digits_error("dfixed:10", "dfixed:12", True, epochs=15, seed=seed)
+    assert base < 10.0, base
+    assert low <= base + 2.0, (low, base)

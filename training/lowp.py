@@ -1,0 +1,443 @@
+"""Any PyTorch model at low precision: ``convert`` puts its matmuls under the MAC contract.
+
+``convert(model, prop, update)`` swaps every ``nn.Linear``/``nn.Conv1d``/``nn.Conv2d``
+for a MAC-contract version of itself (the same object and parameters: its class
+changes, so ``state_dict`` keys and user code that reads ``model.fc.weight``
+keep working) and, while the model's ``forward`` runs, a ``TorchFunctionMode``
+catches the matmuls a module swap cannot see: ``F.linear``, ``F.conv1d``,
+``F.conv2d``, ``torch.matmul``/``mm``/``bmm`` and ``@`` called inside a
+``forward()``.  Each of those *sites* computes its forward, input-gradient and
+weight-gradient matmuls through ``QuantState.matmul`` with the paper's
+quantization points (``fewbits.training.lowp_ops`` lists them), each point a
+range group of the paper's controller for dynamic fixed point.
+
+Everything else (activations, pooling, batch norm, residual additions,
+softmax, the loss) runs in float -- float64 in a quantized run, so no value
+is rounded twice -- and is quantized to the propagation format where it
+enters the next matmul: what an accelerator's vector unit between two MAC
+array passes would do.  An operation that cannot be put under the contract
+(recurrent layers, attention modules, grouped or transposed convolutions,
+``einsum``/``addmm`` in a ``forward()``) is one ``LowpError`` naming its module
+path, unless that module is listed in ``keep_float``: it then runs in float
+and ``describe(model)`` says so.
+
+``SGD`` is the paper's update (``fewbits.training.update``); ``capture`` records
+one step's matmuls of named sites in the capture format ``fewbits cosim
+--capture`` reads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import types
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from .lowp_ops import Conv2dFn, MatmulFn
+from fewbits.sim.run import RunSpec, fmt_str
+from .qcore import QuantState
+from .ranges import RangeController
+
+SUPPORTED = ("nn.Linear, nn.Conv1d and nn.Conv2d (groups=1, zero padding; any stride, padding, dilation), "
+             "and F.linear, F.conv1d, F.conv2d, torch.matmul, torch.mm, torch.bmm and @ inside forward()")
+#: modules whose arithmetic cannot be put under the MAC contract here
+UNSUPPORTED = (nn.RNNBase, nn.RNNCellBase, nn.MultiheadAttention, nn.Conv3d, nn.Bilinear,
+               nn.modules.conv._ConvTransposeNd)
+
+
+class LowpError(ValueError):
+    """A model (or a call) ``convert``/``SGD``/``capture`` cannot handle; the message is one line."""
+
+
+# ---- the state of a converted model ----------------------------------------------
+class LowpState:
+    """Formats, range state and sites of one converted model (``model._fewbits_lowp``)."""
+
+    def __init__(self, precision: RunSpec, qs: QuantState, keep_float: tuple, track_steps: int):
+        self.precision, self.qs, self.keep_float = precision, qs, tuple(keep_float)
+        self.track_steps = int(track_steps)
+        self.sites: dict[str, str] = {}  # site -> kind ("linear", "conv1d", "conv2d", "matmul")
+        self.passthrough = 0  # > 0: inside a site or a keep_float module: the mode lets calls through
+        self.path: list[str] = [""]  # module path stack while forward runs (names functional sites)
+        self.calls: dict[str, int] = {}
+        self.mode = _Intercept(self)
+
+    @contextlib.contextmanager
+    def inside(self):
+        self.passthrough += 1
+        try:
+            yield
+        finally:
+            self.passthrough -= 1
+
+    def functional_site(self, kind: str) -> str:
+        owner = self.path[-1]
+        n = self.calls.get(owner + kind, 0)
+        self.calls[owner + kind] = n + 1
+        site = f"{owner}.{kind}{n}" if owner else f"{kind}{n}"
+        self.sites.setdefault(site, kind)
+        return site
+
+
+def state_of(model: nn.Module) -> LowpState:
+    st = getattr(model, "_fewbits_lowp", None)
+    if st is None:
+        raise LowpError("this model was not converted: call fewbits.training.lowp.convert(model, ...) first")
+    return st
+
+
+# ---- the site arithmetic shared by swapped modules and the intercepting mode ------------
+def _linear(st: LowpState, site: str, input, weight, bias=None):  # noqa: A002 (F.linear's names)
+    rows = input.reshape(-1, input.shape[-1])
+    z = MatmulFn.apply(rows, weight.t(), bias, st.qs, site)
+    return z.reshape(*input.shape[:-1], weight.shape[0])
+
+
+def _pair(v, n=2):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v,) * n
+
+
+def _padding(padding, kernel, dilation, where: str):
+    if padding == "valid":
+        return (0,) * len(kernel)
+    if padding == "same":
+        total = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        if any(t % 2 for t in total):
+            raise LowpError(f"{where}: padding='same' with an even kernel pads asymmetrically; "
+                            f"supported are {SUPPORTED}")
+        return tuple(t // 2 for t in total)
+    return _pair(padding, len(kernel))
+
+
+def _conv(st: LowpState, site: str, nd: int, input, weight, bias=None, stride=1, padding=0, dilation=1,  # noqa: A002
+          groups=1):
+    x, w, b = input, weight, bias
+    if groups != 1:
+        raise LowpError(f"{site}: a convolution with groups={groups} cannot be put under the MAC contract; "
+                        f"supported are {SUPPORTED}")
+    k = tuple(w.shape[2:])
+    stride, dilation = _pair(stride, nd), _pair(dilation, nd)
+    padding = _padding(padding, k, dilation, site)
+    unbatched = x.dim() == nd + 1
+    if unbatched:
+        x = x.unsqueeze(0)
+    if nd == 1:  # a 1-D convolution is a 2-D one of height 1
+        x, w = x.unsqueeze(2), w.unsqueeze(2)
+        stride, padding, dilation = (1, *stride), (0, *padding), (1, *dilation)
+    z = Conv2dFn.apply(x, w, b, st.qs, site, stride, padding, dilation)
+    if nd == 1:
+        z = z.squeeze(2)
+    return z.squeeze(0) if unbatched else z
+
+
+def _matmul(st: LowpState, site: str, a, b):
+    """``torch.matmul`` semantics (1-D operands, broadcast batch dimensions) as 2-D MACs."""
+    va, vb = a.dim() == 1, b.dim() == 1
+    a2 = a.unsqueeze(0) if va else a
+    b2 = b.unsqueeze(-1) if vb else b
+    if a2.dim() == 2 and b2.dim() == 2:
+        z = MatmulFn.apply(a2, b2, None, st.qs, site)
+    else:
+        batch = torch.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+        ae = a2.expand(*batch, *a2.shape[-2:]).reshape(-1, *a2.shape[-2:])
+        be = b2.expand(*batch, *b2.shape[-2:]).reshape(-1, *b2.shape[-2:])
+        z = torch.stack([MatmulFn.apply(ae[i], be[i], None, st.qs, site) for i in range(ae.shape[0])])
+        z = z.reshape(*batch, *z.shape[-2:])
+    if vb:
+        z = z.squeeze(-1)
+    if va:
+        z = z.squeeze(-2)
+    return z
+
+
+# ---- swapped modules (the same objects, a new class) --------------------------------------
+class LowpLinear(nn.Linear):
+    """``nn.Linear`` whose matmuls follow the MAC contract (``y = x @ W.T + b``; the MAC's B is ``W.T``)."""
+
+    def forward(self, x):
+        st = self._fewbits_lowp
+        with st.inside():
+            return _linear(st, self._fewbits_site, x, self.weight, self.bias)
+
+
+class LowpConv1d(nn.Conv1d):
+    """``nn.Conv1d`` (groups 1, zero padding) as MAC-contract im2col matmuls."""
+
+    def forward(self, x):
+        st = self._fewbits_lowp
+        with st.inside():
+            return _conv(st, self._fewbits_site, 1, x, self.weight, self.bias, self.stride, self.padding,
+                         self.dilation)
+
+
+class LowpConv2d(nn.Conv2d):
+    """``nn.Conv2d`` (groups 1, zero padding) as MAC-contract im2col matmuls."""
+
+    def forward(self, x):
+        st = self._fewbits_lowp
+        with st.inside():
+            return _conv(st, self._fewbits_site, 2, x, self.weight, self.bias, self.stride, self.padding,
+                         self.dilation)
+
+
+SWAPS = {nn.Linear: (LowpLinear, "linear"), nn.Conv1d: (LowpConv1d, "conv1d"), nn.Conv2d: (LowpConv2d, "conv2d")}
+
+
+# ---- the intercepting mode ---------------------------------------------------------------
+def _functional_handlers():
+    T = torch.Tensor
+    h = {F.linear: lambda st, a, k: _linear(st, st.functional_site("linear"), *a, **k),
+         torch.conv1d: lambda st, a, k: _conv(st, st.functional_site("conv"), 1, *a, **k),
+         torch.conv2d: lambda st, a, k: _conv(st, st.functional_site("conv"), 2, *a, **k)}
+    for f in (torch.matmul, T.matmul, T.__matmul__, torch.mm, T.mm, torch.bmm, T.bmm):
+        h[f] = lambda st, a, k: _matmul(st, st.functional_site("matmul"), a[0], k.get("other", a[1] if len(a) > 1
+                                                                                    else k.get("mat2")))
+    h[T.__rmatmul__] = lambda st, a, k: _matmul(st, st.functional_site("matmul"), a[1], a[0])
+    return h
+
+
+_HANDLERS = _functional_handlers()
+_REFUSED = {torch.addmm: "torch.addmm", torch.Tensor.addmm: "Tensor.addmm", torch.baddbmm: "torch.baddbmm",
+            torch.addbmm: "torch.addbmm", torch.einsum: "torch.einsum", torch.tensordot: "torch.tensordot",
+            torch.mv: "torch.mv", torch.dot: "torch.dot", torch.conv3d: "F.conv3d",
+            torch.conv_transpose1d: "F.conv_transpose1d", torch.conv_transpose2d: "F.conv_transpose2d",
+            torch.conv_transpose3d: "F.conv_transpose3d", F.bilinear: "F.bilinear",
+            F.scaled_dot_product_attention: "F.scaled_dot_product_attention"}
+
+
+class _Intercept(TorchFunctionMode):
+    """Routes the matmuls called inside a converted model's ``forward()`` to MAC-contract sites."""
+
+    def __init__(self, state: LowpState):
+        super().__init__()
+        self.st = state
+
+    def __torch_function__(self, func, types_, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        st = self.st
+        if st.passthrough:
+            return func(*args, **kwargs)
+        handler = _HANDLERS.get(func)
+        if handler is not None:
+            return handler(st, args, kwargs)
+        if func in _REFUSED:
+            where = st.path[-1] or "the model's own forward()"
+            raise LowpError(f"{where}: {_REFUSED[func]} cannot be put under the MAC contract; supported are "
+                            f"{SUPPORTED}; list the module in keep_float=[...] to run it in float")
+        return func(*args, **kwargs)
+
+
+# ---- convert -----------------------------------------------------------------------------
+def _unsupported(m: nn.Module) -> str | None:
+    if isinstance(m, UNSUPPORTED):
+        return type(m).__name__
+    if isinstance(m, (nn.Conv1d, nn.Conv2d)):
+        if m.groups != 1:
+            return f"{type(m).__name__} with groups={m.groups}"
+        if m.padding_mode != "zeros":
+            return f"{type(m).__name__} with padding_mode={m.padding_mode!r}"
+        if m.padding == "same" and any(d * (k - 1) % 2 for k, d in zip(m.kernel_size, m.dilation)):
+            return f"{type(m).__name__} with asymmetric 'same' padding"
+    return None
+
+
+def _under(path: str, roots) -> bool:
+    return any(path == r or path.startswith(r + ".") for r in roots)
+
+
+def convert(model: nn.Module, prop: str = "fp32", update: str | None = None, paper_bits: bool = False,
+            acc=None, max_overflow: float = 1e-4, keep_float=(), range_every: int = 100,
+            track_steps: int = 0) -> nn.Module:
+    """Put ``model``'s matmuls under the MAC contract at ``prop`` (propagation) and ``update``
+    (stored parameters; default ``prop``) formats; returns ``model`` itself, converted in place.
+
+    ``paper_bits``: widths count no sign bit (the paper's convention).  ``max_overflow`` and
+    ``range_every`` (batches between range moves) drive the range controller of dynamic fixed
+    point; for the first ``track_steps`` ``SGD`` steps ranges follow the data every batch (the
+    trainer's first epoch).  ``keep_float``: module paths (as in ``named_modules()``) left in
+    float.  ``acc`` (a float accumulator) needs the accumulator issue; ``None`` is the exact
+    accumulator of the MAC contract.  In a quantized run the model's parameters and buffers
+    become float64 and floating inputs are cast to it.
+    """
+    if getattr(model, "_fewbits_lowp", None) is not None:
+        raise LowpError("this model is already converted")
+    if acc is not None:
+        raise LowpError(f"acc={acc!r}: float accumulators are not available yet (issue 14); "
+                        "acc=None is the exact accumulator of the MAC contract")
+    precision = RunSpec.parse(prop, prop if update is None else update, paper_bits, max_overflow=max_overflow,
+                              range_every=range_every)
+    keep_float = tuple(keep_float)
+    names = dict(model.named_modules())
+    missing = [k for k in keep_float if k not in names or k == ""]
+    if missing:
+        raise LowpError(f"keep_float names no module: {', '.join(map(repr, missing))} "
+                        f"(module paths as in named_modules(), e.g. {', '.join(list(names)[1:4])})")
+    bad = [f"{p} ({why})" for p, m in names.items()
+           if not _under(p, keep_float) and (why := _unsupported(m)) is not None]
+    if bad:
+        raise LowpError(f"cannot put {', '.join(bad)} under the MAC contract: supported are {SUPPORTED}; "
+                        "list such modules in keep_float=[...] to run them in float")
+    qs = QuantState(precision, RangeController(max_overflow, range_every))
+    st = LowpState(precision, qs, keep_float, track_steps)
+    qs.controller.tracking = precision.dynamic and st.track_steps > 0
+    if precision.quantized or precision.update is not None:
+        model.to(torch.float64)
+    for path, m in names.items():
+        if _under(path, keep_float):
+            continue
+        swap = SWAPS.get(type(m))
+        if swap is not None:
+            m.__class__ = swap[0]
+            m._fewbits_site, m._fewbits_lowp = path, st
+            st.sites[path] = swap[1]
+        if path:
+            m.register_forward_pre_hook(lambda _m, _a, p=path: st.path.append(p))
+            m.register_forward_hook(lambda _m, _a, _o: _pop(st.path), always_call=True)
+    for path in keep_float:
+        names[path].register_forward_pre_hook(lambda _m, _a: _enter_float(st))
+        names[path].register_forward_hook(lambda _m, _a, _o: _leave_float(st), always_call=True)
+    dtype = torch.float64 if precision.quantized or precision.update is not None else None
+    model.register_forward_pre_hook(lambda m, a: _enter(st, m, a, dtype))
+    model.register_forward_hook(lambda m, a, o: _leave(st), always_call=True)
+    model._fewbits_lowp = st
+    return model
+
+
+def _pop(stack) -> None:
+    stack.pop()  # a forward hook's return value would replace the module's output
+
+
+def _enter_float(st):
+    st.passthrough += 1
+
+
+def _leave_float(st):
+    st.passthrough -= 1
+
+
+def _enter(st: LowpState, model, args, dtype):
+    st.qs.training = model.training
+    st.calls.clear()
+    st.mode.__enter__()
+    if dtype is not None:
+        return tuple(a.to(dtype) if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args)
+    return None
+
+
+def _leave(st: LowpState):
+    st.mode.__exit__(None, None, None)
+
+
+def describe(model: nn.Module) -> dict:
+    """What a report says about a converted model: formats, its sites, what stayed in float."""
+    st = state_of(model)
+    return {"formats": st.precision.describe(), "sites": dict(st.sites), "keep_float": list(st.keep_float),
+            "elementwise": "float64 between matmuls, quantized at the next matmul's input"
+            if st.precision.quantized else "float32"}
+
+
+# ---- the paper's update ------------------------------------------------------------------------
+class SGD:
+    """The paper's update (``fewbits.training.update``) for a converted model.
+
+    Site weights (``nn.Linear``/``nn.Conv*``): momentum at the propagation width,
+    stored weights at the update width, then ``max_norm`` on each output unit's
+    weights (the paper's column norms of its K x N matrix; a conv filter's norm).
+    Every other parameter (batch norm, parameters used by ``@`` in ``forward()``)
+    gets the same momentum rule at the same formats, without the norm.
+    Parameters of ``keep_float`` modules are updated in float.  ``step()`` also
+    ends the batch for the range controller.
+    """
+
+    def __init__(self, model: nn.Module, lr: float, momentum: float = 0.0, max_norm: float | None = None):
+        self.model, self.st = model, state_of(model)
+        self.lr, self.momentum, self.max_norm = float(lr), float(momentum), max_norm
+        self.steps = 0
+        self.site_modules = {m._fewbits_site: m for m in model.modules() if hasattr(m, "_fewbits_site")}
+        owned = {id(p) for m in self.site_modules.values() for p in m.parameters(recurse=False)}
+        floats = {id(p) for k in self.st.keep_float for p in model.get_submodule(k).parameters()}
+        self.others = [(n, p) for n, p in model.named_parameters() if id(p) not in owned]
+        self.float_ids = floats
+        self.buf: dict[str, torch.Tensor] = {}
+
+    def zero_grad(self) -> None:
+        for p in self.model.parameters():
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        from .update import apply_update
+
+        qs = self.st.qs
+        for site, m in self.site_modules.items():
+            if m.weight.grad is None:
+                continue  # the site did not run in this step
+            layer = self._paper_layer(site, m)
+            apply_update(qs, layer, self.lr, self.momentum)
+            m.weight.copy_(layer.weight.detach().t().reshape(m.weight.shape))
+            m.weight.grad = None
+        for name, p in self.others:
+            if p.grad is not None:
+                self._other_update(name, p)
+        ctl = qs.controller
+        ctl.end_batch()
+        self.steps += 1
+        ctl.tracking = self.st.precision.dynamic and self.steps < self.st.track_steps
+
+    def _paper_layer(self, site: str, m: nn.Module):
+        """The site's weights as the paper's K x N matrix (contiguous float64, for the fused kernel)."""
+        w = m.weight
+        n = w.shape[0]
+        wt = nn.Parameter(w.detach().reshape(n, -1).t().contiguous(), requires_grad=True)
+        wt.grad = w.grad.detach().reshape(n, -1).t().contiguous().to(wt.dtype)
+        if m.bias is not None:
+            b = m.bias
+        else:
+            b = nn.Parameter(torch.zeros(n, dtype=w.dtype))
+            b.grad = torch.zeros(n, dtype=w.dtype)
+        uw = self.buf.setdefault(site + ".update_w", torch.zeros_like(wt))
+        ub = self.buf.setdefault(site + ".update_b", torch.zeros(n, dtype=w.dtype))
+        return types.SimpleNamespace(name=site, weight=wt, bias=b, update_w=uw, update_b=ub, lr_scale=1.0,
+                                     max_col_norm=self.max_norm)
+
+    def _other_update(self, name: str, p: torch.Tensor) -> None:
+        qs = self.st.qs
+        u = self.buf.setdefault(name + ".update", torch.zeros_like(p))
+        step = self.momentum * u - self.lr * p.grad
+        if id(p) in self.float_ids:
+            u.copy_(step)
+            p.add_(u)
+        else:
+            u.copy_(qs.quantize(f"{name}.update", step).values)
+            p.copy_(qs.quantize(f"{name}.stored", p + u, width="update").values)
+        p.grad = None
+
+
+# ---- capture -------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def capture(model: nn.Module, layers, out, meta: dict | None = None):
+    """Record the matmuls of ``layers`` (site names: module paths, or ``path.matmul0`` for a call
+    inside a ``forward()``) run inside the ``with`` block -- one training step -- and write them to
+    ``out`` in the capture format of ``fewbits cosim --capture``.  Yields the ``Recorder``."""
+    from .capture import Recorder
+
+    st = state_of(model)
+    if not st.precision.quantized:
+        raise LowpError("capture needs a quantized run: an fp32 model has no codes to record")
+    cap = Recorder(list(layers))
+    st.qs.mac_hooks.append(cap.hook)
+    try:
+        yield cap
+    finally:
+        st.qs.mac_hooks.remove(cap.hook)
+    seen = {m.layer for m in cap.matmuls.values()}
+    missing = sorted(set(layers) - seen)
+    if missing:
+        raise LowpError(f"capture: no matmul of {', '.join(missing)} ran inside the block "
+                        f"(sites: {', '.join(sorted(st.sites)) or 'none yet'})")
+    cap.save(out, {"source": "fewbits.training.lowp", "formats": {"prop": fmt_str(st.precision.prop),
+                                                                  "update": fmt_str(st.precision.update)},
+                   **(meta or {})})
