@@ -33,7 +33,9 @@ def test_demo_runs_three_seeds_of_every_configuration():
     for p in cfg.points:
         seeds.setdefault(p["prop"], []).append(p["seed"])
     assert all(sorted(v) == [0, 1, 2] for v in seeds.values()), seeds
-    assert {p["hw_seed"] for p in cfg.points} == {0}  # the hardware of every configuration: once, on seed 0
+    from fewbits.flow.stages import hw_seed
+
+    assert {hw_seed(p) for p in cfg.points} == {0}  # the hardware of every configuration: once, on seed 0
 
 
 def test_larger_scale_demo_keeps_the_grid():
