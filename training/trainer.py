@@ -255,6 +255,7 @@ class Trainer:
         return {
             "test_error": last.get("test_error"),
             "valid_error": last.get("valid_error"),
+            "test_examples": len(self._y["test"]),  # what a one-seed interval of the test error needs
             "best_valid_error": best.get("valid_error"),
             "test_error_at_best_valid": best.get("test_error"),
             "epochs": self.epoch,

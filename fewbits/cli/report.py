@@ -11,11 +11,15 @@ EXAMPLES = """
 Examples:
   fewbits report build/results -o build/report
   fewbits report build/results -o build/report --budget 0.25
+  fewbits report build/results -o build/report --rule mean   # the old rule, for comparison
 
 \b
-Writes OUT/index.html (self-contained: plots inline as SVG), results.csv,
-results.json and every plot as PNG and SVG.  The recommended precision is the
-cheapest point whose test error is within --budget percentage points of fp32.
+Writes OUT/index.html (self-contained: plots inline as SVG), results.csv (one
+row per run), summary.csv (one row per configuration: runs that differ only in
+the seed, with the mean test error and its 95 % interval), results.json and
+every plot as PNG and SVG.  The recommended precision is the cheapest
+configuration whose test error over fp32, paired by seed, is within --budget
+percentage points with 95 % confidence (--rule mean: its mean is).
 """
 
 
@@ -24,7 +28,9 @@ cheapest point whose test error is within --budget percentage points of fp32.
 @click.option("-o", "--out", "out_dir", required=True, type=OutputDir(), help="Report folder.")
 @click.option("--budget", type=click.FloatRange(min=0), default=0.5, show_default=True,
               help="Error budget in percentage points over fp32 for the recommendation.")
-def report_cmd(results, out_dir, budget):
+@click.option("--rule", type=click.Choice(["confidence", "mean"]), default="confidence", show_default=True,
+              help="confidence: the paired 95 % upper bound over fp32 within --budget; mean: the mean within it.")
+def report_cmd(results, out_dir, budget, rule):
     """Report a sweep's RESULTS store: error vs bits, area and energy, the Pareto front."""
     from pathlib import Path
 
@@ -37,7 +43,7 @@ def report_cmd(results, out_dir, budget):
                                  f"files into the store (accepted a folder outside it)", param_hint="'-o'")
     from fewbits.report.build import write_report
 
-    r = write_report(results, out_dir, budget)
+    r = write_report(results, out_dir, budget, rule)
     for line in r["summary"]:
         click.echo(line)
     click.echo(f"report: {r['index']}")

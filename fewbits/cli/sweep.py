@@ -38,7 +38,11 @@ _SCHED = re.compile(r"^(tcp|tls|inproc|ucx|ws|wss)://[^\s]+$")
 @click.option("--retry-failed", is_flag=True, help="Re-run stages recorded as failed (default: keep them).")
 @click.option("--dry-run", is_flag=True, help="Validate the file and list the points; run nothing.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def sweep_cmd(config, results, workers, scheduler, retry_failed, dry_run, quiet):
+@click.option("--budget", type=click.FloatRange(min=0), default=0.5, show_default=True,
+              help="Error budget (percentage points over fp32) of the recommendation printed at the end.")
+@click.option("--rule", type=click.Choice(["confidence", "mean"]), default="confidence", show_default=True,
+              help="confidence: the paired 95 % upper bound over fp32 within --budget; mean: the mean within it.")
+def sweep_cmd(config, results, workers, scheduler, retry_failed, dry_run, quiet, budget, rule):
     """Run every point of CONFIG through training, Verilog, co-simulation, synthesis and power."""
     from fewbits.flow.config import load_sweep
 
@@ -66,6 +70,17 @@ def sweep_cmd(config, results, workers, scheduler, retry_failed, dry_run, quiet)
             raise click.ClickException(f"cannot reach the Dask scheduler {scheduler}: {e}") from e
         raise
     summarize(recs, results)
+    for line in recommendation_lines(results, budget, rule):
+        click.echo(line)
+
+
+def recommendation_lines(results, budget: float, rule: str) -> list[str]:
+    """The report's first lines (recommendation with its interval and seeds, saving, front) from the store."""
+    from fewbits.flow.store import Store
+    from fewbits.report.build import summary_lines
+    from fewbits.report.data import build
+
+    return summary_lines(build(Store(results), budget, rule))
 
 
 def summarize(recs: list[dict], results) -> None:

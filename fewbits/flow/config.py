@@ -442,7 +442,10 @@ def _points(axes, formats, shared) -> list[dict]:
     datasets, networks, epochs, seeds = axes
     points, seen = [], set()
     for ds, net, seed, f in itertools.product(datasets, networks, seeds, formats):
-        pt = {"dataset": ds, "net": net, "epochs": epochs, "seed": seed, **f, **shared}
+        # hw_seed: the seed whose training capture the configuration's hardware stages read (flow.stages);
+        # left out for the first seed itself, so its point keys are those of stores made before it existed
+        first = {} if seed == seeds[0] else {"hw_seed": seeds[0]}
+        pt = {"dataset": ds, "net": net, "epochs": epochs, "seed": seed, **first, **f, **shared}
         pt.update(_user_widths(run_spec(pt), shared["train"]["paper_bits"]))
         c = canonical(pt)
         if c not in seen:

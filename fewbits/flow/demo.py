@@ -7,6 +7,11 @@ references, fixed point degrading below ~16 bits, dynamic fixed point holding at
 about 10 bits.  The array is a single MAC unit (1x1): costs are per MAC either
 way, and fp32's 562-bit Kulisch accumulator makes larger fp32 arrays slow to
 synthesize.  ``--dataset fashion-mnist`` runs the same grid at a larger scale.
+
+Seeds 0, 1 and 2: one run per point cannot tell formats apart on a test set of a
+few hundred images, so the report folds the seeds of each configuration into a
+mean with its interval and recommends with 95 % confidence.  The extra seeds cost
+only training (the hardware stages are shared across seeds), about 8 s a run here.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ name = "demo-{dataset}"
 datasets = ["{dataset}"]
 networks = ["{net}"]
 epochs = {epochs}
-seeds = [0]
+seeds = [0, 1, 2]
 
 [train]
 {limit}

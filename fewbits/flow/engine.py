@@ -47,7 +47,7 @@ def point_label(point: dict) -> str:
 
 def stage_key(inst: st.Instance, keys: dict) -> str:
     return config_hash({"stage": inst.stage.name, "version": inst.stage.version, "config": inst.config,
-                        "inputs": {n: keys[n] for n in inst.needs}})
+                        "inputs": {n: keys[inst.source(n)] for n in inst.needs}})
 
 
 def _run_stage(store: Store, inst: st.Instance, key: str, inputs: dict, point: dict, retry_failed: bool) -> dict:
@@ -93,7 +93,8 @@ def run_point(point: dict, results_dir, retry_failed: bool = False) -> dict:
     keys: dict[str, str] = {}
     status, failed_stage, reason = "ok", None, None
     for inst in st.plan(point):
-        blocked = [n for n in inst.needs if n not in records or records[n].get("status") != "ok"]
+        blocked = [inst.source(n) for n in inst.needs
+                   if inst.source(n) not in records or records[inst.source(n)].get("status") != "ok"]
         if status == "failed":
             stages_out[inst.name] = {"status": "skipped", "reason": f"{failed_stage} failed"}
             continue
@@ -108,12 +109,14 @@ def run_point(point: dict, results_dir, retry_failed: bool = False) -> dict:
             status = "partial"
             continue
         k = stage_key(inst, keys)
-        rec = _run_stage(store, inst, k, {n: records[n] for n in inst.needs}, point, retry_failed)
+        rec = _run_stage(store, inst, k, {n: records[inst.source(n)] for n in inst.needs}, point, retry_failed)
         keys[inst.name], records[inst.name] = k, rec
         entry = {"status": rec["status"], "stage": inst.stage.name, "key": k, "seconds": rec.get("seconds")}
         if rec["status"] == "ok":
             summ = inst.stage.summary
             entry["summary"] = summ(rec["result"]) if summ else {}
+        elif inst.borrowed:  # another point's failure: what needs it is unavailable here, this point not failed
+            entry["reason"] = f"{inst.name} failed: {rec.get('reason')}"
         else:
             entry["reason"] = rec.get("reason")
             status, failed_stage, reason = "failed", inst.name, rec.get("reason")

@@ -59,6 +59,15 @@ class Instance:
     stage: Stage
     config: dict
     needs: tuple[str, ...]
+    # need -> the instance that provides it, where that is not the need's own name (cosim's "train" is
+    # "train.hw"); the cache key names the need, so it is the same whichever instance provided it
+    sources: dict = dataclasses.field(default_factory=dict)
+    # a record another point owns (the first seed's training): its failure makes what needs it
+    # unavailable here, it does not fail this point
+    borrowed: bool = False
+
+    def source(self, need: str) -> str:
+        return self.sources.get(need, need)
 
 
 def _module_missing(*modules: str) -> Callable[[], str | None]:
@@ -107,7 +116,8 @@ def _train_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
         raise RuntimeError("training diverged: non-finite training error")
     cap = r.get("capture")
     return {
-        "test_error": err, "valid_error": r.get("valid_error"), "best_valid_error": r.get("best_valid_error"),
+        "test_error": err, "valid_error": r.get("valid_error"), "test_examples": r.get("test_examples"),
+        "best_valid_error": r.get("best_valid_error"),
         "test_error_at_best_valid": r.get("test_error_at_best_valid"), "epochs": r.get("epochs"),
         "history": hist, "ranges": r.get("ranges"), "formats": r.get("formats"),
         "capture": store.rel(Path(cap).parent) if cap else None,
@@ -307,12 +317,47 @@ def _part_power_instances(stage: Stage, point: dict, spec) -> list[Instance]:
 
 # ---------------------------------------------------------------- the stage table and the plan of one point
 
+#: the hardware stages that read a training capture: they read the first seed's (see ``_train_instances``)
+CAPTURE_READERS = ("cosim", "power")
+
+
+def hw_seed(point: dict) -> int:
+    """The seed whose training capture the point's hardware stages read: its configuration's first seed."""
+    return point.get("hw_seed", point["seed"])
+
+
+def _borrows_capture(point: dict) -> bool:
+    """Whether the point's hardware stages read another seed's capture (it is not its configuration's first)."""
+    return (point.get("kind", "run") == "run" and hw_seed(point) != point["seed"]
+            and any(point[s].get("enabled", True) for s in CAPTURE_READERS))
+
+
+def _train_instances(stage: Stage, point: dict, spec) -> list[Instance]:
+    """The point's own training and, for a seed other than its configuration's first, ``train.hw``.
+
+    Why: seeds are replicates, so the hardware of a configuration is co-simulated and measured
+    once, on the first seed's capture.  ``train.hw`` is the first seed's training: the same
+    config, so the same key, as that seed's own ``train`` (found in the store, or trained once
+    under its lock by whichever point gets there first).
+    """
+    own = Instance(stage.name, stage, stage.config(point, spec), stage.needs)
+    if not _borrows_capture(point):
+        return [own]
+    first = stage.config({**point, "seed": hw_seed(point)}, spec)  # the spec holds no seed
+    return [own, Instance(f"{stage.name}.hw", stage, first, stage.needs, borrowed=True)]
+
+
 def _when_enabled(section: str):
-    """One instance unless the point's ``[section]`` says ``enabled = false``."""
+    """One instance unless the point's ``[section]`` says ``enabled = false``.
+
+    Its input named "train" is ``train.hw`` where the point has one; the key names the input
+    "train" either way, so every seed of a configuration gets the same key.
+    """
     def instances(stage: Stage, point: dict, spec) -> list[Instance]:
         if not point[section].get("enabled", True):
             return []
-        return [Instance(stage.name, stage, stage.config(point, spec), stage.needs)]
+        sources = {"train": "train.hw"} if _borrows_capture(point) else {}
+        return [Instance(stage.name, stage, stage.config(point, spec), stage.needs, sources=sources)]
 
     return instances
 
@@ -331,7 +376,8 @@ def _synth_instances(stage: Stage, point: dict, spec) -> list[Instance]:
 STAGES: tuple[Stage, ...] = (
     Stage("train", (), _train_config, _train_run, _module_missing("fewbits.training.trainer"),
           resumable=True,
-          summary=lambda r: {"test_error": r["test_error"], "valid_error": r["valid_error"]}, kinds=("run", "train")),
+          summary=lambda r: {"test_error": r["test_error"], "valid_error": r["valid_error"]}, kinds=("run", "train"),
+          instances=_train_instances),
     Stage("verilog", (), _verilog_config, _verilog_run, _module_missing("fewbits.hw.export"),
           summary=lambda r: {"verilog": r["verilog"], "manifest": r["manifest"], "acc": r["formats"]["acc"]}),
     Stage("cosim", ("train", "verilog"), _cosim_config, _cosim_run,

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from fewbits.flow.store import Store, atomic_write_json, atomic_write_text
 from fewbits.report import data as rd
+from fewbits.report import stats, summary
 
 
 def _fmt(v, digits=2) -> str:
@@ -47,38 +48,72 @@ def _csv_rows(rows):
 
 
 def summary_lines(data: dict) -> list[str]:
-    """The three lines a person reads first (per dataset/net group)."""
+    """The lines a person reads first (per dataset/net group): the recommendation in numbers, its saving, the front."""
     lines = []
     groups = [g for g in data["groups"] if g["_rec"]["row"] is not None] or data["groups"][:1]
     for g in groups:
         rec = g["_rec"]
         r, base = rec["row"], rec.get("baseline")
         head = f"[{g['dataset']}, {g['net']}, {g['epochs']} epochs] " if len(groups) > 1 else ""
-        if r is None:
-            lines.append(f"{head}no finished point to recommend")
-            continue
-        ref = "fp32" if base else "the best point"
-        lines.append(f"{head}cheapest precision within {data['budget']:g} points of {ref} "
-                     f"({rec['reference_error']:.2f}%): {r['label']} ({r['family']}), test error {r['test_error']:.2f}%")
-        if base and rec["saving"]:
+        rule = ("its 95 % upper bound" if g["rule"] == "confidence" else "its mean")
+        lines.append(f"{head}cheapest precision whose error over fp32 is within {data['budget']:g} points by {rule}: "
+                     + g["text"])
+        if base is not None:
+            lines.append(f"fp32: {_interval_text(base)}" + (f"; {r['config']}: {_interval_text(r)}" if r else ""))
+        else:  # nothing to compare against: the most accurate configuration, with its interval
+            done = [s for s in data["summaries"] if rd.group_of(s) == (g["dataset"], g["net"], g["epochs"])
+                    and s["n_seeds"]]
+            if done:
+                top = min(done, key=lambda s: s["test_error_mean"])
+                lines.append(f"lowest mean error: {top['config']}: {_interval_text(top)}")
+        if r is not None and base is not None and g["saving"]:
             parts = []
             for c, lab in (("mult_transistors", "multiplier transistors"), ("transistors", "MAC transistors"),
                            ("luts", "iCE40 LUTs"), ("energy_pj", "pJ/MAC")):
-                if c in rec["saving"]:
-                    parts.append(f"{_fmt(r[c])} vs {_fmt(base[c])} {lab} ({100 * rec['saving'][c]:.0f}% less)")
+                if c in g["saving"]:
+                    parts.append(f"{_fmt(r[c])} vs {_fmt(base[c])} {lab} ({100 * g['saving'][c]:.0f}% less)")
             lines.append("vs fp32-sized arithmetic: " + "; ".join(parts))
         else:
-            lines.append(f"cost metric: {rec['metric']}" + (f" ({rec['note']})" if rec["note"] else ""))
+            lines.append(f"cost metric: {rec['metric']}")
         front = g["pareto"].get(rec["metric"]) or g["pareto"].get("transistors") or []
-        lab = {x["key"]: x["label"] for x in data["rows"]}
+        lab = {x["key"]: x["config"] for x in data["summaries"]}
         fails = sum(1 for x in data["rows"] if x["status"] == "failed")
-        lines.append(f"Pareto front ({rec['metric'] if rec['metric'] in g['pareto'] else 'transistors'}): "
+        lines.append(f"Pareto front of the means ({rec['metric'] if rec['metric'] in g['pareto'] else 'transistors'}): "
                      + (", ".join(lab[k] for k in front) if front else "—")
-                     + (f"; {fails} failed point{'s' * (fails != 1)}" if fails else ""))
+                     + (f"; {fails} failed run{'s' * (fails != 1)}" if fails else ""))
+    limits = sorted({x["limit_train"] for x in data["rows"] if x.get("limit_train")})
+    if limits:
+        lines.append(f"training set limited to the first {', '.join(str(n) for n in limits)} examples "
+                     "(limit_train): errors are higher than with the full set")
     return lines
 
 
-def write_report(results_dir, out_dir, budget: float = 0.5) -> dict:
+def _interval_text(s: dict) -> str:
+    """'5.04 % (95 % interval 4.10 to 5.98, Student t over seeds; 3 seeds)'."""
+    if s.get("test_error_mean") is None:
+        return "no finished run"
+    iv = (f"95 % interval {s['test_error_lo']:.2f} to {s['test_error_hi']:.2f}"
+          if s.get("test_error_lo") == s.get("test_error_lo") else "no interval")  # NaN: one seed, size unknown
+    n = s["n_seeds"]
+    return f"{s['test_error_mean']:.2f} % ({iv}, {_method(s['interval'])}; {n} seed{'s' * (n != 1)})"
+
+
+def _method(m: str) -> str:
+    return "Wilson, one seed" if m == stats.WILSON else m
+
+
+def _table(rows: list[dict], fields: list[str]) -> str:
+    """CSV text of ``rows`` (lists joined by spaces, None empty)."""
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if r.get(k) is None else " ".join(map(str, r[k])) if isinstance(r.get(k), list)
+                        else r[k]) for k in fields})
+    return buf.getvalue()
+
+
+def write_report(results_dir, out_dir, budget: float = 0.5, rule: str = "confidence") -> dict:
     """Write the report of the store at ``results_dir`` into ``out_dir``; returns paths and summary."""
     store = Store(results_dir)
     if not store.points_dir.is_dir():
@@ -86,27 +121,23 @@ def write_report(results_dir, out_dir, budget: float = 0.5) -> dict:
                          "folder of `fewbits sweep`)")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    data = rd.build(store, budget)
+    data = rd.build(store, budget, rule)
     rows = data["rows"]
     from fewbits.report.plots import all_figures
 
-    figs = all_figures(rows, out)
+    figs = all_figures(data["summaries"], out)  # one mark per configuration: its mean and interval
     # results.json / results.csv: the same numbers as the store
     public_groups = [{k: v for k, v in g.items() if k != "_rec"} for g in data["groups"]]
     atomic_write_json(out / "results.json", {
         "budget": budget, "results_dir": os.path.relpath(Path(results_dir).resolve(), out.resolve()),
-        "points": rows, "groups": public_groups, "paper": data["paper"], "paper_source": data["paper_source"],
+        "rule": rule, "points": rows, "configurations": data["summaries"], "groups": public_groups, "paper": data["paper"], "paper_source": data["paper_source"],
         "figures": [{"name": f["name"], "png": f["png"], "svg": f["svg"]} for f in figs],
         "summary": summary_lines(data)})
-    buf = io.StringIO(newline="")
-    w = csv.DictWriter(buf, fieldnames=rd.FIELDS + [f"link_{k}" for k in rd.LINKS])
-    w.writeheader()
-    for r in _csv_rows(rows):
-        w.writerow({k: ("" if v is None else v) for k, v in r.items()})
-    atomic_write_text(out / "results.csv", buf.getvalue())
+    atomic_write_text(out / "results.csv", _table(_csv_rows(rows), rd.FIELDS + [f"link_{k}" for k in rd.LINKS]))
+    atomic_write_text(out / "summary.csv", _table(data["summaries"], summary.SUMMARY_FIELDS))
     atomic_write_text(out / "index.html", render_html(data, figs, store, out))
-    return {"index": out / "index.html", "csv": out / "results.csv", "json": out / "results.json",
-            "figures": figs, "summary": summary_lines(data), "data": data}
+    return {"index": out / "index.html", "csv": out / "results.csv", "summary_csv": out / "summary.csv",
+            "json": out / "results.json", "figures": figs, "summary": summary_lines(data), "data": data}
 
 
 # ---------------------------------------------------------------- HTML
@@ -138,6 +169,36 @@ def _link(store: Store, out: Path, rel: str | None, text: str) -> str:
     return f'<a href="{_e(target)}">{_e(text)}</a>'
 
 
+def _configurations_html(data: dict) -> str:
+    """The summary table: one row per configuration, its mean over seeds, interval and how it was made."""
+    parts = ["<h2>Configurations (seeds as replicates)</h2><table><tr><th class='l'>configuration</th>"
+             "<th class='l'>dataset / net</th><th>seeds</th><th>mean test error %</th><th>std</th>"
+             "<th>95 % interval</th><th class='l'>interval method</th><th>over fp32 (paired)</th>"
+             "<th>95 % upper bound</th><th>transistors / MAC</th><th>LUTs / MAC</th><th>pJ / MAC</th></tr>"]
+    for s in data["summaries"]:
+        cls = "rec" if s.get("recommended") else ("failed" if s["status"] == "failed" else "")
+        mark = (" ★" if s.get("recommended") else "") + (" ◆" if s.get("pareto") else "")
+        seeds = f"{s['n_seeds']}" + (f" of {s['n_runs']}" if s["n_runs"] != s["n_seeds"] else "")
+        parts.append(
+            f"<tr class='{cls}'><td class='l fam-{s['family']}'>{_e(s['config'])}{mark}</td>"
+            f"<td class='l'>{_e(s['dataset'])} / {_e(s['net'])}</td><td>{_e(seeds)}</td>"
+            f"<td>{_fmt(s.get('test_error_mean'))}</td><td>{_fmt(s.get('test_error_std'))}</td>"
+            f"<td>{_fmt(s.get('test_error_lo'))} to {_fmt(s.get('test_error_hi'))}</td>"
+            f"<td class='l'>{_e(s['interval'])}</td><td>{_signed(s.get('diff_mean'))}</td>"
+            f"<td>{_signed(s.get('diff_upper'))}</td><td>{_fmt(s.get('transistors'))}</td>"
+            f"<td>{_fmt(s.get('luts'))}</td><td>{_fmt(s.get('energy_pj'), 3)}</td></tr>")
+    parts.append("</table><p class='note'>Runs that differ only in the seed are one configuration; its hardware "
+                 "is built, co-simulated and measured once. Interval: Student t over the seeds, or with one seed the "
+                 "Wilson score interval of the test-set error count. Over fp32: the mean difference paired by seed "
+                 "(percentage points) and its one-sided 95 % upper bound. Seeds \"2 of 3\": a run failed (see "
+                 "Failed points).</p>")
+    return "\n".join(parts)
+
+
+def _signed(v) -> str:
+    return "—" if not isinstance(v, (int, float)) or v != v else f"{v:+.2f}"
+
+
 def render_html(data: dict, figs: list[dict], store: Store, out: Path) -> str:
     rows = data["rows"]
     n_ok = sum(r["status"] == "ok" for r in rows)
@@ -149,7 +210,8 @@ def render_html(data: dict, figs: list[dict], store: Store, out: Path) -> str:
              "<h1>fewbits: test error against multiplier cost</h1>",
              f"<div class='meta'>sweep <b>{_e(meta.get('name', '?'))}</b> · results store "
              f"<code>{_e(store.root)}</code> · {len(rows)} points: {n_ok} ok, {n_partial} partial, {n_fail} failed · "
-             f"budget {data['budget']:g} points over fp32 · generated "
+             f"budget {data['budget']:g} points over fp32 ({'95 % upper bound' if data['rule'] == 'confidence' else 'mean'}"
+             f" rule) · generated "
              f"{_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}</div>"]
     parts.append("<h2>Recommendation</h2><div class='summary'>")
     parts += [f"<p>{_e(line)}</p>" for line in summary_lines(data)]
@@ -167,19 +229,22 @@ def render_html(data: dict, figs: list[dict], store: Store, out: Path) -> str:
         parts.append("<p class='note'>no figure: no finished point yet</p>")
     parts.append("</div>")
 
-    labels = {r["key"]: r for r in rows}
-    parts.append("<h2>Pareto fronts</h2>")
+    parts.append(_configurations_html(data))
+    labels = {r["key"]: r for r in data["summaries"]}
+    parts.append("<h2>Pareto fronts (of the means over seeds)</h2>")
     for g in data["groups"]:
         for cost, label in rd.COSTS:
             keys = g["pareto"].get(cost) or []
             if not keys:
                 continue
             parts.append(f"<p><b>{_e(g['dataset'])}, {_e(g['net'])}</b> — {_e(label)}:</p><table><tr>"
-                         "<th class='l'>point</th><th>cost</th><th>test error %</th></tr>")
+                         "<th class='l'>configuration</th><th>cost</th><th>mean test error %</th>"
+                         "<th>95 % interval</th></tr>")
             for k in keys:
                 r = labels[k]
-                parts.append(f"<tr><td class='l fam-{r['family']}'>{_e(r['label'])}</td><td>{_fmt(r.get(cost))}</td>"
-                             f"<td>{_fmt(r['test_error'])}</td></tr>")
+                parts.append(f"<tr><td class='l fam-{r['family']}'>{_e(r['config'])}</td><td>{_fmt(r.get(cost))}</td>"
+                             f"<td>{_fmt(r['test_error'])}</td><td>{_fmt(r.get('test_error_lo'))} to "
+                             f"{_fmt(r.get('test_error_hi'))}</td></tr>")
             parts.append("</table>")
 
     parts.append("<h2>All points</h2><table><tr><th class='l'>status</th><th class='l'>dataset / net</th>"

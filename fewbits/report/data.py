@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from fewbits.flow.config import run_spec
+from fewbits.report import summary
 from fewbits.sim.run import RunSpec
 
 
@@ -48,9 +49,9 @@ COSTS = [("transistors", "transistors per MAC unit (Yosys generic CMOS)"),
          ("luts", "iCE40 LUTs per MAC unit"),
          ("energy_pj", "energy per MAC (pJ, gate-level toggles)")]
 
-FIELDS = ["key", "status", "reason", "dataset", "net", "epochs", "seed", "family", "prop", "update",
+FIELDS = ["key", "config", "status", "reason", "dataset", "net", "epochs", "seed", "family", "prop", "update",
           "prop_bits", "update_bits", "prop_bits_paper", "update_bits_paper", "int_bits", "max_overflow",
-          "test_error", "valid_error", "acc", "transistors", "mult_transistors", "cells", "depth", "luts", "dsps", "ice40_ffs",
+          "test_error", "valid_error", "test_examples", "acc", "transistors", "mult_transistors", "cells", "depth", "luts", "dsps", "ice40_ffs",
           "energy_pj", "toggles_per_mac", "power_model", "cosim_macs", "cosim_capture_elements", "cosim_simulator",
           "rows", "cols", "k_max", "train_seconds", "pareto", "recommended"]
 LINKS = ["train_result", "capture", "verilog", "manifest", "cosim_report", "synth_cmos", "synth_ice40",
@@ -84,6 +85,7 @@ def row_of(store, rec: dict) -> dict:
     tr = _stage(store, rec, "train")
     if tr:
         row["test_error"], row["valid_error"] = tr["test_error"], tr["valid_error"]
+        row["test_examples"] = tr.get("test_examples")  # the one-seed (Wilson) interval needs the test-set size
         links["train_result"] = tr.get("result_json")
         links["capture"] = tr.get("capture")
         full = store.get_stage("train", rec["stages"]["train"]["key"])
@@ -194,26 +196,74 @@ def paper_match(rows: list[dict]) -> list[dict]:
     return out
 
 
-def build(store, budget: float) -> dict:
-    """Everything a report shows, from the store."""
-    rows = [row_of(store, rec) for rec in store.points()]
+RULES = ("confidence", "mean")
+
+
+def configurations(rows: list[dict]) -> list[dict]:
+    """The configurations of one group (``summary.summarize``), shaped like rows for the fronts and plots.
+
+    ``test_error`` is the mean over seeds; ``key`` names the configuration (a hash of what makes it one).
+    """
+    from fewbits.flow.store import config_hash
+
+    out = summary.summarize(rows)
+    for s in out:
+        s["key"] = config_hash(list(summary.config_of(s)))
+        s["status"] = "ok" if summary.has_result(s) else "failed"
+        s["test_error"] = s["test_error_mean"]
+    return out
+
+
+def _saving(best: dict | None, base: dict | None) -> dict:
+    """1 - cost(best) / cost(fp32) for every cost both have."""
+    if not best or not base:
+        return {}
+    return {c: 1.0 - best[c] / base[c] for c in [c for c, _ in COSTS] + ["mult_transistors"]
+            if isinstance(best.get(c), (int, float)) and isinstance(base.get(c), (int, float)) and base[c]}
+
+
+def build(store, budget: float, rule: str = "confidence") -> dict:
+    """Everything a report shows, from the store: one row per run, one summary per configuration.
+
+    The fronts and the recommendation are over configurations (the mean over seeds, never the
+    luckiest seed); ``rule`` is the recommendation's ("confidence": the paired 95 % upper bound
+    within the budget; "mean": the mean within it, the old rule).
+    """
+    # the training-set limit, so a report of a limited run (the Fashion-MNIST demo) can say so
+    rows = [{**row_of(store, rec), "limit_train": (rec["config"].get("train") or {}).get("limit_train")}
+            for rec in store.points()]
+    return assemble(rows, budget, rule)
+
+
+def assemble(rows: list[dict], budget: float, rule: str = "confidence") -> dict:
+    """The report's numbers from its per-run rows (``build`` without the store: what the tests construct)."""
+    if rule not in RULES:
+        raise ValueError(f"bad rule {rule!r}: accepted {', '.join(RULES)}")
     rows.sort(key=lambda r: (r["dataset"], r["net"], r["epochs"], ["fp32", "float", "fixed", "dfixed"].index(r["family"]),
                              r["prop_bits"], r["update_bits"], r.get("int_bits") or 0, r.get("max_overflow") or 0,
                              r["prop"], r["seed"], r["key"]))
     groups = {}
     for r in rows:
         groups.setdefault(group_of(r), []).append(r)
-    out_groups = []
+    out_groups, summaries = [], []
     for g, grs in groups.items():
-        fronts = {c: [r["key"] for r in pareto(grs, c)] for c, _ in COSTS}
-        rec = recommend(grs, budget)
+        sums = configurations(grs)
+        fronts = {c: [s["key"] for s in pareto(sums, c)] for c, _ in COSTS}
+        rec = summary.recommend(sums, budget, cost_metric(sums), rule)
+        best, base = rec["row"], rec["baseline"]
+        by_config = {}
+        for s in sums:
+            s["pareto"] = ",".join(c for c, keys in fronts.items() if s["key"] in keys)
+            s["recommended"] = best is s
+            by_config.update({k: s for k in s["keys"]})
         for r in grs:
-            r["pareto"] = ",".join(c for c, keys in fronts.items() if r["key"] in keys)
-            r["recommended"] = bool(rec["row"] is not None and rec["row"]["key"] == r["key"])
+            s = by_config[r["key"]]
+            r["config"], r["pareto"], r["recommended"] = s["config"], s["pareto"], s["recommended"]
+        summaries += sums
         out_groups.append({"dataset": g[0], "net": g[1], "epochs": g[2], "pareto": fronts,
-                           "recommended": rec["row"]["key"] if rec["row"] else None,
-                           "baseline": rec.get("baseline", {}) and rec["baseline"]["key"],
-                           "reference_error": rec.get("reference_error"), "metric": rec.get("metric"),
-                           "saving": rec.get("saving", {}), "note": rec.get("note", ""), "_rec": rec})
-    return {"rows": rows, "groups": out_groups, "budget": budget, "paper": paper_match(rows),
-            "paper_source": PAPER_SOURCE}
+                           "recommended": best["key"] if best else None, "baseline": base["key"] if base else None,
+                           "reference_error": base["test_error_mean"] if base else None, "metric": rec["metric"],
+                           "rule": rule, "text": summary.recommendation_text(rec), "saving": _saving(best, base),
+                           "note": rec.get("note", ""), "_rec": rec})
+    return {"rows": rows, "summaries": summaries, "groups": out_groups, "budget": budget, "rule": rule,
+            "paper": paper_match(rows), "paper_source": PAPER_SOURCE}

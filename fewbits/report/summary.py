@@ -1,7 +1,7 @@
 """Per-configuration rows of a report: the runs of each seed folded into one mean with its interval.
 
 Why: the recommendation must not pick the luckiest seed.  A *configuration* is a point
-without its seed (same data set, net, epochs, formats, accumulator, range settings and
+without its seed (same data set, net, epochs, formats and so accumulator, range settings and
 array); its costs are the same for every seed (the hardware stages are shared), its test
 error is a mean over seeds with a 95 % interval (``fewbits.report.stats``).
 """
@@ -12,8 +12,10 @@ import math
 
 from fewbits.report import stats
 
-# what makes two runs the same configuration (everything but the seed)
-CONFIG_FIELDS = ("dataset", "net", "epochs", "family", "prop", "update", "acc", "int_bits", "max_overflow",
+# what makes two runs the same configuration (everything but the seed); the accumulator is not
+# among them: it follows from the formats and the array, and a run whose training failed never
+# reached the Verilog stage that names it (it would otherwise be a configuration of its own)
+CONFIG_FIELDS = ("dataset", "net", "epochs", "family", "prop", "update", "int_bits", "max_overflow",
                  "rows", "cols", "k_max")
 # cost columns carried from the runs to their configuration (equal for every seed)
 COST_FIELDS = ("transistors", "mult_transistors", "cells", "luts", "dsps", "energy_pj", "area_um2", "delay_ps",
@@ -52,6 +54,7 @@ def summarize(rows: list[dict]) -> list[dict]:
         done = [r for r in runs if is_run(r)]
         first = runs[0]
         s = {f: first.get(f) for f in CONFIG_FIELDS}
+        s["acc"] = next((r["acc"] for r in runs if r.get("acc") is not None), None)
         s["config"] = config_label(first)
         s["label"] = s["config"]
         s["keys"] = [r["key"] for r in runs]

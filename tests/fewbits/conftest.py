@@ -60,24 +60,36 @@ def bad_dataset_point(point: dict, where) -> dict:
     return {**point, "dataset": "fashion-mnist", "train": {**point["train"], "data_dir": str(where)}}
 
 
-@pytest.fixture(scope="session")
-def tiny_sweep(tmp_path_factory):
-    """One real tiny sweep through every stage (2 points) plus one point that fails; (store dir, points)."""
+def _run_tiny(tmp_path_factory, name, toml, extra_points=lambda points, base: []):
+    """Run a tiny sweep into a fresh store with the session's tool cache; (store dir, points, records)."""
     import os
 
     from fewbits.flow.config import parse_sweep
     from fewbits.flow.engine import run_sweep
 
-    base = tmp_path_factory.mktemp("tiny-sweep")
+    base = tmp_path_factory.mktemp(name)
     old = os.environ.get("FEWBITS_CACHE")
     os.environ["FEWBITS_CACHE"] = str(tmp_path_factory.getbasetemp() / "fewbits-cache")
     try:
-        cfg = parse_sweep(tiny_toml(parts=("multiplier",)), "tiny.toml")
-        points = cfg.points + [bad_dataset_point(cfg.points[0], base / "no-such-dir")]
-        records = run_sweep(points, base / "results", workers=1, progress=False, meta={"name": "tiny"})
+        cfg = parse_sweep(toml, f"{name}.toml")
+        points = cfg.points + extra_points(cfg.points, base)
+        records = run_sweep(points, base / "results", workers=1, progress=False, meta={"name": name})
     finally:
         if old is None:
             os.environ.pop("FEWBITS_CACHE", None)
         else:
             os.environ["FEWBITS_CACHE"] = old
     return base / "results", points, records
+
+
+@pytest.fixture(scope="session")
+def two_seed_sweep(tmp_path_factory):
+    """The tiny sweep's two configurations with seeds 0 and 1 (4 runs); (store dir, points, records)."""
+    return _run_tiny(tmp_path_factory, "two-seeds", tiny_toml(seed="0, 1"))
+
+
+@pytest.fixture(scope="session")
+def tiny_sweep(tmp_path_factory):
+    """One real tiny sweep through every stage (2 points) plus one point that fails; (store dir, points)."""
+    return _run_tiny(tmp_path_factory, "tiny", tiny_toml(parts=("multiplier",)),
+                     lambda points, base: [bad_dataset_point(points[0], base / "no-such-dir")])

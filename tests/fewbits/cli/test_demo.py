@@ -27,6 +27,17 @@ def test_demo_sweep_has_every_family_at_about_four_widths():
     assert cfg.points[0]["synth"]["targets"] == ["cmos", "ice40"]
 
 
+def test_demo_runs_three_seeds_of_every_configuration():
+    cfg = parse_sweep(demo_toml("digits"), "demo.toml")
+    seeds = {}
+    for p in cfg.points:
+        seeds.setdefault(p["prop"], []).append(p["seed"])
+    assert all(sorted(v) == [0, 1, 2] for v in seeds.values()), seeds
+    from fewbits.flow.stages import hw_seed
+
+    assert {hw_seed(p) for p in cfg.points} == {0}  # the hardware of every configuration: once, on seed 0
+
+
 def test_larger_scale_demo_keeps_the_grid():
     small, big = (parse_sweep(demo_toml(d), "d.toml").points for d in ("digits", "fashion-mnist"))
     assert [p["prop"] for p in small] == [p["prop"] for p in big]

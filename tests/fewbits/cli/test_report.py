@@ -23,3 +23,12 @@ def test_report_inside_the_store_is_refused(tmp_path):
         assert lines[0].startswith("fewbits: error:") and "inside the results store" in lines[0]
         assert "Traceback" not in proc.stderr
     assert _snapshot(store) == before
+
+
+def test_a_bad_rule_is_one_line(tmp_path):
+    (tmp_path / "results" / "points").mkdir(parents=True)
+    proc = subprocess.run([sys.executable, "-m", "fewbits", "report", str(tmp_path / "results"), "-o",
+                           str(tmp_path / "rep"), "--rule", "luckiest"], capture_output=True, text=True, timeout=120)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("fewbits: error:"), proc.stderr
+    assert "luckiest" in lines[0] and "confidence" in lines[0] and not (tmp_path / "rep").exists()

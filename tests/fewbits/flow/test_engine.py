@@ -232,3 +232,23 @@ def test_damaged_records_are_named_and_recomputed(tiny_sweep, tmp_path, capfd):
     assert len(a) == len(b)
     for x, y in zip(a, b):
         assert {k: v for k, v in x.items() if v != y.get(k)} == {}, {k: y.get(k) for k in x if x[k] != y.get(k)}
+
+
+def test_seeds_train_twice_but_share_every_hardware_stage(two_seed_sweep):
+    """2 configurations x 2 seeds: 4 trainings, and Verilog, co-simulation, synthesis and power once each."""
+    from collections import Counter
+
+    root, points, records = two_seed_sweep
+    assert sorted(p["seed"] for p in points) == [0, 0, 1, 1] and [r["status"] for r in records] == ["ok"] * 4
+    counts = Counter(p.parent.name for p in (root / "stages").glob("*/*.json"))
+    assert counts == {"train": 4, "verilog": 2, "cosim": 2, "synth": 2, "power": 2}, counts
+    first = {r["label"]: r for r, p in zip(records, points) if p["seed"] == 0}
+    for rec, p in zip(records, points):
+        if p["seed"] == 0:
+            assert "train.hw" not in rec["stages"]
+            continue
+        mine = first[rec["label"]]
+        assert rec["stages"]["train"]["key"] != mine["stages"]["train"]["key"]  # its own training
+        assert rec["stages"]["train.hw"]["key"] == mine["stages"]["train"]["key"]  # the first seed's capture
+        for name in ("verilog", "cosim", "synth.cmos", "power"):
+            assert rec["stages"][name]["key"] == mine["stages"][name]["key"], name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html as html_mod
 import json
 import re
 import shutil
@@ -138,3 +139,100 @@ def test_headless_chromium_renders_the_plots(report, tmp_path):
         shots[name] = int(orange.sum())
     assert shots["page"] > 200, shots  # the Pareto staircase and markers are drawn
     assert shots["no-svg"] == 0, shots  # and nothing else on the page is that orange
+
+
+def test_summary_csv_has_one_row_per_configuration_equal_to_the_stored_runs(two_seed_sweep, tmp_path):
+    from fewbits.report import stats
+    from fewbits.training.datasets import load
+
+    root, points, records = two_seed_sweep
+    rep = write_report(root, tmp_path / "report", budget=0.5)
+    store = Store(root)
+    with open(tmp_path / "report" / "summary.csv", newline="") as f:
+        table = list(csv.DictReader(f))
+    need = {"config", "family", "prop", "update", "acc", "n_seeds", "test_error_mean", "test_error_std",
+            "test_error_lo", "test_error_hi", "interval", "transistors", "energy_pj"}
+    assert need <= set(table[0]) and len(table) == 2
+    with open(tmp_path / "report" / "results.csv", newline="") as f:
+        runs = list(csv.DictReader(f))
+    assert len(runs) == 4  # results.csv: still one row per run
+    for row in table:
+        mine = [r for r in records if r["label"] == row["config"]]
+        assert len(mine) == 2 and {r["config"] for r in runs if r["key"] in {m["key"] for m in mine}} == {row["config"]}
+        train = [store.get_stage("train", r["stages"]["train"]["key"])["result"] for r in mine]
+        errs = sorted((p["seed"], t["test_error"]) for t, p in zip(train, [points[records.index(r)] for r in mine]))
+        iv = stats.interval([e for _, e in errs])
+        assert int(row["n_seeds"]) == 2 and row["seeds"] == "0 1" and row["interval"] == stats.T_OVER_SEEDS
+        assert float(row["test_error_mean"]) == iv.mean == (errs[0][1] + errs[1][1]) / 2
+        assert (float(row["test_error_std"]), float(row["test_error_lo"]), float(row["test_error_hi"])) == \
+            (iv.std, iv.lo, iv.hi)
+        synth = store.get_stage("synth", mine[0]["stages"]["synth.cmos"]["key"])["result"]
+        power = store.get_stage("power", mine[0]["stages"]["power"]["key"])["result"]
+        assert float(row["transistors"]) == synth["per_pe"]["transistors"]
+        assert float(row["energy_pj"]) == power["energy_per_mac_pj"]
+        assert {t["test_examples"] for t in train} == {len(load("digits").test.y)}  # the Wilson interval's n
+    html = (tmp_path / "report" / "index.html").read_text()
+    assert "Configurations (seeds as replicates)" in html and stats.T_OVER_SEEDS in html
+    assert any("2 seeds" in line for line in rep["summary"])
+
+
+# appended to a copy of index.html: what the browser loaded, written into the DOM that --dump-dom prints
+_PROBE = """<script>
+window.addEventListener('load', () => {
+  const imgs = [...document.images].map(i => ({src: i.src, ok: i.complete && i.naturalWidth > 0}));
+  const svgImages = [...document.querySelectorAll('svg image')].map(i => i.getAttribute('href') || '');
+  const fetched = performance.getEntriesByType('resource').map(e => e.name);
+  const pre = document.createElement('pre'); pre.id = 'fewbits-probe';
+  pre.textContent = JSON.stringify({imgs, svgImages, fetched, svgs: document.querySelectorAll('svg').length});
+  document.body.appendChild(pre);
+});
+</script>"""
+
+
+def _load(chromium: str, page, netlog) -> str:
+    """Load ``page`` in headless Chromium (every host unresolvable, its requests logged): the DOM after load."""
+    r = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000",
+                        "--host-resolver-rules=MAP * ~NOTFOUND", f"--log-net-log={netlog}", "--dump-dom",
+                        page.as_uri()], capture_output=True, text=True, timeout=120, check=False)
+    return r.stdout
+
+
+def _requested(netlog) -> set[str]:
+    """scheme://host/path of every network request in a Chromium net log."""
+    urls = re.findall(r'"url":"([^"]+)"', netlog.read_text()) if netlog.is_file() else []
+    return {u.split("?")[0] for u in urls}
+
+
+def probe_page(html: str, where, chromium: str, base) -> dict:
+    """Load ``html`` as if it stood in folder ``base``: its images, and the network requests it made
+    beyond those the browser makes for an empty page (its own background traffic)."""
+    page, blank = where / "probe.html", where / "blank.html"
+    page.write_text(html.replace("<head>", f"<head><base href='{base.as_uri()}/'>", 1)
+                    .replace("</body>", _PROBE + "</body>"))
+    blank.write_text("<!DOCTYPE html><html><body><p>blank</p></body></html>")
+    dom = _load(chromium, page, where / "page.netlog.json")
+    _load(chromium, blank, where / "blank.netlog.json")
+    m = re.search(r'<pre id="fewbits-probe">(.*?)</pre>', dom, re.S)
+    assert m, "the probe did not run"
+    seen = json.loads(html_mod.unescape(m.group(1)))
+    seen["network"] = sorted(_requested(where / "page.netlog.json") - _requested(where / "blank.netlog.json"))
+    return seen
+
+
+@pytest.mark.skipif(_chromium() is None, reason="chromium not installed (Debian: apt-get install chromium)")
+def test_headless_chromium_finds_no_broken_image_and_no_fetch(report, tmp_path):
+    """The page as a browser loads it: every image loads, nothing is fetched, every figure link exists."""
+    out = report[2]
+    html = (out / "index.html").read_text()
+    seen = probe_page(html, tmp_path, _chromium(), out)
+    assert seen["svgs"] == len(report[1]["figures"]) >= 3
+    assert [i for i in seen["imgs"] if not i["ok"]] == [] and seen["svgImages"] == []
+    assert seen["fetched"] == [] and seen["network"] == [], "index.html fetched something"
+    for f in report[1]["figures"]:  # the PNG/SVG each figure links to, next to the page
+        for name in (f["png"], f["svg"]):
+            assert f"href='{name}'" in html and (out / name).stat().st_size > 0
+    png = tmp_path / "index.png"  # kept in the test's artifacts
+    subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    f"--screenshot={png}", "--window-size=1280,3000", (out / "index.html").as_uri()],
+                   capture_output=True, timeout=120, check=False)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

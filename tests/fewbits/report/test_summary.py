@@ -76,3 +76,49 @@ def test_one_seed_uses_the_wilson_interval():
     rec = S.recommend(list(sm.values()), 0.5, "transistors")
     assert rec["row"] is None and rec["candidate"]["config"] == "dfixed:8"  # one seed: upper bound far above 0.5
     assert sm["dfixed:8"]["diff_method"].startswith("one seed")
+
+
+def _row(family, prop, seed, err, transistors):
+    """A per-run report row as ``data.row_of`` makes it (only the fields the report reads)."""
+    r = run(family, prop, seed, err, transistors)
+    return {**r, "label": prop, "update_bits": 8, "prop_bits_paper": 7, "update_bits_paper": 7, "links": {},
+            "valid_error": err, "limit_train": None}
+
+
+@pytest.mark.parametrize("rule, chosen", [("mean", "fixed:8:4"), ("confidence", "dfixed:8")])
+def test_the_report_follows_the_rule(rule, chosen):
+    """The report (data.assemble, summary lines) on constructed runs where the two rules disagree."""
+    from fewbits.report import data as D
+    from fewbits.report.build import summary_lines
+
+    rows = [_row(r["family"], r["prop"], r["seed"], r["test_error"], r["transistors"]) for r in sweep()]
+    data = D.assemble(rows, 0.5, rule)
+    (g,) = data["groups"]
+    rec = {s["key"]: s for s in data["summaries"]}[g["recommended"]]
+    assert rec["config"] == chosen and rec["recommended"]
+    assert {r["config"] for r in data["rows"] if r["recommended"]} == {chosen}
+    assert sum(r["recommended"] for r in data["rows"]) == 3  # every seed of the configuration is flagged
+    assert g["saving"]["transistors"] == 1 - rec["transistors"] / 1000
+    lines = summary_lines(data)
+    assert lines[0].endswith(g["text"]) and g["text"].startswith(f"{chosen}: ")
+    assert ("95 % upper bound" in lines[0]) and (("mean within" in lines[0]) == (rule == "mean"))
+    assert "fp32: 5.00 % (95 % interval 5.00 to 5.00, Student t over seeds; 3 seeds)" in lines[1]
+
+
+def test_a_bad_rule_is_a_value_error():
+    from fewbits.report import data as D
+
+    with pytest.raises(ValueError, match="accepted confidence, mean"):
+        D.assemble([], 0.5, "luckiest")
+
+
+def test_a_limited_training_set_is_stated():
+    """The Fashion-MNIST demo trains on a subset: its report says how many examples."""
+    from fewbits.report import data as D
+    from fewbits.report.build import summary_lines
+
+    rows = [dict(_row(r["family"], r["prop"], r["seed"], r["test_error"], r["transistors"]), limit_train=10000)
+            for r in sweep()]
+    assert "training set limited to the first 10000 examples" in summary_lines(D.assemble(rows, 0.5))[-1]
+    rows = [_row(r["family"], r["prop"], r["seed"], r["test_error"], r["transistors"]) for r in sweep()]
+    assert not any("limited" in line for line in summary_lines(D.assemble(rows, 0.5)))
