@@ -153,3 +153,139 @@ def filtered_float_mac(a, b, bias, out_fmt, exact_grid: bool = True):
         out[rows.unsqueeze(1), cols.unsqueeze(0)] = block
         flags[rows.unsqueeze(1), cols.unsqueeze(0)] = fl
     return out, flags == 1
+
+
+# ---- float accumulators ---------------------------------------------------------
+#: the round-to-odd argument needs two spare bits below the accumulator's significand in float64's 53
+MAX_ACC_MAN = 50
+
+
+def float_acc_applies(a, b, bias, acc) -> bool:
+    """Whether ``float_acc_mac`` is exact for these operands and float accumulator ``acc``.
+
+    Products must be exact in float64 (significands of at most 53 bits together, no float64
+    underflow: the grids are above 2**-1074), the accumulator's significand at most
+    ``MAX_ACC_MAN + 1`` bits and its range far inside float64's (so a float64 rounded to odd
+    still has two bits below the accumulator's grid, and no partial sum overflows float64).
+    """
+    fmts = [a.fmt, b.fmt] + ([] if bias is None else [bias.fmt])
+    if any(f is None or f.kind not in ("fixed", "float") for f in fmts):
+        return False
+    if a.values.dtype != torch.float64 or b.values.dtype != torch.float64:
+        return False
+    bits = [(f.man + 1) if f.kind == "float" else f.width for f in (a.fmt, b.fmt)]
+    fmt = acc.fmt
+    if bits[0] + bits[1] > MAX_PRODUCT_BITS or fmt.man > MAX_ACC_MAN:
+        return False
+    if fmt.q0 < -1072 or fmt.emax > 1000 or _grid_exponent(a.fmt) + _grid_exponent(b.fmt) < -1074:
+        return False
+    top = [f.emax + 1 if f.kind == "float" else f.width - f.frac for f in fmts]
+    k = max(1, acc.chunk)
+    return top[0] + top[1] + math.log2(k) < 1000 and (bias is None or top[2] < 1000)
+
+
+def _facc_kernel(mode: str):
+    key = ("facc", mode)
+    if key not in _kernels:
+        import numpy as np
+
+        one = fastfloat.element(mode, have_bits=False)
+
+        @_njit()
+        def run(A, B, s, chunk, bad, h, E, pow2, man, emin, sub, vmax, bp, bn, sp):  # pragma: no cover
+            # s: R×C running sums (float64 values of the accumulator), bad: R×C flags (1 = recompute)
+            R, K = A.shape
+            C = B.shape[1]
+            bits = np.empty(1, dtype=np.float64)
+            ibits = bits.view(np.int64)
+            for i in range(R):
+                for k0 in range(0, K, chunk):
+                    k1 = min(K, k0 + chunk)
+                    for j in range(C):
+                        h[j] = s[i, j]
+                        E[j] = 0.0
+                    for k in range(k0, k1):
+                        a = A[i, k]
+                        if a == 0.0:
+                            continue  # +-0 products leave an exact sum unchanged (non-finite b: checked outside)
+                        for j in range(C):
+                            p = a * B[k, j]  # exact: significands of <= 53 bits together, no underflow
+                            hj = h[j]
+                            x = hj + p  # TwoSum: x + err == hj + p exactly
+                            bb = x - hj
+                            err = (hj - (x - bb)) + (p - bb)
+                            h[j] = x
+                            ej = E[j]
+                            y = ej + err  # the errors' own TwoSum: must be exact, else recompute
+                            cc = y - ej
+                            f = (ej - (y - cc)) + (err - cc)
+                            E[j] = y
+                            if f != 0.0:  # (NaN too: a non-finite partial sum)
+                                bad[i, j] = 1
+                    for j in range(C):
+                        # the exact chunk sum plus s is h + E (both float64): round it to odd in float64 ...
+                        hj = h[j]
+                        ej = E[j]
+                        x = hj + ej
+                        bb = x - hj
+                        err = (hj - (x - bb)) + (ej - bb)
+                        if err != 0.0:
+                            bits[0] = x
+                            if (ibits[0] & 1) == 0:
+                                ibits[0] += 1 if (err > 0.0) == (x > 0.0) else -1
+                            x = bits[0]
+                        # ... then round once to the accumulator (>= 2 spare bits: one correct rounding)
+                        v, _o = one(x, 0, pow2, man, emin, sub, vmax, bp, bn, sp)
+                        if not math.isfinite(v):
+                            bad[i, j] = 1
+                        s[i, j] = v  # (x is never -0: s and products start from +0 in RNE arithmetic)
+        _kernels[key] = run
+    return _kernels[key]
+
+
+def float_acc_sums(a, b, bias, acc) -> torch.Tensor:
+    """The float accumulator's final running sums ``s`` (float64 values of ``acc.fmt``), R×C.
+
+    Exact (equal to ``mac_reference`` with ``acc``; tests/training/test_fastmac_facc.py).  Proof: each
+    product is exact in float64 (``float_acc_applies``).  Per element and chunk, TwoSum turns
+    ``h + p`` into ``x + err`` with no error (binary floating point, no overflow), so the
+    chunk's exact sum plus ``s`` equals ``h + sum(err)``; the errors are summed with TwoSum too,
+    and an element whose error sum was not exact (or whose sum went non-finite) is flagged.
+    For the others ``h + E`` is exact, its TwoSum gives ``x + err`` and rounding ``x`` to odd
+    (``x`` itself if ``err == 0``, else the neighbour of ``x`` toward ``err`` with an odd last
+    bit) yields a 53-bit value that rounds to the accumulator (``<= 51`` bits, every mode) as
+    the exact sum does (Boldo & Melquiond 2008: rounding to odd with two spare bits).  Flagged
+    elements are recomputed by ``mac_reference`` on their rows and columns.
+    """
+    import numpy as np
+
+    from fewbits.sim import mac_reference
+
+    fmt = acc.fmt
+    av, bv = a.values.contiguous(), b.values.contiguous()
+    R, K = av.shape
+    C = bv.shape[1]
+    if bias is None:
+        s = torch.zeros((R, C), dtype=torch.float64)
+    else:
+        s0 = fastfloat.quantize_float(bias.values.reshape(1, -1).to(torch.float64), fmt).values + 0.0
+        s = s0.expand(R, C).contiguous()
+    bad = torch.zeros((R, C), dtype=torch.uint8)
+    # non-finite operands (NaN, infinities): those rows and columns go to the reference
+    bad |= (~torch.isfinite(av)).any(dim=1, keepdim=True).to(torch.uint8)
+    bad |= (~torch.isfinite(bv)).any(dim=0, keepdim=True).to(torch.uint8)
+    if bias is not None:
+        bad |= (~torch.isfinite(bias.values.reshape(1, -1))).expand(R, C).to(torch.uint8)
+    _facc_kernel(fmt.round.value)(
+        av.numpy(), bv.numpy(), s.numpy(), acc.chunk, bad.numpy(), np.empty(C), np.empty(C),
+        fastfloat.pow2_table(), *fastfloat.params(fmt))
+    u = bad.bool()
+    if bool(u.any()):
+        rows, cols = u.any(dim=1).nonzero().flatten(), u.any(dim=0).nonzero().flatten()
+        z, _ = mac_reference(a.fmt.encode(av[rows]), b.fmt.encode(bv[:, cols]), a.fmt, b.fmt, acc, fmt,
+                             None if bias is None else bias.fmt.encode(bias.values.reshape(-1)[cols]),
+                             None if bias is None else bias.fmt)
+        block = s[rows][:, cols]
+        block[u[rows][:, cols]] = fmt.decode(z)[u[rows][:, cols]]
+        s[rows.unsqueeze(1), cols.unsqueeze(0)] = block
+    return s
