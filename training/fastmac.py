@@ -12,6 +12,10 @@ the same overflow flag, that is the exact sum's rounding; where ``|bias| + |a| @
 stays below 2**53 units of the finest grid, ``s`` is exact; every other element
 (ties, exact cancellations, non-finite operands) is recomputed by
 ``fewbits.sim.mac_reference`` on its rows and columns.
+
+Float accumulators (``float_acc_sums``): a compiled loop in ascending k, exact by an
+error-free transformation (TwoSum) and rounding to odd, with an exact fallback for the
+elements the transformation cannot certify (proof in its docstring).
 """
 
 from __future__ import annotations
@@ -184,61 +188,86 @@ def float_acc_applies(a, b, bias, acc) -> bool:
     return top[0] + top[1] + math.log2(k) < 1000 and (bias is None or top[2] < 1000)
 
 
+def _is_fp32_rne(fmt) -> bool:
+    """IEEE binary32 with ties to even: a float64 -> float32 conversion is its one rounding."""
+    return (fmt.exp, fmt.man, fmt.bias, fmt.subnormals, fmt.special.value, fmt.round.value) == \
+        (8, 23, 127, True, "ieee", "rne")
+
+
 def _facc_kernel(mode: str):
     key = ("facc", mode)
     if key not in _kernels:
         import numpy as np
 
-        one = fastfloat.element(mode, have_bits=False)
+        one = fastfloat.element(mode)
 
         @_njit()
-        def run(A, B, s, chunk, bad, h, E, pow2, man, emin, sub, vmax, bp, bn, sp):  # pragma: no cover
-            # s: R×C running sums (float64 values of the accumulator), bad: R×C flags (1 = recompute)
+        def run(A, B, s, chunk, bad, xb, eb, f32, pow2, man, emin, sub, vmax, bp, bn, sp):  # pragma: no cover
+            # s: R×C running sums (float64 values of the accumulator), bad: R×C flags (1 = recompute);
+            # xb/eb: one row of partial sums and their errors (xi: xb's bit patterns)
             R, K = A.shape
             C = B.shape[1]
-            bits = np.empty(1, dtype=np.float64)
-            ibits = bits.view(np.int64)
+            xi = xb.view(np.int64)
             for i in range(R):
+                si = s[i]
+                bi = bad[i]
                 for k0 in range(0, K, chunk):
                     k1 = min(K, k0 + chunk)
-                    for j in range(C):
-                        h[j] = s[i, j]
-                        E[j] = 0.0
-                    for k in range(k0, k1):
-                        a = A[i, k]
+                    if chunk == 1:
+                        a = A[i, k0]
                         if a == 0.0:
-                            continue  # +-0 products leave an exact sum unchanged (non-finite b: checked outside)
+                            continue  # s + (+-0) is s, already on the accumulator (non-finite b: checked outside)
                         for j in range(C):
-                            p = a * B[k, j]  # exact: significands of <= 53 bits together, no underflow
-                            hj = h[j]
-                            x = hj + p  # TwoSum: x + err == hj + p exactly
-                            bb = x - hj
-                            err = (hj - (x - bb)) + (p - bb)
-                            h[j] = x
-                            ej = E[j]
-                            y = ej + err  # the errors' own TwoSum: must be exact, else recompute
-                            cc = y - ej
-                            f = (ej - (y - cc)) + (err - cc)
-                            E[j] = y
-                            if f != 0.0:  # (NaN too: a non-finite partial sum)
-                                bad[i, j] = 1
+                            p = a * B[k0, j]  # exact: significands of <= 53 bits together, no underflow
+                            h = si[j]
+                            x = h + p  # TwoSum: x + err == h + p exactly
+                            bb = x - h
+                            xb[j] = x
+                            eb[j] = (h - (x - bb)) + (p - bb)
+                    else:
+                        for j in range(C):
+                            xb[j] = si[j]
+                            eb[j] = 0.0
+                        for k in range(k0, k1):
+                            a = A[i, k]
+                            if a == 0.0:
+                                continue
+                            for j in range(C):
+                                p = a * B[k, j]
+                                h = xb[j]
+                                x = h + p
+                                bb = x - h
+                                err = (h - (x - bb)) + (p - bb)
+                                xb[j] = x
+                                e = eb[j]
+                                y = e + err  # the errors' own TwoSum: must be exact, else recompute
+                                cc = y - e
+                                f = (e - (y - cc)) + (err - cc)
+                                eb[j] = y
+                                bi[j] |= f != 0.0  # (NaN too: a non-finite partial sum)
+                        for j in range(C):  # the exact sum h + E as x + err
+                            h = xb[j]
+                            e = eb[j]
+                            x = h + e
+                            bb = x - h
+                            xb[j] = x
+                            eb[j] = (h - (x - bb)) + (e - bb)
                     for j in range(C):
-                        # the exact chunk sum plus s is h + E (both float64): round it to odd in float64 ...
-                        hj = h[j]
-                        ej = E[j]
-                        x = hj + ej
-                        bb = x - hj
-                        err = (hj - (x - bb)) + (ej - bb)
-                        if err != 0.0:
-                            bits[0] = x
-                            if (ibits[0] & 1) == 0:
-                                ibits[0] += 1 if (err > 0.0) == (x > 0.0) else -1
-                            x = bits[0]
-                        # ... then round once to the accumulator (>= 2 spare bits: one correct rounding)
-                        v, _o = one(x, 0, pow2, man, emin, sub, vmax, bp, bn, sp)
-                        if not math.isfinite(v):
-                            bad[i, j] = 1
-                        s[i, j] = v  # (x is never -0: s and products start from +0 in RNE arithmetic)
+                        # round x + err to odd in float64: an even x moves one ulp toward err
+                        err = eb[j]
+                        step = 1 if (err > 0.0) == (xb[j] > 0.0) else -1
+                        xi[j] += step * ((err != 0.0) & ((xi[j] & 1) == 0))
+                    # ... then round once to the accumulator (>= 2 spare bits: one correct rounding)
+                    if f32:
+                        for j in range(C):
+                            v = np.float64(np.float32(xb[j]))
+                            si[j] = v
+                            bi[j] |= not math.isfinite(v)
+                    else:
+                        for j in range(C):
+                            v, _o = one(xb[j], xi[j], pow2, man, emin, sub, vmax, bp, bn, sp)
+                            si[j] = v
+                            bi[j] |= not math.isfinite(v)
         _kernels[key] = run
     return _kernels[key]
 
@@ -277,7 +306,7 @@ def float_acc_sums(a, b, bias, acc) -> torch.Tensor:
     if bias is not None:
         bad |= (~torch.isfinite(bias.values.reshape(1, -1))).expand(R, C).to(torch.uint8)
     _facc_kernel(fmt.round.value)(
-        av.numpy(), bv.numpy(), s.numpy(), acc.chunk, bad.numpy(), np.empty(C), np.empty(C),
+        av.numpy(), bv.numpy(), s.numpy(), acc.chunk, bad.numpy(), np.empty(C), np.empty(C), _is_fp32_rne(fmt),
         fastfloat.pow2_table(), *fastfloat.params(fmt))
     u = bad.bool()
     if bool(u.any()):
