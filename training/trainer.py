@@ -101,7 +101,7 @@ class Trainer:
         self.step = 0  # training batches completed (after warm-up)
         self.history: list[dict] = []
         self.warmed_up = False
-        self.capture = Recorder(config.capture, config.capture_step) if config.capture else None
+        self.capture = Recorder(config.capture, config.capture_step, self.spec.acc) if config.capture else None
         self.capture_path = None
         self.on_epoch = None  # ``fn(history_entry)`` after every epoch (the CLI prints it)
         self._x = {k: torch.from_numpy(getattr(self.data, k).x) for k in ("train", "valid", "test")}

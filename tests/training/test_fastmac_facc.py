@@ -144,3 +144,16 @@ def test_run_spec_accumulator():
             RunSpec.parse("fp16", "fp16", acc=bad)
     with pytest.raises(FormatError, match="dynamic fixed point"):
         RunSpec.parse("dfixed:10", "dfixed:12", acc="fp32")
+
+
+def test_capture_carries_the_run_accumulator(tmp_path):
+    """A run with --acc fp32 captures its matmuls with that accumulator, and they replay bit-exact."""
+    from fewbits.sim.capture import read_capture, replay
+    from fewbits.training.trainer import TrainConfig, Trainer
+
+    cfg = TrainConfig(dataset="digits", net="mlp-small", prop="fp16", update="fp16", acc="bf16,chunk=4", epochs=1,
+                      capture=("L0",), capture_step=0, limit_train=100, seed=61)
+    path = Trainer(cfg, tmp_path, progress=False).run_until_captured()
+    cap = read_capture(path)
+    assert cap.matmuls and all(str(m.acc_fmt) == "bf16,chunk=4" for m in cap.matmuls)
+    assert all(replay(path).values())
