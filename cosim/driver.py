@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .design import Design
+from fewbits.hw.design import Design
+from fewbits.hw.packing import pack
 from .schedule import FIRST, LAST, RST, VALID, Table
 from .tbgen import stim_layout
 
@@ -36,16 +37,9 @@ def write_stimulus(table: Table, design: Design, path) -> int:
     return len(data)
 
 
-def pack(codes: np.ndarray, width: int) -> list[int]:
-    """Rows of element codes -> one port value per row (element 0 in the low bits)."""
-    mask = (1 << width) - 1
-    out = []
-    for row in codes.tolist():
-        v = 0
-        for i, c in enumerate(row):
-            v |= (int(c) & mask) << (i * width)
-        out.append(v)
-    return out
+def pack_rows(codes: np.ndarray, width: int) -> list[int]:
+    """Rows of element codes -> one port value per row (``hw.packing``: element 0 in the low bits)."""
+    return [pack(row, width) for row in codes.tolist()]
 
 
 class TileDriver:
@@ -63,14 +57,13 @@ class TileDriver:
         from cocotb.triggers import FallingEdge
 
         d = self.design
-        a = pack(table.a, d.port("a").element_width)
-        b = pack(table.b, d.port("b").element_width)
-        bias = pack(table.bias, d.port("bias").element_width)
+        a = pack_rows(table.a, d.port("a").element_width)
+        b = pack_rows(table.b, d.port("b").element_width)
+        bias = pack_rows(table.bias, d.port("bias").element_width)
         shifts = {}  # role -> the port's two's-complement value per cycle
         for role, col in (("shift", table.shift), ("bias_shift", table.bias_shift)):
             if role in self.h:
-                sw = d.port(role).width
-                shifts[role] = [int(v) & ((1 << sw) - 1) for v in col.tolist()]
+                shifts[role] = pack_rows(col.reshape(-1, 1), d.port(role).width)
         ctrl = table.ctrl.tolist()
         h = self.h
         fall = FallingEdge(self.clk)

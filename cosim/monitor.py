@@ -11,7 +11,8 @@ import dataclasses
 
 import numpy as np
 
-from .design import Design
+from fewbits.hw.design import Design
+from fewbits.hw.packing import unpack
 from .tbgen import out_layout
 
 
@@ -70,6 +71,6 @@ class ResultMonitor:
                 zb[e] = -1
                 continue
             zi, oi = int(zv), int(ovv)
-            zb[e] = [(zi >> (i * w)) & ((1 << w) - 1) for i in range(n)]
-            ov[e] = [(oi >> i) & 1 for i in range(o.width)]
+            zb[e] = unpack(zi, w, n)
+            ov[e] = unpack(oi, 1, o.width)
         return Results(np.array([s[0] for s in self.samples], dtype=np.int64), zb, ov, unk)

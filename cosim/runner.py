@@ -23,7 +23,7 @@ from pathlib import Path
 
 from fewbits.files import cache_root as fewbits_cache_root
 
-from .design import Design
+from fewbits.hw.design import Design
 from .tbgen import TB_TOP, harness
 
 SIMULATORS = ("icarus", "verilator")

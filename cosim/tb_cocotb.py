@@ -32,7 +32,7 @@ def _load_job():
 async def cosim_job(dut):
     """Drive every tile of the job, collect every result, compare, write the summary."""
     t_imp = time.perf_counter()
-    from fewbits.cosim.design import load_design
+    from fewbits.hw.design import load_design
     from fewbits.cosim.driver import TileDriver, write_stimulus
     from fewbits.cosim.monitor import ResultMonitor, read_results
     from fewbits.cosim.schedule import Plan, build, check_due

@@ -9,7 +9,7 @@ the design's inputs cycle by cycle.  Port names and widths come from the manifes
 
 from __future__ import annotations
 
-from .design import Design
+from fewbits.hw.design import Design
 
 TB_TOP = "fewbits_tb"
 STIM_PLUSARG = "fewbits_stim"

@@ -79,7 +79,7 @@ class TileSet:
         sets = [s for s in sets if s.n]
         if not sets:
             raise ValueError("no tiles to verify")
-        srcs, off, s_off = [], 0, 0
+        srcs, s_off = [], 0
         parts = {f.name: [] for f in dataclasses.fields(cls) if f.name != "sources"}
         for s in sets:
             for f in parts:
@@ -104,12 +104,19 @@ def _pad(x: np.ndarray, rows: int, cols: int) -> np.ndarray:
     return out
 
 
-def shift_of(spec, a_fmt, b_fmt, out_fmt) -> int:
-    """The runtime ``in_shift`` ``fa + fb - fo`` of a dynamic design (0 for a static one);
-    with the bias format for ``out_fmt``, its ``in_bias_shift`` ``fa + fb - fbias``."""
+def shifts_of(spec, mm: "MatMul") -> tuple[int, int]:
+    """The runtime ``in_shift`` and ``in_bias_shift`` of ``mm`` on a dynamic design ((0, 0) for a static
+    one; bias shift 0 without a bias), the latter clamped to its port: beyond the port's range every
+    value acts alike (all bits shifted out: 0, or floor + sticky)."""
     if not spec.dynamic:
-        return 0
-    return int(a_fmt.frac + b_fmt.frac - out_fmt.frac)
+        return 0, 0
+    from fewbits.hw.ports import shift_range
+    from fewbits.sim.spec import runtime_shifts
+
+    sh, bsh = runtime_shifts(mm.a_fmt.frac, mm.b_fmt.frac, mm.out_fmt.frac,
+                             None if mm.bias is None else mm.bias_fmt.frac)
+    lo, hi = shift_range(spec, "in_bias_shift")
+    return int(sh), 0 if bsh is None else int(min(max(bsh, lo), hi))
 
 
 def tile(mm: MatMul, spec) -> TileSet:
@@ -130,14 +137,7 @@ def tile(mm: MatMul, spec) -> TileSet:
     if bias is not None:
         biasp[: len(bias)] = bias
     chunks = [(k0, min(K, k0 + kmax)) for k0 in range(0, max(K, 1), kmax)]
-    sh = shift_of(spec, mm.a_fmt, mm.b_fmt, mm.out_fmt)
-    bsh = 0 if bias is None else shift_of(spec, mm.a_fmt, mm.b_fmt, mm.bias_fmt)  # the bias's own grid
-    if bsh:
-        # beyond the port's range every value acts alike (all bits shifted out: 0, or floor + sticky)
-        from fewbits.hw.mac import PeConfig
-
-        lim = 1 << (PeConfig(spec).bias_shift_width - 1)
-        bsh = min(max(bsh, -lim), lim - 1)
+    sh, bsh = shifts_of(spec, mm)  # the bias on its own grid
     steps_a, steps_b, offs, ks, zs, os_, pos = [], [], [], [], [], [], []
     s_off = 0
     for ci, (k0, k1) in enumerate(chunks):

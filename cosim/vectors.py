@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from fewbits.sim.spec import runtime_shifts
 
 from .tiles import MatMul
 
 
-def _is_float(fmt) -> bool:
-    return getattr(fmt, "kind", "") == "float"
-
-
 def all_codes(fmt) -> np.ndarray:
     """Every code of a format (as ``fewbits.sim`` int64 codes), for exhaustive runs."""
-    if _is_float(fmt):
+    if fmt.kind == "float":
         return np.arange(1 << fmt.width, dtype=np.int64)
     return np.arange(fmt.min_code, fmt.max_code + 1, dtype=np.int64)
 
@@ -28,7 +25,7 @@ def all_codes(fmt) -> np.ndarray:
 def random_codes(rng: np.random.Generator, fmt, shape) -> np.ndarray:
     """Half uniform codes, half values near one (gaussian), all valid codes of ``fmt``."""
     n = int(np.prod(shape))
-    if _is_float(fmt):
+    if fmt.kind == "float":
         u = rng.integers(0, 1 << fmt.width, size=n, dtype=np.int64)
     else:
         u = rng.integers(fmt.min_code, fmt.max_code + 1, size=n, dtype=np.int64)
@@ -111,7 +108,7 @@ def exhaustive_matmuls(spec, max_pairs: int = 1 << 16) -> list[MatMul]:
 
 def corner_codes(fmt) -> np.ndarray:
     """Extreme and special codes of one format."""
-    if _is_float(fmt):
+    if fmt.kind == "float":
         E, M = fmt.exp, fmt.man
         sign = 1 << (E + M)
         top = ((1 << E) - 1) << M
@@ -161,7 +158,7 @@ def is_tie(v: np.ndarray, fo) -> np.ndarray:
     v = np.asarray(v, dtype=np.float64)
     fin = np.isfinite(v)
     vv = np.where(fin, v, 0.0)
-    if _is_float(fo):
+    if fo.kind == "float":
         rtz = dc.replace(fo, round=Rounding.RTZ)
         finer = Float(fo.exp, fo.man + 1, bias=fo.bias, round=Rounding.RTZ)
         t = torch.from_numpy(vv)
@@ -201,7 +198,7 @@ def capture_matmuls(path, spec) -> tuple[list[MatMul], list[dict]]:
         f = fit(m, spec, compare_outputs=True)
         why = [f] if isinstance(f, str) else []
         if spec.dynamic and not why and f.bias is not None:
-            sh, bsh = f.fa.frac + f.fb.frac - f.fo.frac, f.fa.frac + f.fb.frac - f.fz.frac
+            sh, bsh = runtime_shifts(f.fa.frac, f.fb.frac, f.fo.frac, f.fz.frac)
             if bsh < 0 and sh < 1:  # the one combination the port contract leaves undefined (hw/README.md)
                 why.append(f"bias {f.fz} finer than the products (bias shift {bsh}) with shift {sh} < 1")
         if why:

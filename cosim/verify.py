@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from . import runner
-from .design import Design
+from fewbits.hw.design import Design
 from .schedule import Plan
 from .tiles import TileSet, tile
 
@@ -43,7 +43,7 @@ def verify(design: Design, matmuls, out_dir, simulator: str = "icarus", plan: Pl
     add_values(s.get("first_mismatches", []))
     wall = time.perf_counter() - t0
     s.update({"simulator": simulator, "design": str(design.manifest_path), "top": design.top,
-              "spec_key": design.manifest.get("spec_key"), "formats": design.formats(),
+              "spec_key": design.manifest.spec_key, "formats": design.formats(),
               "shape": [design.rows, design.cols], "vectors": ts.n, "vector_seconds": t_vec,
               "build_seconds": t_build, "wall_seconds": wall,
               "macs_per_second_wall": s["macs_checked"] / wall if wall > 0 else None})
@@ -57,7 +57,7 @@ def text_report(s: dict) -> str:
              f"{s['tiles_checked']}/{s['tiles_expected']} tiles, {s['macs_checked']} MACs, "
              f"{s['mismatches']} mismatching elements ({s['code_mismatches']} codes, {s['flag_mismatches']} flags), "
              f"{s['missing']} missing, {s['unexpected']} unexpected results",
-             f"formats: " + " ".join(f"{k}={v}" for k, v in s["formats"].items()),
+             "formats: " + " ".join(f"{k}={v}" for k, v in s["formats"].items()),
              f"timing: {s['wall_seconds']:.2f} s wall, {s['sim_seconds']:.2f} s simulating "
              f"{s['cycles']} cycles, {s['macs_per_second'] or 0:.3g} MACs verified/s in the test, "
              f"{s['macs_per_second_wall'] or 0:.3g} MACs/s wall"]

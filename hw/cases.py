@@ -12,7 +12,8 @@ from __future__ import annotations
 import random
 
 from fewbits.hw.fmul import FloatMultiplier
-from fewbits.sim import DynamicFixed, Float, mac_reference
+from fewbits.sim import mac_reference
+from fewbits.sim.spec import runtime_shifts
 
 
 # ---- operand codes ------------------------------------------------------------
@@ -39,19 +40,14 @@ def float_code(rng, f, specials=0.05):
 
 
 def code(rng, f, specials=0.05):
-    return float_code(rng, f, specials) if isinstance(f, Float) else fixed_code(rng, f)
-
-
-def _dynamic(spec) -> bool:
-    return any(isinstance(f, DynamicFixed) for f in (spec.a_fmt, spec.b_fmt, spec.out_fmt, spec.bias_fmt))
+    return float_code(rng, f, specials) if f.kind == "float" else fixed_code(rng, f)
 
 
 def _shift_limits(spec):
     """(in_shift, in_bias_shift) ranges [lo, hi] of a dynamic design's ports."""
-    from fewbits.hw.mac import PeConfig
+    from fewbits.hw.ports import shift_range
 
-    cfg = PeConfig(spec)
-    return [(-(1 << (w - 1)), (1 << (w - 1)) - 1) for w in (cfg.shift_width, cfg.bias_shift_width)]
+    return [shift_range(spec, "in_shift"), shift_range(spec, "in_bias_shift")]
 
 
 def with_ranges(rng, spec, tile, shift=None, bias_shift=None):
@@ -60,24 +56,25 @@ def with_ranges(rng, spec, tile, shift=None, bias_shift=None):
 
     A bias finer than the products needs shift >= 1 (``mac_reference`` rejects it otherwise).
     """
-    if not _dynamic(spec):
+    if not spec.dynamic:
         return tile
-    fa = rng.randint(-2, 6) if isinstance(spec.a_fmt, DynamicFixed) else spec.a_fmt.frac
-    fb = rng.randint(-2, 6) if isinstance(spec.b_fmt, DynamicFixed) else spec.b_fmt.frac
+    fa = rng.randint(-2, 6) if spec.a_fmt.kind == "dfixed" else spec.a_fmt.frac
+    fb = rng.randint(-2, 6) if spec.b_fmt.kind == "dfixed" else spec.b_fmt.frac
     (_, _), (blo, bhi) = _shift_limits(spec)
+    static_shift, static_bias_shift = runtime_shifts(fa, fb, spec.out_fmt.frac, spec.bias_fmt.frac)
     if bias_shift is None:
-        if not isinstance(spec.bias_fmt, DynamicFixed):
-            bias_shift = fa + fb - spec.bias_fmt.frac
+        if spec.bias_fmt.kind != "dfixed":
+            bias_shift = static_bias_shift
         else:
             r = rng.random()
             wz, W = spec.bias_fmt.width, spec.acc_fmt.width
             bias_shift = None if r < 0.3 else rng.randint(-wz - 2, W + 2) if r < 0.85 else rng.choice([blo, bhi])
     if shift is None:
-        if isinstance(spec.out_fmt, DynamicFixed):
+        if spec.out_fmt.kind == "dfixed":
             low = 1 if bias_shift is not None and bias_shift < 0 else -3
             shift = rng.randint(low, 12)
         else:
-            shift = fa + fb - spec.out_fmt.frac
+            shift = static_shift
     if bias_shift is None:
         bias_shift = shift  # the bias on the output's grid
     if bias_shift < 0 and shift < 1:
@@ -92,7 +89,7 @@ def bias_shift_tiles(spec, rng):
     """K = 1 tiles whose biases (edge codes, the most negative too) sit coarser and finer than the
     products, up to both ends of ``in_bias_shift``, some large enough to saturate the output; and
     both ends of ``in_shift``."""
-    if not _dynamic(spec):
+    if not spec.dynamic:
         return []
     R, C = spec.rows, spec.cols
     (slo, shi), (blo, bhi) = _shift_limits(spec)
@@ -128,7 +125,7 @@ def random_tiles(spec, rng: random.Random, n=6, specials=0.05, k_cap=None):
 
 def _edges(f):
     """Interesting operand codes of one format."""
-    if isinstance(f, Float):
+    if f.kind == "float":
         return FloatMultiplier.edge_codes(f)
     vals = {f.min_code, f.max_code, 0, min(1, f.max_code), max(-1, f.min_code)}
     if f.signed and f.width > 1:
@@ -168,7 +165,7 @@ def standard_tiles(spec, k_cap=64):
 
 def _extremes(f):
     """Codes whose K-fold sums reach both ends of the range: min/max (most negative), +-max finite."""
-    if isinstance(f, Float):
+    if f.kind == "float":
         top = (1 << f.exp) - (2 if f.special.value == "ieee" else 1)
         mx = (top << f.man) | ((1 << f.man) - (2 if f.special.value == "fn" else 1))
         return [mx, mx | (1 << (f.exp + f.man)), 1]  # +max, -max, the least subnormal
@@ -185,9 +182,9 @@ def expected(spec, tile):
     kw = {}
     if "fracs" in tile:
         x_a, x_b, x_o = tile["fracs"]
-        fa = fa.with_frac(x_a) if isinstance(fa, DynamicFixed) else fa
-        fb = fb.with_frac(x_b) if isinstance(fb, DynamicFixed) else fb
-        fo = fo.with_frac(x_o) if isinstance(fo, DynamicFixed) else fo
+        fa = fa.with_frac(x_a) if fa.kind == "dfixed" else fa
+        fb = fb.with_frac(x_b) if fb.kind == "dfixed" else fb
+        fo = fo.with_frac(x_o) if fo.kind == "dfixed" else fo
     if "shift" in tile:
         kw = {"shift": tile["shift"], "bias_shift": tile.get("bias_shift", tile["shift"])}
     z, ovf = mac_reference(tile["a"], tile["b"], fa, fb, spec.acc_fmt, fo, tile["bias"], spec.bias_fmt, **kw)

@@ -7,6 +7,7 @@ built, so the CLI and ``MacSpec.create()`` fail early and clearly.
 from __future__ import annotations
 
 from amaranth.hdl import signed, unsigned
+from fewbits.hw.packing import pack, unpack
 from fewbits.sim import Accumulator, DynamicFixed, Fixed, Float, FormatError
 
 MAX_OPERAND_WIDTH = 32
@@ -39,17 +40,13 @@ def code_shape(fmt):
 
 
 def to_bits(code: int, fmt) -> int:
-    """Python int code (possibly negative) -> the unsigned bit pattern on a port."""
-    return int(code) & ((1 << fmt.width) - 1)
+    """Python int code (possibly negative) -> the unsigned bit pattern on a port (``hw.packing``)."""
+    return pack([code], fmt.width)
 
 
 def from_bits(bits: int, fmt) -> int:
-    """Unsigned bit pattern -> the sim's integer code (two's complement for signed fixed)."""
-    bits = int(bits) & ((1 << fmt.width) - 1)
-    signed_code = isinstance(fmt, Accumulator) or (is_fixed(fmt) and fmt.signed)
-    if signed_code and bits >> (fmt.width - 1):
-        return bits - (1 << fmt.width)
-    return bits
+    """Unsigned bit pattern -> the sim's integer code (two's complement for signed fixed, ``hw.packing``)."""
+    return unpack(bits, fmt.width, 1, code_shape(fmt).signed)[0]
 
 
 def check_operand(fmt, role: str):

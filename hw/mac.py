@@ -16,6 +16,8 @@ from fewbits.hw.align import FloatAligner, align_static, align_var
 from fewbits.hw.fmul import FloatMultiplier, float_fields
 from fewbits.hw.fround import FloatRounder
 from fewbits.hw.multiplier import Multiplier
+from fewbits.hw.packing import element_index
+from fewbits.hw.ports import array_ports, shift_widths
 from fewbits.hw.requant import Requantizer
 from fewbits.sim import MacSpec
 
@@ -36,12 +38,11 @@ class PeConfig:
     """Static facts of one PE for a spec (no hardware): dynamic shift, float datapath, latency."""
 
     def __init__(self, spec: MacSpec):
-        self.dynamic = any(hwfmt.is_dynamic(f) for f in (spec.a_fmt, spec.b_fmt, spec.out_fmt, spec.bias_fmt))
-        self.float_ops = hwfmt.is_float(spec.a_fmt)
-        self.float_out = hwfmt.is_float(spec.out_fmt)
-        self.shift_width = hwfmt.shift_width(spec.acc_fmt, spec.out_fmt) if self.dynamic else None
-        # in_bias_shift = fa + fb - fbias: the bias's own runtime range, like in_shift for the output
-        self.bias_shift_width = hwfmt.shift_width(spec.acc_fmt, spec.bias_fmt) if self.dynamic else None
+        self.dynamic = spec.dynamic
+        self.float_ops = spec.a_fmt.kind == "float"
+        self.float_out = spec.out_fmt.kind == "float"
+        # in_shift = fa + fb - fo; in_bias_shift = fa + fb - fbias: the bias's own runtime range
+        self.shift_width, self.bias_shift_width = shift_widths(spec) or (None, None)
         # cycles from the cycle ``last`` is presented to the cycle ``out_valid`` is high:
         # product, accumulator, output registers; +1 between a float product and its alignment,
         # +1 inside the float rounder (the longest combinational path otherwise)
@@ -93,7 +94,7 @@ class MacUnit(wiring.Component):
         """
         acc, bf = self.spec.acc_fmt, self.spec.bias_fmt
         zero = Signal(1, name="b_nospecial")
-        if hwfmt.is_fixed(bf):
+        if bf.kind in ("fixed", "dfixed"):
             if self.dynamic:
                 sw, t = self.bias_shift_width, self.bias_shift
                 v = align_var(m, self.bias, t, -(1 << (sw - 1)), (1 << (sw - 1)) - 1,
@@ -119,28 +120,37 @@ class MacUnit(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        spec, acc = self.spec, self.spec.acc_fmt
-        W = acc.width
-        # stage P: aligned product, aligned bias, control (registered)
-        p_valid = Signal(name="p_valid")
-        p_first = Signal(name="p_first")
-        p_last = Signal(name="p_last")
-        p_val = Signal(signed(W))
-        p_nan = Signal(name="p_nan")
-        p_pinf = Signal(name="p_pinf")
-        p_ninf = Signal(name="p_ninf")
-        b_val = Signal(signed(W))
-        b_nan = Signal(name="b_nan")
-        b_pinf = Signal(name="b_pinf")
-        b_ninf = Signal(name="b_ninf")
+        bias = self._bias_stage(m)
+        p = self._multiply(m)
+        if self.float_ops:  # the bias is sampled with in_first: delay it alongside the float product
+            bias = _delay(m, bias, "b2")
+        a = self._accumulate(m, p, bias)
+        self._requantize(m, a)
+        return m
+
+    # ---- the steps of elaborate --------------------------------------
+    def _bias_stage(self, m) -> dict:
+        """Registered bias on the accumulator grid with its NaN/inf flags (and sticky bit, dynamic)."""
+        W = self.spec.acc_fmt.width
+        b = {"val": Signal(signed(W), name="b_val"), "nan": Signal(name="b_nan"),
+             "pinf": Signal(name="b_pinf"), "ninf": Signal(name="b_ninf")}
         if self.dynamic:
-            p_shift = Signal(signed(self.shift_width))
-            m.d.sync += p_shift.eq(self.shift)
+            b["shift"] = Signal(signed(self.shift_width), name="p_shift")
+            m.d.sync += b["shift"].eq(self.shift)
         bv, bn, bpi, bni, bst = self._bias_on_grid(m)
-        m.d.sync += [b_val.eq(bv), b_nan.eq(bn), b_pinf.eq(bpi), b_ninf.eq(bni)]
+        m.d.sync += [b["val"].eq(bv), b["nan"].eq(bn), b["pinf"].eq(bpi), b["ninf"].eq(bni)]
         if self.dynamic:
-            b_sticky = Signal(name="b_sticky")
-            m.d.sync += b_sticky.eq(bst)
+            b["sticky"] = Signal(name="b_sticky")
+            m.d.sync += b["sticky"].eq(bst)
+        return b
+
+    def _multiply(self, m) -> dict:
+        """Stage P: the registered product on the accumulator grid, its specials and the control bits
+        (a float product takes one more register, stage M, before its alignment)."""
+        spec, acc = self.spec, self.spec.acc_fmt
+        p = {"valid": Signal(name="p_valid"), "first": Signal(name="p_first"), "last": Signal(name="p_last"),
+             "val": Signal(signed(acc.width), name="p_val"), "nan": Signal(name="p_nan"),
+             "pinf": Signal(name="p_pinf"), "ninf": Signal(name="p_ninf")}
         if not self.float_ops:
             m.submodules.mul = mul = Multiplier(spec.a_fmt, spec.b_fmt, spec.multiplier)
             m.d.comb += [mul.a.eq(self.a), mul.b.eq(self.b)]
@@ -148,84 +158,84 @@ class MacUnit(wiring.Component):
                 pv = mul.p  # the accumulator grid is the product grid (checked in hwfmt)
             else:
                 pv = align_static(m, mul.p, acc.frac - spec.a_fmt.frac - spec.b_fmt.frac, acc, name="p_al")
-            m.d.sync += [p_valid.eq(self.in_valid), p_first.eq(self.in_first), p_last.eq(self.in_last),
-                         p_val.eq(pv)]
-        else:
-            m.submodules.fmul = fm = FloatMultiplier(spec.a_fmt, spec.b_fmt)
-            m.d.comb += [fm.a.eq(self.a), fm.b.eq(self.b)]
-            # stage M: registered exact product, then alignment into the accumulator
-            m_valid = Signal(name="m_valid")
-            m_first = Signal(name="m_first")
-            m_last = Signal(name="m_last")
-            m_sign = Signal(name="m_sign")
-            m_man = Signal(unsigned(fm.man_width), name="m_man")
-            m_exp = Signal(range(fm.exp_max + 1))
-            m_nan = Signal(name="m_nan")
-            m_inf = Signal(name="m_inf")
-            m.d.sync += [m_valid.eq(self.in_valid), m_first.eq(self.in_first), m_last.eq(self.in_last),
-                         m_sign.eq(fm.sign), m_man.eq(fm.man), m_exp.eq(fm.exp),
-                         m_nan.eq(fm.nan), m_inf.eq(fm.inf)]
-            m.submodules.align = al = FloatAligner(fm.q0, fm.man_width, fm.exp_max, acc)
-            m.d.comb += [al.sign.eq(m_sign), al.man.eq(m_man), al.exp.eq(m_exp)]
-            # the bias is sampled with in_first: delay it alongside the product
-            b2_val = Signal(signed(W))
-            b2_nan = Signal(name="b2_nan")
-            b2_pinf = Signal(name="b2_pinf")
-            b2_ninf = Signal(name="b2_ninf")
-            m.d.sync += [b2_val.eq(b_val), b2_nan.eq(b_nan), b2_pinf.eq(b_pinf), b2_ninf.eq(b_ninf)]
-            b_val, b_nan, b_pinf, b_ninf = b2_val, b2_nan, b2_pinf, b2_ninf
-            m.d.sync += [p_valid.eq(m_valid), p_first.eq(m_first), p_last.eq(m_last), p_val.eq(al.acc),
-                         p_nan.eq(m_nan), p_pinf.eq(m_inf & ~m_sign), p_ninf.eq(m_inf & m_sign)]
-        # stage A: the accumulator (modulo 2**W) and its NaN/inf state
-        a_val = Signal(signed(W))
-        a_nan = Signal(name="a_nan")
-        a_pinf = Signal(name="a_pinf")
-        a_ninf = Signal(name="a_ninf")
-        a_done = Signal()
-        base = Mux(p_first, b_val, a_val)
-        m.d.sync += a_done.eq(p_valid & p_last)
-        with m.If(p_valid):
-            m.d.sync += a_val.eq(base + p_val)
-            if self.float_ops or hwfmt.is_float(spec.bias_fmt):
-                m.d.sync += [
-                    a_nan.eq(Mux(p_first, b_nan, a_nan) | p_nan),
-                    a_pinf.eq(Mux(p_first, b_pinf, a_pinf) | p_pinf),
-                    a_ninf.eq(Mux(p_first, b_ninf, a_ninf) | p_ninf),
-                ]
+            m.d.sync += [p["valid"].eq(self.in_valid), p["first"].eq(self.in_first), p["last"].eq(self.in_last),
+                         p["val"].eq(pv)]
+            return p
+        m.submodules.fmul = fm = FloatMultiplier(spec.a_fmt, spec.b_fmt)
+        m.d.comb += [fm.a.eq(self.a), fm.b.eq(self.b)]
+        # stage M: registered exact product, then alignment into the accumulator
+        m_valid, m_first, m_last = Signal(name="m_valid"), Signal(name="m_first"), Signal(name="m_last")
+        m_sign = Signal(name="m_sign")
+        m_man = Signal(unsigned(fm.man_width), name="m_man")
+        m_exp = Signal(range(fm.exp_max + 1))
+        m_nan, m_inf = Signal(name="m_nan"), Signal(name="m_inf")
+        m.d.sync += [m_valid.eq(self.in_valid), m_first.eq(self.in_first), m_last.eq(self.in_last),
+                     m_sign.eq(fm.sign), m_man.eq(fm.man), m_exp.eq(fm.exp),
+                     m_nan.eq(fm.nan), m_inf.eq(fm.inf)]
+        m.submodules.align = al = FloatAligner(fm.q0, fm.man_width, fm.exp_max, acc)
+        m.d.comb += [al.sign.eq(m_sign), al.man.eq(m_man), al.exp.eq(m_exp)]
+        m.d.sync += [p["valid"].eq(m_valid), p["first"].eq(m_first), p["last"].eq(m_last), p["val"].eq(al.acc),
+                     p["nan"].eq(m_nan), p["pinf"].eq(m_inf & ~m_sign), p["ninf"].eq(m_inf & m_sign)]
+        return p
+
+    def _accumulate(self, m, p: dict, b: dict) -> dict:
+        """Stage A: the accumulator (modulo 2**W), restarted from the bias on ``first``, its NaN/inf
+        state, and (dynamic) the shift and sticky bit captured with ``first``."""
+        spec = self.spec
+        a = {"val": Signal(signed(spec.acc_fmt.width), name="a_val"), "nan": Signal(name="a_nan"),
+             "pinf": Signal(name="a_pinf"), "ninf": Signal(name="a_ninf"), "done": Signal(name="a_done")}
+        base = Mux(p["first"], b["val"], a["val"])
+        m.d.sync += a["done"].eq(p["valid"] & p["last"])
+        if self.dynamic:
+            a["shift"] = Signal(signed(self.shift_width), name="a_shift")
+            a["sticky"] = Signal(name="a_sticky")  # the bias had bits below the product grid
+        with m.If(p["valid"]):
+            m.d.sync += a["val"].eq(base + p["val"])
+            if self.float_ops or spec.bias_fmt.kind == "float":
+                m.d.sync += [a[k].eq(Mux(p["first"], b[k], a[k]) | p[k]) for k in ("nan", "pinf", "ninf")]
             if self.dynamic:
-                a_shift = Signal(signed(self.shift_width))
-                a_sticky = Signal(name="a_sticky")  # the bias had bits below the product grid
-                with m.If(p_first):
-                    m.d.sync += [a_shift.eq(p_shift), a_sticky.eq(b_sticky)]
-        # stage R: requantize into registered outputs
-        z = Signal(hwfmt.code_shape(spec.out_fmt))
+                with m.If(p["first"]):
+                    m.d.sync += [a["shift"].eq(b["shift"]), a["sticky"].eq(b["sticky"])]
+        return a
+
+    def _requantize(self, m, a: dict):
+        """Stage R: one requantization to the output format into the registered outputs."""
+        acc, of = self.spec.acc_fmt, self.spec.out_fmt
+        z = Signal(hwfmt.code_shape(of))
         ovf = Signal()
-        done = a_done
-        if hwfmt.is_float(spec.out_fmt):
-            m.submodules.rq = rq = FloatRounder(acc, spec.out_fmt, pipelined=True)
+        done = a["done"]
+        if of.kind == "float":
+            m.submodules.rq = rq = FloatRounder(acc, of, pipelined=True)
             done = Signal(name="r_done")
-            m.d.sync += done.eq(a_done)
-            m.d.comb += [rq.acc.eq(a_val), rq.nan.eq(a_nan), rq.pinf.eq(a_pinf), rq.ninf.eq(a_ninf)]
+            m.d.sync += done.eq(a["done"])
+            m.d.comb += [rq.acc.eq(a["val"]), rq.nan.eq(a["nan"]), rq.pinf.eq(a["pinf"]), rq.ninf.eq(a["ninf"])]
             m.d.comb += [z.eq(rq.z), ovf.eq(rq.ovf)]
         else:
-            m.submodules.rq = rq = Requantizer(acc, spec.out_fmt, dynamic=self.dynamic)
-            m.d.comb += rq.acc.eq(a_val)
+            m.submodules.rq = rq = Requantizer(acc, of, dynamic=self.dynamic)
+            m.d.comb += rq.acc.eq(a["val"])
             if self.dynamic:
-                m.d.comb += [rq.shift.eq(a_shift), rq.sticky.eq(a_sticky)]
-            of = spec.out_fmt
-            is_nan = a_nan | (a_pinf & a_ninf)
+                m.d.comb += [rq.shift.eq(a["shift"]), rq.sticky.eq(a["sticky"])]
+            is_nan = a["nan"] | (a["pinf"] & a["ninf"])
             with m.If(is_nan):      # Fixed.encode_ovf: NaN -> 0, inf -> saturated, both flagged
                 m.d.comb += [z.eq(0), ovf.eq(1)]
-            with m.Elif(a_pinf):
+            with m.Elif(a["pinf"]):
                 m.d.comb += [z.eq(of.max_code), ovf.eq(1)]
-            with m.Elif(a_ninf):
+            with m.Elif(a["ninf"]):
                 m.d.comb += [z.eq(of.min_code), ovf.eq(1)]
             with m.Else():
                 m.d.comb += [z.eq(rq.z), ovf.eq(rq.ovf)]
         m.d.sync += self.out_valid.eq(done)
         with m.If(done):
             m.d.sync += [self.z.eq(z), self.ovf.eq(ovf)]
-        return m
+
+
+def _delay(m, sigs: dict, prefix: str) -> dict:
+    """One register stage on every signal of ``sigs`` (same shapes, named ``<prefix>_<key>``)."""
+    out = {}
+    for k, sig in sigs.items():
+        out[k] = Signal.like(sig, name=f"{prefix}_{k}")
+        m.d.sync += out[k].eq(sig)
+    return out
 
 
 def _floor_grid(acc):
@@ -245,25 +255,15 @@ class MacArray(wiring.Component):
 
     golden = "fewbits.sim.mac_reference (MacSpec.compute)"
 
-    def __init__(self, rows, cols, a_fmt=None, b_fmt=None, out_fmt=None, acc_fmt=None, bias_fmt=None,
-                 k_max=1024, *, spec: MacSpec | None = None):
-        if spec is None:
-            spec = MacSpec(a_fmt, b_fmt, out_fmt, acc_fmt, bias_fmt, rows, cols, k_max)
+    def __init__(self, spec: MacSpec):
         self.spec = spec = resolve_spec(spec)
         self.rows, self.cols = spec.rows, spec.cols
         self.unit = PeConfig(spec)
-        R, C = spec.rows, spec.cols
-        sig = {
-            "in_valid": In(1), "in_first": In(1), "in_last": In(1),
-            "in_a": In(R * spec.a_fmt.width),
-            "in_b": In(C * spec.b_fmt.width),
-            "in_bias": In(C * spec.bias_fmt.width),
-        }
-        if self.unit.dynamic:
-            sig["in_shift"] = In(signed(self.unit.shift_width))
-            sig["in_bias_shift"] = In(signed(self.unit.bias_shift_width))
-        sig.update({"out_valid": Out(1), "out_z": Out(R * C * spec.out_fmt.width), "out_ovf": Out(R * C)})
-        super().__init__(sig)
+        # the signature is hw.ports' list (the manifest is generated back from it); clk/rst come from sync
+        flow = {"input": In, "output": Out}
+        super().__init__({p.name: flow[p.direction](signed(p.width) if p.role in ("shift", "bias_shift")
+                                                    else unsigned(p.width))
+                          for p in array_ports(spec) if p.role not in ("clock", "reset")})
 
     @property
     def latency(self) -> int:
@@ -289,7 +289,8 @@ class MacArray(wiring.Component):
         m = Module()
         s = self.spec
         R, C = s.rows, s.cols
-        wa, wb, wbias, wo = s.a_fmt.width, s.b_fmt.width, s.bias_fmt.width, s.out_fmt.width
+        w = {p.role: p.element_width for p in array_ports(s)}
+        wa, wb, wbias, wo = w["a"], w["b"], w["bias"], w["z"]
         for i in range(R):
             for j in range(C):
                 pe = MacUnit(s)
@@ -299,8 +300,8 @@ class MacArray(wiring.Component):
                     pe.a.eq(self.in_a[i * wa:(i + 1) * wa]),
                     pe.b.eq(self.in_b[j * wb:(j + 1) * wb]),
                     pe.bias.eq(self.in_bias[j * wbias:(j + 1) * wbias]),
-                    self.out_z[(i * C + j) * wo:(i * C + j + 1) * wo].eq(pe.z),
-                    self.out_ovf[i * C + j].eq(pe.ovf),
+                    self.out_z[element_index(i, j, C) * wo:(element_index(i, j, C) + 1) * wo].eq(pe.z),
+                    self.out_ovf[element_index(i, j, C)].eq(pe.ovf),
                 ]
                 if self.dynamic:
                     m.d.comb += [pe.shift.eq(self.in_shift), pe.bias_shift.eq(self.in_bias_shift)]
@@ -311,5 +312,4 @@ class MacArray(wiring.Component):
 
 def create_mac_array(spec: MacSpec) -> MacArray:
     """The MacArray for a MacSpec (what ``MacSpec.create()`` returns); validates before building."""
-    spec = resolve_spec(spec)
-    return MacArray(spec.rows, spec.cols, spec=spec)
+    return MacArray(spec)

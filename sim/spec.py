@@ -19,6 +19,15 @@ _FORMATS = ("a_fmt", "b_fmt", "out_fmt", "acc_fmt", "bias_fmt")
 MULTIPLIERS = ("yosys", "booth", "dadda")   # kept equal to fewbits.hw.multipliers.ARCHS (sim imports no hw)
 
 
+def runtime_shifts(fa: int, fb: int, fo: int, fbias: int | None = None) -> tuple[int, int | None]:
+    """The runtime shifts of dynamic fixed point from the current fracs: ``in_shift = fa + fb - fo``
+    (products onto the output grid) and ``in_bias_shift = fa + fb - fbias`` (the bias's own range onto
+    the products' grid; None without a bias range).  The one place these are derived: the test
+    tiles, the co-simulation vectors and the power vectors all ask here."""
+    prod = int(fa) + int(fb)
+    return prod - int(fo), (None if fbias is None else prod - int(fbias))
+
+
 @dataclasses.dataclass(frozen=True)
 class MacSpec:
     """Formats and shape of one MAC array; ``compute()`` is its golden model, ``create()`` its hardware."""

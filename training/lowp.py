@@ -37,7 +37,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from .lowp_ops import Conv2dFn, MatmulFn
-from .precision import Precision, fmt_str
+from fewbits.sim.run import RunSpec, fmt_str
 from .qcore import QuantState
 from .ranges import RangeController
 
@@ -56,7 +56,7 @@ class LowpError(ValueError):
 class LowpState:
     """Formats, range state and sites of one converted model (``model._fewbits_lowp``)."""
 
-    def __init__(self, precision: Precision, qs: QuantState, keep_float: tuple, track_steps: int):
+    def __init__(self, precision: RunSpec, qs: QuantState, keep_float: tuple, track_steps: int):
         self.precision, self.qs, self.keep_float = precision, qs, tuple(keep_float)
         self.track_steps = int(track_steps)
         self.sites: dict[str, str] = {}  # site -> kind ("linear", "conv1d", "conv2d", "matmul")
@@ -267,7 +267,8 @@ def convert(model: nn.Module, prop: str = "fp32", update: str | None = None, pap
     if acc is not None:
         raise LowpError(f"acc={acc!r}: float accumulators are not available yet (issue 14); "
                         "acc=None is the exact accumulator of the MAC contract")
-    precision = Precision.parse(prop, prop if update is None else update, paper_bits)
+    precision = RunSpec.parse(prop, prop if update is None else update, paper_bits, max_overflow=max_overflow,
+                              range_every=range_every)
     keep_float = tuple(keep_float)
     names = dict(model.named_modules())
     missing = [k for k in keep_float if k not in names or k == ""]
@@ -420,19 +421,19 @@ class SGD:
 def capture(model: nn.Module, layers, out, meta: dict | None = None):
     """Record the matmuls of ``layers`` (site names: module paths, or ``path.matmul0`` for a call
     inside a ``forward()``) run inside the ``with`` block -- one training step -- and write them to
-    ``out`` in the capture format of ``fewbits cosim --capture``.  Yields the ``Capture``."""
-    from .capture import Capture
+    ``out`` in the capture format of ``fewbits cosim --capture``.  Yields the ``Recorder``."""
+    from .capture import Recorder
 
     st = state_of(model)
     if not st.precision.quantized:
         raise LowpError("capture needs a quantized run: an fp32 model has no codes to record")
-    cap = Capture(list(layers))
+    cap = Recorder(list(layers))
     st.qs.mac_hooks.append(cap.hook)
     try:
         yield cap
     finally:
         st.qs.mac_hooks.remove(cap.hook)
-    seen = {e["layer"] for e in cap.entries}
+    seen = {m.layer for m in cap.matmuls.values()}
     missing = sorted(set(layers) - seen)
     if missing:
         raise LowpError(f"capture: no matmul of {', '.join(missing)} ran inside the block "

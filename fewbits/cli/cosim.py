@@ -76,7 +76,7 @@ def cosim(design_dir, rows, cols, a_fmt, b_fmt, out_fmt, acc_fmt, bias_fmt, k_ma
         raise click.BadParameter(f"{capture}: no such file or folder; accepted a capture.json or its folder",
                                  param_hint="--capture")
     from fewbits.cosim import runner
-    from fewbits.cosim.design import DesignError, load_design
+    from fewbits.hw.design import DesignError, ManifestError, load_design
 
     try:
         runner.simulator_env(simulator)
@@ -96,7 +96,7 @@ def cosim(design_dir, rows, cols, a_fmt, b_fmt, out_fmt, acc_fmt, bias_fmt, k_ma
         design_dir = res["manifest"]
     try:
         design = load_design(design_dir)
-    except DesignError as e:
+    except (DesignError, ManifestError) as e:
         raise click.BadParameter(str(e), param_hint="--design") from None
     spec = design.spec
     from fewbits.cosim import vectors as V

@@ -68,11 +68,10 @@ def _vectors(spec_value: str):
               show_default=True)
 def power(design, top, capture, matmuls, vectors, shape, seed, max_cycles, clock_mhz, parts, liberty, tech, timeout, out_dir):
     """Estimate toggles, energy per MAC and power of DESIGN on real or synthetic vectors."""
+    from fewbits.hw.design import load_designs
     from fewbits.hw.eda import power as P
-    from fewbits.hw.eda import synth as S
     from fewbits.hw.eda.power_vectors import capture_operands, synthetic
     from fewbits.hw.eda.synth_tools import SynthError
-    from fewbits.sim import MacSpec
 
     if capture is not None and vectors is not None:
         raise click.UsageError("give either --capture or --vectors, not both")
@@ -97,13 +96,13 @@ def power(design, top, capture, matmuls, vectors, shape, seed, max_cycles, clock
     if liberty is not None and not liberty.is_file():
         raise click.BadParameter(f"{liberty}: Liberty file not found (accepted: a readable .lib file)",
                                  param_hint="--liberty")
-    designs = S.load_designs(design, top)
+    designs = load_designs(design, top)
     for d in designs:
-        if not d.manifest or "spec" not in d.manifest:
+        if d.manifest is None:
             raise click.BadParameter(f"{d.name}: power needs a design directory with a manifest (fewbits verilog)",
                                      param_hint="DESIGN")
     for d in designs:
-        spec = MacSpec.from_dict(d.manifest["spec"])
+        spec = d.spec
         ops = capture_operands(capture, spec, matmuls) if capture else [synthetic(spec, kind, seed, m, k, n, act)]
         todo = [d]
         if parts:

@@ -57,6 +57,7 @@ def _echo_failure(e) -> None:
 def synth(design, top, targets, no_dsp, liberty, tech, fmax, parts, timeout, no_cache, sweeps, sweep_power, workers,
           out_dir):
     """Synthesize DESIGN (a `fewbits verilog` directory or a Verilog file) with Yosys."""
+    from fewbits.hw.design import load_designs
     from fewbits.hw.eda import synth as S
     from fewbits.hw.eda.synth_tools import SynthError
 
@@ -91,12 +92,12 @@ def synth(design, top, targets, no_dsp, liberty, tech, fmax, parts, timeout, no_
         return
     if design is None:
         raise click.UsageError("missing DESIGN (a `fewbits verilog` directory or a Verilog file), or use --sweep")
-    designs = S.load_designs(design, top)
+    designs = load_designs(design, top)
     records = []
     out_dir.mkdir(parents=True, exist_ok=True)
     for d in designs:
         todo = [d]
-        if parts and d.manifest and "spec" in d.manifest:
+        if parts and d.spec is not None:
             from fewbits.hw.eda.synth_parts import PARTS, part_design
 
             todo += [part_design(d, p) for p in PARTS]

@@ -157,9 +157,9 @@ def _crop(mm, spec, max_tiles: int):
 
 
 def _cosim_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
-    from fewbits.cosim.design import load_design
     from fewbits.cosim.vectors import capture_matmuls, corner_matmuls, random_matmuls
     from fewbits.cosim.verify import verify
+    from fewbits.hw.design import load_design
 
     v = inputs["verilog"]["result"]
     design = load_design(store.abs(v["manifest"]))
@@ -196,9 +196,11 @@ def _synth_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
     import json
     import shutil
 
+    from fewbits.hw.design import load_designs
     from fewbits.hw.eda import synth
+
     v = inputs["verilog"]["result"]
-    design = synth.load_designs(store.abs(v["design_dir"]), TOP)[0]
+    design = load_designs(store.abs(v["design_dir"]), TOP)[0]
     if config.get("part"):
         from fewbits.hw.eda.synth_parts import part_design
 
@@ -233,12 +235,12 @@ def _captured(capture_dir: Path, matmul: str) -> bool:
 
 
 def _power_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
-    from fewbits.hw.eda import power, power_vectors, synth
-    from fewbits.sim import MacSpec
+    from fewbits.hw.design import load_designs
+    from fewbits.hw.eda import power, power_vectors
 
     v = inputs["verilog"]["result"]
-    design = synth.load_designs(store.abs(v["design_dir"]), TOP)[0]
-    spec = MacSpec.from_dict(design.manifest["spec"])
+    design = load_designs(store.abs(v["design_dir"]), TOP)[0]
+    spec = design.spec
     cap = inputs["train"]["result"].get("capture")
     if cap and _captured(store.abs(cap), "forward"):
         ops = power_vectors.capture_operands(store.abs(cap), spec, ["forward"])

@@ -22,7 +22,8 @@ from pathlib import Path
 
 from fewbits.hw.eda import power_model as PM
 from fewbits.hw.eda.power_vectors import WARMUP, cycles
-from fewbits.hw.eda.synth import Design, cache_dir, synthesize
+from fewbits.hw.design import Design
+from fewbits.hw.eda.synth import cache_dir, synthesize
 from fewbits.hw.eda.synth_tools import SynthError, run, version, which
 
 from fewbits.files import atomic_write_text
@@ -275,12 +276,10 @@ def energy(nl: GateNetlist, sim: dict, counted_cycles: int, macs: int, clock_mhz
 def estimate(design: Design, ops_list, *, spec=None, max_cycles: int = 2000, clock_mhz: float = 100.0,
              timeout: float | None = 600, use_cache: bool = True, trace: bool = False, liberty=None) -> dict:
     """Synthesize ``design`` to gates, simulate ``ops_list`` on it and return the power record."""
-    from fewbits.sim import MacSpec
-
     if spec is None:
-        if not design.manifest or "spec" not in design.manifest:
+        spec = design.spec
+        if spec is None:
             raise SynthError(f"{design.name}: power needs the design's formats (a manifest from `fewbits verilog`)")
-        spec = MacSpec.from_dict(design.manifest["spec"])
     if liberty is not None:
         from fewbits.hw.eda.power_liberty import load
 
@@ -296,7 +295,7 @@ def estimate(design: Design, ops_list, *, spec=None, max_cycles: int = 2000, clo
         syn = synthesize(design, "cmos", timeout=timeout, use_cache=use_cache)
         model, model_desc = PM.NAME, PM.describe()
     nl = GateNetlist.from_json(syn["netlist"], lib)
-    seq, macs = cycles(nl.ports, spec, ops_list, max_cycles)
+    seq, macs = cycles(nl.ports, spec, ops_list, max_cycles, manifest=design.manifest)
     counted = len(seq) - WARMUP
     key = hashlib.sha256(json.dumps([syn["key"], seq], sort_keys=True).encode()).hexdigest()[:24]
     work = cache_dir() / "power" / key

@@ -9,10 +9,10 @@ a bare multiplier.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from fewbits.hw.eda.synth_tools import SynthError
+from fewbits.hw.packing import pack
 
 WARMUP = 2  # reset cycles, not counted
 
@@ -37,6 +37,7 @@ def capture_operands(path, spec, matmuls=None) -> list[Operands]:
     another format is converted by value only when exact, and the note says so; else the matmul is
     skipped).  Power does not compare output codes, so the output format need not be the design's."""
     from fewbits.sim.capture import CaptureError, fit, read_capture
+    from fewbits.sim.spec import runtime_shifts
 
     try:
         cap = read_capture(path)
@@ -52,8 +53,9 @@ def capture_operands(path, spec, matmuls=None) -> list[Operands]:
             continue
         shift = bias_shift = 0
         if m.a_fmt.kind == "dfixed":
-            shift = m.a_fmt.frac + m.b_fmt.frac - m.out_fmt.frac
-            bias_shift = m.a_fmt.frac + m.b_fmt.frac - m.bias_fmt.frac if m.bias is not None else 0
+            shift, bias_shift = runtime_shifts(m.a_fmt.frac, m.b_fmt.frac, m.out_fmt.frac,
+                                               m.bias_fmt.frac if m.bias is not None else None)
+            bias_shift = bias_shift or 0
         out.append(Operands(f.a, f.b, f.bias, shift, f"capture {cap.path.parent.name}:{m.name}", list(f.notes),
                             bias_shift))
     if not out:
@@ -89,32 +91,33 @@ def synthetic(spec, kind: str, seed: int, m: int, k: int, n: int, activity: floa
     return Operands(a, b, None, 0, f"random seed {seed} activity {activity:g}")
 
 
-def _bits(code, w) -> int:
-    return int(code) & ((1 << w) - 1)
+# port names by role of the bare parts, which have no manifest (hw.eda.synth_parts): a MacUnit and a multiplier
+_UNIT_PORTS = {"reset": "rst", "valid": "in_valid", "first": "in_first", "last": "in_last", "a": "a", "b": "b",
+               "bias": "bias", "shift": "shift", "bias_shift": "bias_shift"}
+_MULTIPLIER_PORTS = {"a": "a", "b": "b"}
 
 
-def kind_of(ports: dict) -> str:
-    """'array' (MacArray ports), 'unit' (MacUnit), 'multiplier' (a, b -> product) or a SynthError."""
+def layout(ports: dict, manifest=None) -> tuple[str, dict, int, int]:
+    """(kind, {role: port name}, R, C): from the manifest of an array, else the bare part's known names."""
+    if manifest is not None:
+        return "array", {p.role: p.name for p in manifest.ports if p.direction == "input"}, manifest.rows, manifest.cols
     names = set(ports)
-    if {"in_a", "in_b", "in_valid"} <= names:
-        return "array"
     if {"a", "b", "in_valid"} <= names:
-        return "unit"
+        return "unit", {r: n for r, n in _UNIT_PORTS.items() if n in names}, 1, 1
     if {"a", "b"} <= names and all(ports[p][0] == "input" for p in ("a", "b")):
-        return "multiplier"
-    raise SynthError(f"power needs a fewbits design (MacArray in_a/in_b, MacUnit a/b/in_valid or a "
+        return "multiplier", dict(_MULTIPLIER_PORTS), 1, 1
+    raise SynthError(f"power needs a fewbits design (a MacArray with its manifest, a MacUnit a/b/in_valid or a "
                      f"multiplier a/b); this one has ports {', '.join(sorted(names))}")
 
 
-def cycles(ports: dict, spec, ops_list: list[Operands], max_cycles: int, flush: int = 6):
+def cycles(ports: dict, spec, ops_list: list[Operands], max_cycles: int, flush: int = 6, manifest=None):
     """Per-cycle input values {port: int} (warm-up + data + flush) and the MAC count of the counted cycles."""
-    kind = kind_of(ports)
+    kind, name, R, C = layout(ports, manifest)
     width = {p: len(b) for p, (d, b) in ports.items()}
     wa, wb, wbias = spec.a_fmt.width, spec.b_fmt.width, spec.bias_fmt.width
-    R = width["in_a"] // wa if kind == "array" else 1
-    C = width["in_b"] // wb if kind == "array" else 1
     idle = {p: 0 for p, (d, _) in ports.items() if d == "input"}
-    seq = [dict(idle, rst=1) if "rst" in idle else dict(idle) for _ in range(WARMUP)]
+    rst = name.get("reset")
+    seq = [dict(idle, **{rst: 1}) if rst in idle else dict(idle) for _ in range(WARMUP)]
     macs = 0
     budget = max_cycles
     last = dict(idle)
@@ -128,21 +131,19 @@ def cycles(ports: dict, spec, ops_list: list[Operands], max_cycles: int, flush: 
             for k in range(K):
                 v = dict(idle)
                 if kind == "multiplier":
-                    v["a"], v["b"] = _bits(ops.a[i0, k], wa), _bits(ops.b[k, j0], wb)
+                    v[name["a"]], v[name["b"]] = pack([ops.a[i0, k]], wa), pack([ops.b[k, j0]], wb)
                 else:
                     a_vec = [ops.a[i0 + r, k] if i0 + r < M else 0 for r in range(R)]
                     b_vec = [ops.b[k, j0 + c] if j0 + c < N else 0 for c in range(C)]
                     bias = [ops.bias[j0 + c] if ops.bias is not None and j0 + c < N else 0 for c in range(C)]
-                    pa, pb, pbias = ("in_a", "in_b", "in_bias") if kind == "array" else ("a", "b", "bias")
-                    v[pa] = sum(_bits(x, wa) << (r * wa) for r, x in enumerate(a_vec))
-                    v[pb] = sum(_bits(x, wb) << (c * wb) for c, x in enumerate(b_vec))
-                    if pbias in v:
-                        v[pbias] = sum(_bits(x, wbias) << (c * wbias) for c, x in enumerate(bias))
-                    v["in_valid"], v["in_first"], v["in_last"] = 1, int(k == 0), int(k == K - 1)
-                    for sp, sh in (("in_shift", ops.shift), ("shift", ops.shift),
-                                   ("in_bias_shift", ops.bias_shift), ("bias_shift", ops.bias_shift)):
-                        if sp in v:
-                            v[sp] = _bits(sh, width[sp])
+                    v[name["a"]] = pack(a_vec, wa)
+                    v[name["b"]] = pack(b_vec, wb)
+                    if name.get("bias") in v:
+                        v[name["bias"]] = pack(bias, wbias)
+                    v[name["valid"]], v[name["first"]], v[name["last"]] = 1, int(k == 0), int(k == K - 1)
+                    for role, sh in (("shift", ops.shift), ("bias_shift", ops.bias_shift)):
+                        if name.get(role) in v:
+                            v[name[role]] = pack([sh], width[name[role]])
                 seq.append(v)
                 last = v
                 macs += R * C
@@ -150,12 +151,13 @@ def cycles(ports: dict, spec, ops_list: list[Operands], max_cycles: int, flush: 
     if macs == 0:
         raise SynthError(f"no complete dot product fits in --max-cycles {max_cycles}: raise it")
     # warm-up holds the first operands (valid low, reset high): constant data really is constant
-    first = {p: x for p, x in seq[WARMUP].items() if p not in ("in_valid", "in_first", "in_last", "rst")}
+    control = {name.get(r) for r in ("valid", "first", "last", "reset")} - {None}
+    first = {p: x for p, x in seq[WARMUP].items() if p not in control}
     for w in range(WARMUP):
         seq[w] = dict(seq[w], **first)
     hold = {p: last[p] for p in last}
-    for p in ("in_valid", "in_first", "in_last"):
-        if p in hold:
-            hold[p] = 0
+    for r in ("valid", "first", "last"):
+        if name.get(r) in hold:
+            hold[name[r]] = 0
     seq += [dict(hold) for _ in range(flush if kind != "multiplier" else 0)]
     return seq, macs

@@ -11,13 +11,12 @@ error (``synth_parse``), never a zero.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from fewbits.hw.design import Design, sha_parts
 from fewbits.hw.eda.synth_parse import parse_ltp, parse_stat
 from fewbits.hw.eda.synth_tools import SynthError, run, tail, version, which
 
@@ -41,82 +40,6 @@ _RESOURCES = {
     "brams": re.compile(r"^(SB_RAM40_4K\w*|RAMB\w+|DP16KD|PDPW16KD)$"),
 }
 DSP_CELLS = {"ice40": "SB_MAC16", "xilinx": "DSP48E1", "ecp5": "MULT18X18D"}
-
-
-def _sha(*parts: bytes | str) -> str:
-    h = hashlib.sha256()
-    for p in parts:
-        h.update(p.encode() if isinstance(p, str) else p)
-        h.update(b"\0")
-    return h.hexdigest()
-
-
-@dataclass(frozen=True)
-class Design:
-    """Verilog sources + top module (+ the manifest of ``fewbits verilog`` when there is one)."""
-
-    top: str
-    sources: tuple[Path, ...]
-    manifest: dict | None = field(default=None, compare=False, hash=False)
-    label: str = ""
-
-    @property
-    def hash(self) -> str:
-        return _sha(self.top, *(p.read_bytes() for p in self.sources))[:16]
-
-    @property
-    def pe_count(self) -> int:
-        m = self.manifest or {}
-        return int(m.get("rows", 1)) * int(m.get("cols", 1)) if "rows" in m else 1
-
-    @property
-    def name(self) -> str:
-        return self.label or self.top
-
-
-def _read_manifest(path: Path) -> dict | None:
-    try:
-        m = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    if isinstance(m, dict) and "manifest_version" in m and isinstance(m.get("top"), str):
-        return m
-    return None
-
-
-def load_designs(path, top: str | None = None) -> list[Design]:
-    """A design directory (every ``<top>.json`` manifest with its ``<top>.v``) or one Verilog file."""
-    p = Path(path)
-    if not p.exists():
-        raise SynthError(f"{p}: no such file or directory (accepted: a design directory from "
-                         "`fewbits verilog` or a Verilog file with --top)")
-    if p.is_dir():
-        out = []
-        for j in sorted(p.glob("*.json")):
-            m = _read_manifest(j)
-            if m is None or (top and m["top"] != top):
-                continue
-            v = p / f"{m['top']}.v"
-            if not v.exists():
-                raise SynthError(f"{j}: manifest names top {m['top']!r} but {v} is missing")
-            out.append(Design(m["top"], (v.resolve(),), m))
-        if not out:
-            raise SynthError(f"{p}: no design manifest (<top>.json + <top>.v from `fewbits verilog`)"
-                             + (f" with top {top!r}" if top else "") + " in this directory")
-        return out
-    if p.suffix not in (".v", ".sv"):
-        raise SynthError(f"{p}: not a Verilog file (accepted: *.v, *.sv or a design directory)")
-    m = _read_manifest(p.with_suffix(".json"))
-    if top is None and m is not None:
-        top = m["top"]
-    if top is None:
-        mods = re.findall(r"^\s*module\s+([A-Za-z_][\w$]*)", p.read_text(errors="replace"), re.M)
-        if len(mods) != 1:
-            raise SynthError(f"{p}: {len(mods)} modules, pass --top NAME (one of: {', '.join(mods[:8]) or 'none'})")
-        top = mods[0]
-    if not re.fullmatch(r"[A-Za-z_][\w$]*", top):
-        raise SynthError(f"bad top {top!r}: accepted a Verilog identifier")
-    return [Design(top, (p.resolve(),), m if m and m["top"] == top else None)]
 
 
 # ---------------------------------------------------------------- scripts
@@ -181,7 +104,7 @@ def _figures(target: str, log: str) -> dict:
 
 def _key(design: Design, target: str, text: str, liberty: Path | None) -> str:
     lib = Path(liberty).read_bytes() if liberty else b""
-    return _sha(f"v{RECORD_VERSION}", design.hash, target, text, lib, version("yosys"))[:24]
+    return sha_parts(f"v{RECORD_VERSION}", design.hash, target, text, lib, version("yosys"))[:24]
 
 
 def _reusable(rec_path: Path) -> dict | None:
@@ -231,8 +154,8 @@ def synthesize(design: Design, target: str = "cmos", *, dsp: bool = True, libert
         "sources": [str(s) for s in design.sources],
         "target": target, "dsp": dsp if target in FPGA_TARGETS else None,
         "liberty": str(liberty) if liberty else None,
-        "spec": (design.manifest or {}).get("spec"),
-        "formats": (design.manifest or {}).get("formats"),
+        "spec": design.spec.to_dict() if design.spec is not None else None,
+        "formats": design.formats(),
         "pe_count": design.pe_count,
         "tools": {"yosys": version("yosys")},
         "figures": fig,

@@ -13,7 +13,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from fewbits.hw.eda.synth import Design, cache_dir, synthesize
+from fewbits.hw.design import Design
+from fewbits.hw.eda.synth import cache_dir, synthesize
 from fewbits.hw.eda.synth_parse import parse_fmax
 from fewbits.hw.eda.synth_tools import SynthError, have, run, tail, version, which
 

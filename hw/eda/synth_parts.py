@@ -12,7 +12,8 @@ import functools
 import hashlib
 from pathlib import Path
 
-from fewbits.hw.eda.synth import Design, cache_dir
+from fewbits.hw.design import Design
+from fewbits.hw.eda.synth import cache_dir
 
 from fewbits.files import atomic_write_text
 
@@ -39,26 +40,18 @@ def _spec_of(design_or_spec):
 
     if isinstance(design_or_spec, MacSpec):
         return design_or_spec
-    man = getattr(design_or_spec, "manifest", None)
-    if not man or "spec" not in man:
-        return None
-    return MacSpec.from_dict(man["spec"])
+    return design_or_spec.spec
 
 
 def component(spec, part: str):
     """The Amaranth component of ``part`` for ``spec`` (bare, no registers around it)."""
-    from fewbits.hw import hwfmt
     from fewbits.hw.fmul import FloatMultiplier
     from fewbits.hw.mac import MacUnit
     from fewbits.hw.multiplier import Multiplier
 
     if part == "multiplier":
-        cls = FloatMultiplier if hwfmt.is_float(spec.a_fmt) else Multiplier
-        a, b = spec.a_fmt, spec.b_fmt
-        if hwfmt.is_dynamic(a):
-            a = a.fixed
-        if hwfmt.is_dynamic(b):
-            b = b.fixed
+        cls = FloatMultiplier if spec.a_fmt.kind == "float" else Multiplier
+        a, b = (f.fixed if f.kind == "dfixed" else f for f in (spec.a_fmt, spec.b_fmt))
         return cls(a, b)
     if part == "mac_unit":
         return MacUnit(spec)
@@ -91,6 +84,4 @@ def part_design(design_or_spec, part: str, name: str | None = None) -> Design | 
         text = verilog.convert(component(spec, part), name=top, emit_src=False)
         atomic_write_text(v, text)
     base = name or getattr(design_or_spec, "name", None) or spec.key()
-    man = {"spec": spec.to_dict(), "formats": {"a": str(spec.a_fmt), "b": str(spec.b_fmt),
-                                                "acc": str(spec.acc_fmt), "out": str(spec.out_fmt)}}
-    return Design(top, (Path(v),), man, label=f"{base}:{part}")
+    return Design(top, (Path(v),), label=f"{base}:{part}", part_spec=spec)

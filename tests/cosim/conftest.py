@@ -13,7 +13,7 @@ def make_design(tmp_path_factory):
     def make(a, b, out, rows=2, cols=3, k_max=32):
         key = (a, b, out, rows, cols, k_max)
         if key not in made:
-            from fewbits.cosim.design import load_design
+            from fewbits.hw.design import load_design
             from fewbits.hw import export
             from fewbits.sim import MacSpec
 

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from fewbits.cosim import vectors as V
 from fewbits.cosim.verify import verify
 from fewbits.training import lowp
-from fewbits.training.capture import replay
+from fewbits.sim.capture import replay
 from torch import nn
 
 

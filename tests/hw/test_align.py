@@ -10,7 +10,7 @@ import pytest
 from amaranth.hdl import Module, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
-from fewbits.hw import golden
+from fewbits.sim import golden
 from fewbits.hw.align import FloatAligner, align_static
 from fewbits.hw.fmul import FloatMultiplier
 from fewbits.hw.hwfmt import code_shape, from_bits, to_bits

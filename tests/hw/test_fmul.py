@@ -3,7 +3,7 @@
 import random
 
 import pytest
-from fewbits.hw import golden
+from fewbits.sim import golden
 from fewbits.hw.fmul import FloatMultiplier
 from fewbits.hw.simrun import run_comb
 from fewbits.sim import Accumulator, Float, Special, fp8_e4m3, fp8_e5m2

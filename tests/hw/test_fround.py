@@ -5,7 +5,7 @@ import random
 
 import pytest
 import torch
-from fewbits.hw import golden
+from fewbits.sim import golden
 from fewbits.hw.fround import FloatRounder
 from fewbits.hw.hwfmt import to_bits
 from fewbits.hw.simrun import run_comb

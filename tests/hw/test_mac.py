@@ -82,7 +82,7 @@ SEEDS = list(range(32))
 @pytest.mark.parametrize("seed", SEEDS, ids=lambda s: f"seed{s}")
 def test_random_combination(seed):
     spec, rng = rand_spec(seed)
-    dut = MacArray(spec.rows, spec.cols, spec=spec)
+    dut = MacArray(spec)
     run_and_check(dut, spec, random_tiles(spec, rng, 6))
 
 
@@ -94,7 +94,7 @@ def test_standard_cases():
                          k_max=5),
                  MacSpec(Float(3, 2), Float(2, 1, special=Special.FN), Float(3, 1, round=Rounding.RTZ), rows=3,
                          cols=3, k_max=4)):
-        dut = MacArray(spec.rows, spec.cols, spec=spec)
+        dut = MacArray(spec)
         run_and_check(dut, spec, dut.standard_cases())
 
 
@@ -118,7 +118,7 @@ def test_gaps_and_stalls(fmt):
     """Idle cycles between tiles and in_valid low inside tiles (junk on the other inputs): same results."""
     out = Fixed(7, 3, round=Rounding.RNA) if isinstance(fmt, Fixed) else Float(4, 3)
     spec = MacSpec(fmt, fmt, out, rows=2, cols=2, k_max=4)
-    dut = MacArray(2, 2, spec=spec)
+    dut = MacArray(spec)
     rng = random.Random(5)
     tiles = random_tiles(spec, rng, 4)
     tiles[0] = random_tile(rng, spec, 4)
@@ -132,7 +132,7 @@ def test_gaps_and_stalls(fmt):
 ], ids=["32x32-fixed", "1x32-float", "32x1-dfixed"])
 def test_edge_shapes_short_run(rows, cols, a, b, out):
     spec = MacSpec(a, b, out, rows=rows, cols=cols, k_max=4)
-    dut = MacArray(rows, cols, spec=spec)
+    dut = MacArray(spec)
     rng = random.Random(f"{rows}x{cols}")
     tiles = [random_tile(rng, spec, 1), random_tile(rng, spec, 4), random_tile(rng, spec, 2)]
     run_and_check(dut, spec, tiles)
@@ -149,7 +149,7 @@ def test_issue_example_formats(a, b, out):
     from fewbits.sim import parse_format
 
     spec = MacSpec(parse_format(a), parse_format(b), parse_format(out), rows=2, cols=2, k_max=6)
-    dut = MacArray(2, 2, spec=spec)
+    dut = MacArray(spec)
     rng = random.Random(a + out)
     run_and_check(dut, spec, random_tiles(spec, rng, 5, specials=0.02))
 
@@ -179,7 +179,7 @@ def test_bias_shift_coarser_finer_extremes(seed):
     """Biases coarser and finer than the products (up to both ends of in_bias_shift, the most negative
     code among them), and output saturation from a shifted bias: hw == mac_reference(bias_shift=)."""
     spec = _bias_specs()[seed]
-    dut = MacArray(spec.rows, spec.cols, spec=spec)
+    dut = MacArray(spec)
     rng = random.Random(seed)
     from fewbits.hw.cases import bias_shift_tiles
 

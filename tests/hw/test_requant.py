@@ -3,7 +3,7 @@
 import random
 
 import pytest
-from fewbits.hw import golden
+from fewbits.sim import golden
 from fewbits.hw.hwfmt import from_bits, to_bits
 from fewbits.hw.requant import Requantizer
 from fewbits.hw.simrun import run_comb

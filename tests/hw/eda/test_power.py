@@ -76,7 +76,7 @@ def test_energy_grows_with_width(seed):
 
 def test_mac_array_counts_macs_and_clock_energy(tmp_path):
     from fewbits.hw import export
-    from fewbits.hw.eda.synth import load_designs
+    from fewbits.hw.design import load_designs
 
     spec = spec_of("fixed:4:1", rows=2, cols=2)
     export.verilog(spec, tmp_path, "arr")
@@ -120,10 +120,10 @@ def test_capture_vectors(tmp_path, seed):
 
 
 def test_not_a_mac_design(tmp_path):
-    from fewbits.hw.eda.power_vectors import kind_of
+    from fewbits.hw.eda.power_vectors import layout
 
     with pytest.raises(SynthError, match="power needs a fewbits design"):
-        kind_of({"x": ("input", [2]), "y": ("output", [3])})
+        layout({"x": ("input", [2]), "y": ("output", [3])})
 
 
 def test_cli_power_and_bad_input(tmp_path):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from fewbits.hw.design import load_designs
 from fewbits.hw.eda import synth as S
 from fewbits.hw.eda.synth_parse import parse_ltp, parse_stat
 from fewbits.hw.eda.synth_tools import SynthError
@@ -95,7 +96,7 @@ def test_cache_hit_and_key(tmp_path_factory):
 
 def test_any_verilog_with_inferred_top(tmp_path):
     v = amaranth_mul(tmp_path, 4, top="mymul")
-    (d,) = S.load_designs(v)
+    (d,) = load_designs(v)
     assert d.top == "mymul"
     assert S.synthesize(d, "cmos")["figures"]["transistors"] > 0
 
@@ -175,7 +176,7 @@ def test_per_pe_and_parts(tmp_path):
     spec = MacSpec(parse_format("fixed:4:2"), parse_format("fixed:4:2"), parse_format("fixed:4:2"),
                    rows=2, cols=1, k_max=4)
     export.verilog(spec, tmp_path, "arr")
-    (d,) = S.load_designs(tmp_path)
+    (d,) = load_designs(tmp_path)
     assert d.pe_count == 2
     r = S.synthesize(d, "cmos")
     assert r["per_pe"]["transistors"] == r["figures"]["transistors"] / 2

@@ -1,14 +1,17 @@
-"""Small golden functions for single hardware components, as thin wrappers over ``mac_reference``.
+"""Golden models of single MAC stages (requantize, product or bias on the accumulator grid, product class).
 
-Nothing here re-derives arithmetic: each one builds a tiny MAC (1 x K x N) whose
-result is exactly the component's output, and lets ``fewbits.sim`` compute it.
-(Candidates to move into ``sim``.)
+Why here: they are reference arithmetic, which ``sim`` owns; the ``hw``
+component tests check each Amaranth stage against them.  Nothing here
+re-derives arithmetic: each one builds a tiny MAC (1 x K x N) whose result is
+exactly the stage's output, and lets ``mac_reference`` compute it.
 """
 
 from __future__ import annotations
 
 import torch
-from fewbits.sim import Fixed, Overflow, mac_reference
+from .fixed import Fixed
+from .mac import mac_reference
+from .modes import Overflow
 
 
 def _t(x):
@@ -57,7 +60,7 @@ def bias_on_grid(bias_codes, bias_fmt, acc_fmt, a_fmt, b_fmt):
 def product_class(a_codes, b_codes, a_fmt, b_fmt):
     """'nan', '+inf', '-inf' or 'finite' of every product a_i * b_j (R x C lists; IEEE rules of
     mac_reference, read off an fp32 output: fp64 trips sim's 2.0**(emax+1), see the hw report)."""
-    from fewbits.sim import fp32
+    from .floating import fp32
 
     z, _ = mac_reference(_t([[a] for a in a_codes]), _t([list(b_codes)]), a_fmt, b_fmt, None, fp32)
     nan, inf, sign = fp32.is_nan(z), fp32.is_inf(z), fp32.fields(z)[0]
