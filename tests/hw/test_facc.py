@@ -76,3 +76,27 @@ def test_pe_takes_float_formats_only():
     f = parse_format("fp8_e4m3")
     with pytest.raises(FormatError, match="float accumulator"):
         FloatAccPE(MacSpec(f, f, f, k_max=4))
+
+
+def test_array_of_float_acc_pes_and_refusals():
+    """A 2x3 MacArray with a float accumulator is FloatAccPEs (latency 2); fixed formats are one line."""
+    from fewbits.hw.mac import MacArray, make_pe
+
+    f = parse_format("fp8_e4m3")
+    spec = MacSpec(f, f, parse_format("bf16"), acc_fmt="float:5:3,chunk=2", rows=2, cols=3, k_max=5)
+    arr = MacArray(spec)
+    assert arr.latency == 2 and isinstance(make_pe(spec), FloatAccPE)
+    rng = random.Random(91)
+    tiles = []
+    for K in (1, 5, 3, 4):
+        tiles.append({"a": [_codes(f, rng, K) for _ in range(2)],
+                      "b": [_codes(f, rng, 3) for _ in range(K)], "bias": _codes(spec.bias_fmt, rng, 3)})
+    outs, lats = run_tiles(arr, tiles)
+    assert set(lats) == {2}
+    for (z, ovf), t in zip(outs, tiles):
+        wz, wo = mac_reference(torch.tensor(t["a"]), torch.tensor(t["b"]), f, f, spec.acc_fmt, spec.out_fmt,
+                               torch.tensor(t["bias"]), spec.bias_fmt)
+        assert z == wz.tolist() and ovf == wo.tolist()
+    fx = parse_format("fixed:8:4")
+    with pytest.raises(FormatError, match="float accumulator"):
+        MacArray(MacSpec(fx, fx, fx, acc_fmt="fp32", k_max=4))
