@@ -15,8 +15,8 @@ Datapath (one K step per cycle, no stall):
 * normalize, round: ``FloatRounder`` (leading one, one rounding in the accumulator's mode,
   overflow and specials per its ``special``) writes the new ``s``.
 
-The grid is wide enough for every value of ``s`` and every chunk sum (``window``), so ``s + P``
-is exact before its one rounding, by construction; this is the simple, verifiable form of
+The grid holds every value of ``s`` a tile can reach and every chunk sum (``window``, with its
+proof), so ``s + P`` is exact before its one rounding; this is the simple, verifiable form of
 the datapath (a production adder aligns to the larger exponent and keeps a sticky bit instead,
 narrower and with the same results).  Latency: ``out_valid`` 2 cycles after ``in_last``; the
 loop's critical path is align + add + normalize + round in one cycle.
@@ -36,19 +36,32 @@ from fewbits.sim import Accumulator, FormatError
 from fewbits.sim.accumulator import FloatAccumulator
 
 
-def _top(fmt) -> int:
-    """Every finite value of float ``fmt`` is below 2**this in magnitude."""
-    return fmt.emax + 1
+def _log2_ceil(x: float) -> int:
+    return math.ceil(math.log2(x)) if x > 0 else 0
 
 
 def window(spec) -> Accumulator:
-    """The fixed grid where ``s + P`` is exact: fine enough for products, bias and ``s``, wide
-    enough for ``|s| + N * max|product|`` plus a sign bit."""
+    """The fixed grid where ``s + P`` is exact, as narrow as the spec allows.
+
+    Bottom: every product and the bias are multiples of ``2**g``, ``g = min(qa + qb, q_bias)``, and so
+    is every ``s``: rounding a multiple of ``2**g`` either leaves it (where the accumulator's ulp is
+    finer than ``2**g`` the value has at most ``man + 1`` significant bits) or gives a multiple of a
+    coarser power of two.  Top: ``|s| < 2**top_s`` with ``top_s`` the accumulator's range, or less:
+    each rounding grows a magnitude by at most a factor ``1 + 2**-man`` plus ``2**q0`` (rounding up
+    into the subnormals), so ``|s| <= (1 + 2**-man)**n * (max|bias| + k_max * max|product| + n * 2**q0)``
+    over the ``n`` roundings of a tile.  A chunk sum stays below ``chunk * max|product|``, the bias
+    below ``2**(emax + 1)`` of its format; one bit more for ``s + P`` and a sign bit.
+    """
     acc = spec.acc_fmt
-    fmts = [spec.a_fmt, spec.b_fmt, acc.fmt] + ([spec.bias_fmt] if spec.bias_fmt is not None else [])
-    g = min(spec.a_fmt.q0 + spec.b_fmt.q0, acc.fmt.q0, *(f.q0 for f in fmts[3:]))
-    top = max(_top(acc.fmt), _top(spec.a_fmt) + _top(spec.b_fmt) + math.ceil(math.log2(acc.chunk)),
-              *(_top(f) for f in fmts[3:])) + 1
+    fmt = acc.fmt
+    a, b, z = spec.a_fmt, spec.b_fmt, spec.bias_fmt
+    g = min(a.q0 + b.q0, z.q0)
+    pmax = a.max * b.max
+    n = -(-spec.k_max // acc.chunk) + 1
+    log_bound = n * math.log2(1 + 2.0 ** -fmt.man) + math.log2(z.max + spec.k_max * pmax + n * 2.0 ** fmt.q0)
+    top_s = min(fmt.emax + 1, math.ceil(log_bound) + 1)
+    top_p = _log2_ceil(acc.chunk * pmax) + 1
+    top = max(top_s, top_p, z.emax + 1) + 1  # (the bias is placed on the window before its rounding)
     return Accumulator(top - g + 1, -g)
 
 

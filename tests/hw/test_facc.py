@@ -100,3 +100,18 @@ def test_array_of_float_acc_pes_and_refusals():
     fx = parse_format("fixed:8:4")
     with pytest.raises(FormatError, match="float accumulator"):
         MacArray(MacSpec(fx, fx, fx, acc_fmt="fp32", k_max=4))
+
+
+@pytest.mark.parametrize("ops,k_max", [("fp16", 6), ("fp8_e4m3", 32)])
+def test_pe_window_edges(ops, k_max):
+    """The window's ends: the smallest products (subnormal x subnormal) and k_max largest products
+    of one sign plus the largest bias, with an fp32 accumulator (s reaches its bound)."""
+    f = parse_format(ops)
+    e = lambda v: int(f.encode(torch.tensor([v], dtype=torch.float64))[0])  # noqa: E731
+    tiny = f.decode(torch.tensor([1])).item()
+    spec = MacSpec(f, f, parse_format("fp32"), acc_fmt="fp32", bias_fmt=ops, k_max=k_max)
+    tiles = [{"a": [e(tiny)], "b": [e(tiny)], "bias": 0},
+             {"a": [e(tiny)] * 3, "b": [e(-tiny)] * 3, "bias": 0},
+             {"a": [e(f.max)] * k_max, "b": [e(f.max)] * k_max, "bias": e(f.max)},
+             {"a": [e(-f.max)] * k_max, "b": [e(f.max)] * k_max, "bias": e(-f.max)}]
+    _run(spec, tiles)
