@@ -71,8 +71,13 @@ def check_formats(a_fmt, b_fmt, out_fmt, acc_fmt, bias_fmt):
     """Reject combinations the hardware contract does not define (one line each)."""
     for fmt, role in ((a_fmt, "a"), (b_fmt, "b"), (out_fmt, "out"), (bias_fmt, "bias")):
         check_operand(fmt, role)
+    if getattr(acc_fmt, "kind", None) == "facc":
+        if not all(getattr(f, "kind", None) == "float" for f in (a_fmt, b_fmt, out_fmt, bias_fmt)):
+            raise FormatError(f"bad formats for the float accumulator {acc_fmt}: hardware builds it with float "
+                              "a, b, bias and out; accepted acc:W:F with fixed point")
+        return False
     if not isinstance(acc_fmt, Accumulator):
-        raise FormatError(f"bad acc format {acc_fmt!r}: accepted acc:W:F")
+        raise FormatError(f"bad acc format {acc_fmt!r}: accepted acc:W:F, or a float accumulator with float formats")
     if not 2 <= acc_fmt.width <= MAX_ACC_WIDTH:
         raise FormatError(f"bad acc format {acc_fmt}: hardware accepts accumulator widths 2..{MAX_ACC_WIDTH}")
     if is_fixed(a_fmt) != is_fixed(b_fmt):

@@ -47,6 +47,11 @@ class PeConfig:
         # product, accumulator, output registers; +1 between a float product and its alignment,
         # +1 inside the float rounder (the longest combinational path otherwise)
         self.latency = 3 + int(self.float_ops) + int(self.float_out)
+        self.float_acc = spec.acc_fmt.kind == "facc"
+        if self.float_acc:
+            from fewbits.hw.facc import FloatAccPE
+
+            self.latency = FloatAccPE.latency
 
 
 class MacUnit(wiring.Component):
@@ -293,7 +298,7 @@ class MacArray(wiring.Component):
         wa, wb, wbias, wo = w["a"], w["b"], w["bias"], w["z"]
         for i in range(R):
             for j in range(C):
-                pe = MacUnit(s)
+                pe = make_pe(s)
                 m.submodules[f"pe_{i}_{j}"] = pe
                 m.d.comb += [
                     pe.in_valid.eq(self.in_valid), pe.in_first.eq(self.in_first), pe.in_last.eq(self.in_last),
@@ -308,6 +313,17 @@ class MacArray(wiring.Component):
                 if i == 0 and j == 0:
                     m.d.comb += self.out_valid.eq(pe.out_valid)
         return m
+
+
+def make_pe(spec: MacSpec):
+    """The PE of a spec: ``MacUnit`` (a fixed, exact or modular, accumulator) or ``hw.facc.FloatAccPE``
+    (a float accumulator); both keep MacUnit's ports and protocol."""
+    spec = resolve_spec(spec)
+    if spec.acc_fmt.kind == "facc":
+        from fewbits.hw.facc import FloatAccPE
+
+        return FloatAccPE(spec)
+    return MacUnit(spec)
 
 
 def create_mac_array(spec: MacSpec) -> MacArray:

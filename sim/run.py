@@ -50,6 +50,25 @@ def run_format(text, paper_bits: bool = False):
     return paper_convention(fmt) if paper_bits else fmt
 
 
+EXACT_ACC = "exact"
+
+
+def run_accumulator(text):
+    """The accumulator of a run: ``None`` for ``exact`` (the MAC contract's exact accumulator), else a
+    ``FloatAccumulator`` (``fp32``, ``float:8:10,chunk=4``); a fixed ``acc:W:F`` is not a run setting."""
+    from .accumulator import FloatAccumulator, as_accumulator
+
+    if text is None or isinstance(text, FloatAccumulator):
+        return text
+    if isinstance(text, str) and text.strip().lower() == EXACT_ACC:
+        return None
+    acc = as_accumulator(parse_format(text))
+    if not isinstance(acc, FloatAccumulator):
+        raise FormatError(f"bad run accumulator {text!r}: accepted exact, or a float format with an optional "
+                          "chunk=N (fp32, bf16, float:8:10,chunk=4)")
+    return acc
+
+
 def fmt_str(fmt) -> str:
     return NO_QUANT if fmt is None else str(fmt)
 
@@ -76,11 +95,16 @@ class RunSpec:
     rows: int = 1  # the MAC array the hardware of this run builds
     cols: int = 1
     k_max: int = 1024
+    acc: object = None  # None: the exact accumulator; else a float accumulator (``run_accumulator``)
 
     def __post_init__(self):
         for name in ("prop", "update"):
             v = getattr(self, name)
             object.__setattr__(self, name, None if v is None else run_format(v))
+        object.__setattr__(self, "acc", run_accumulator(self.acc))
+        if self.acc is not None and self.prop is not None and self.prop.kind == "dfixed":
+            raise FormatError(f"bad accumulator {str(self.acc)!r} for dynamic fixed point {self.prop}: a float "
+                              "accumulator takes no runtime shift; accepted exact, or fixed or float formats")
         mo = self.max_overflow
         _check(isinstance(mo, (int, float)) and not isinstance(mo, bool) and 0 <= mo <= 1,
                "max_overflow", mo, "a number in 0..1")
@@ -132,7 +156,10 @@ class RunSpec:
         return dataclasses.replace(self, prop=wide(self.prop), update=wide(self.update))
 
     def describe(self) -> dict:
-        return {"prop": fmt_str(self.prop), "update": fmt_str(self.update)}
+        d = {"prop": fmt_str(self.prop), "update": fmt_str(self.update)}
+        if self.acc is not None:
+            d["acc"] = str(self.acc)
+        return d
 
     def mac(self, kind: str = "forward"):
         """The ``MacSpec`` of one matmul kind (``MATMULS``): every operand, bias and output of the
@@ -142,12 +169,16 @@ class RunSpec:
         if kind not in MATMULS:
             raise FormatError(f"bad matmul {kind!r}: accepted {', '.join(MATMULS)}")
         f = self.prop_fmt
-        return MacSpec(f, f, f, rows=self.rows, cols=self.cols, k_max=self.k_max)
+        return MacSpec(f, f, f, acc_fmt=self.acc, rows=self.rows, cols=self.cols, k_max=self.k_max)
 
     # ---- serialization -----------------------------------------------------
     def to_dict(self) -> dict:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         d.update(prop=fmt_str(self.prop), update=fmt_str(self.update))
+        if self.acc is None:
+            del d["acc"]  # the exact accumulator: the same keys (and store digests) as before accumulators
+        else:
+            d["acc"] = str(self.acc)
         return d
 
     @classmethod

@@ -31,9 +31,9 @@ def time_formats(dataset="fashion-mnist", net="pi-mlp", formats=None, batches=20
     if threads is not None:
         torch.set_num_threads(threads)
     trainers = {}
-    for name, (prop, update, paper) in formats.items():
-        t = Trainer(TrainConfig(dataset=dataset, net=net, prop=prop, update=update, paper_bits=paper, epochs=10),
-                    dataset=data)
+    for name, (prop, update, paper, *acc) in formats.items():  # an optional 4th item: the accumulator
+        t = Trainer(TrainConfig(dataset=dataset, net=net, prop=prop, update=update, paper_bits=paper, epochs=10,
+                                acc=acc[0] if acc else "exact"), dataset=data)
         data = t.data
         trainers[name] = t
     n_batches = len(data.train.y) // next(iter(trainers.values())).batch_size
@@ -53,7 +53,8 @@ def time_formats(dataset="fashion-mnist", net="pi-mlp", formats=None, batches=20
     base = best.get("fp32") or next(iter(best.values()))
     return {
         name: {"seconds_per_batch": s, "seconds_per_epoch": s * n_batches, "ratio_to_fp32": s / base,
-               "prop": formats[name][0], "update": formats[name][1], "paper_bits": formats[name][2]}
+               "prop": formats[name][0], "update": formats[name][1], "paper_bits": formats[name][2],
+               "acc": formats[name][3] if len(formats[name]) > 3 else "exact"}
         for name, s in best.items()
     } | {"_meta": {"dataset": dataset, "net": net, "batches_timed": batches, "repeats": repeats,
                    "batches_per_epoch": n_batches, "threads": torch.get_num_threads()}}

@@ -27,8 +27,9 @@ def _np(t: torch.Tensor):
 class Recorder:
     """Record the matmuls of ``layers`` (names like ``L0``) during training step ``step``."""
 
-    def __init__(self, layers, step: int = 0):
+    def __init__(self, layers, step: int = 0, acc=None):
         self.layers = set(layers)
+        self.acc = acc  # the run's float accumulator (None: the exact one of each matmul)
         self.step = int(step)
         self.matmuls: dict[str, CapturedMatmul] = {}
         self.done = False
@@ -40,11 +41,11 @@ class Recorder:
         layer, _, kind = tag.partition(":")
         if layer not in self.layers or a.codes is None:
             return
-        acc = None
+        acc = self.acc
         try:
             from fewbits.sim import default_accumulator
 
-            acc = default_accumulator(a.fmt, b.fmt, int(a.codes.shape[1]), None if bias is None else bias.fmt)
+            acc = acc or default_accumulator(a.fmt, b.fmt, int(a.codes.shape[1]), None if bias is None else bias.fmt)
         except Exception:  # the default accumulator is implied (None) when sim cannot name it
             pass
         key = f"{layer}.{kind}"

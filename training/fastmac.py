@@ -12,6 +12,10 @@ the same overflow flag, that is the exact sum's rounding; where ``|bias| + |a| @
 stays below 2**53 units of the finest grid, ``s`` is exact; every other element
 (ties, exact cancellations, non-finite operands) is recomputed by
 ``fewbits.sim.mac_reference`` on its rows and columns.
+
+Float accumulators (``float_acc_sums``): a compiled loop in ascending k, exact by an
+error-free transformation (TwoSum) and rounding to odd, with an exact fallback for the
+elements the transformation cannot certify (proof in its docstring).
 """
 
 from __future__ import annotations
@@ -153,3 +157,164 @@ def filtered_float_mac(a, b, bias, out_fmt, exact_grid: bool = True):
         out[rows.unsqueeze(1), cols.unsqueeze(0)] = block
         flags[rows.unsqueeze(1), cols.unsqueeze(0)] = fl
     return out, flags == 1
+
+
+# ---- float accumulators ---------------------------------------------------------
+#: the round-to-odd argument needs two spare bits below the accumulator's significand in float64's 53
+MAX_ACC_MAN = 50
+
+
+def float_acc_applies(a, b, bias, acc) -> bool:
+    """Whether ``float_acc_mac`` is exact for these operands and float accumulator ``acc``.
+
+    Products must be exact in float64 (significands of at most 53 bits together, no float64
+    underflow: the grids are above 2**-1074), the accumulator's significand at most
+    ``MAX_ACC_MAN + 1`` bits and its range far inside float64's (so a float64 rounded to odd
+    still has two bits below the accumulator's grid, and no partial sum overflows float64).
+    """
+    fmts = [a.fmt, b.fmt] + ([] if bias is None else [bias.fmt])
+    if any(f is None or f.kind not in ("fixed", "float") for f in fmts):
+        return False
+    if a.values.dtype != torch.float64 or b.values.dtype != torch.float64:
+        return False
+    bits = [(f.man + 1) if f.kind == "float" else f.width for f in (a.fmt, b.fmt)]
+    fmt = acc.fmt
+    if bits[0] + bits[1] > MAX_PRODUCT_BITS or fmt.man > MAX_ACC_MAN:
+        return False
+    if fmt.q0 < -1072 or fmt.emax > 1000 or _grid_exponent(a.fmt) + _grid_exponent(b.fmt) < -1074:
+        return False
+    top = [f.emax + 1 if f.kind == "float" else f.width - f.frac for f in fmts]
+    k = max(1, acc.chunk)
+    return top[0] + top[1] + math.log2(k) < 1000 and (bias is None or top[2] < 1000)
+
+
+def _is_fp32_rne(fmt) -> bool:
+    """IEEE binary32 with ties to even: a float64 -> float32 conversion is its one rounding."""
+    return (fmt.exp, fmt.man, fmt.bias, fmt.subnormals, fmt.special.value, fmt.round.value) == \
+        (8, 23, 127, True, "ieee", "rne")
+
+
+def _facc_kernel(mode: str):
+    key = ("facc", mode)
+    if key not in _kernels:
+        import numpy as np
+
+        one = fastfloat.element(mode)
+
+        @_njit()
+        def run(A, B, s, chunk, bad, xb, eb, f32, pow2, man, emin, sub, vmax, bp, bn, sp):  # pragma: no cover
+            # s: R×C running sums (float64 values of the accumulator), bad: R×C flags (1 = recompute);
+            # xb/eb: one row of partial sums and their errors (xi: xb's bit patterns)
+            R, K = A.shape
+            C = B.shape[1]
+            xi = xb.view(np.int64)
+            for i in range(R):
+                si = s[i]
+                bi = bad[i]
+                for k0 in range(0, K, chunk):
+                    k1 = min(K, k0 + chunk)
+                    if chunk == 1:
+                        a = A[i, k0]
+                        if a == 0.0:
+                            continue  # s + (+-0) is s, already on the accumulator (non-finite b: checked outside)
+                        for j in range(C):
+                            p = a * B[k0, j]  # exact: significands of <= 53 bits together, no underflow
+                            h = si[j]
+                            x = h + p  # TwoSum: x + err == h + p exactly
+                            bb = x - h
+                            xb[j] = x
+                            eb[j] = (h - (x - bb)) + (p - bb)
+                    else:
+                        for j in range(C):
+                            xb[j] = si[j]
+                            eb[j] = 0.0
+                        for k in range(k0, k1):
+                            a = A[i, k]
+                            if a == 0.0:
+                                continue
+                            for j in range(C):
+                                p = a * B[k, j]
+                                h = xb[j]
+                                x = h + p
+                                bb = x - h
+                                err = (h - (x - bb)) + (p - bb)
+                                xb[j] = x
+                                e = eb[j]
+                                y = e + err  # the errors' own TwoSum: must be exact, else recompute
+                                cc = y - e
+                                f = (e - (y - cc)) + (err - cc)
+                                eb[j] = y
+                                bi[j] |= f != 0.0  # (NaN too: a non-finite partial sum)
+                        for j in range(C):  # the exact sum h + E as x + err
+                            h = xb[j]
+                            e = eb[j]
+                            x = h + e
+                            bb = x - h
+                            xb[j] = x
+                            eb[j] = (h - (x - bb)) + (e - bb)
+                    for j in range(C):
+                        # round x + err to odd in float64: an even x moves one ulp toward err
+                        err = eb[j]
+                        step = 1 if (err > 0.0) == (xb[j] > 0.0) else -1
+                        xi[j] += step * ((err != 0.0) & ((xi[j] & 1) == 0))
+                    # ... then round once to the accumulator (>= 2 spare bits: one correct rounding)
+                    if f32:
+                        for j in range(C):
+                            v = np.float64(np.float32(xb[j]))
+                            si[j] = v
+                            bi[j] |= not math.isfinite(v)
+                    else:
+                        for j in range(C):
+                            v, _o = one(xb[j], xi[j], pow2, man, emin, sub, vmax, bp, bn, sp)
+                            si[j] = v
+                            bi[j] |= not math.isfinite(v)
+        _kernels[key] = run
+    return _kernels[key]
+
+
+def float_acc_sums(a, b, bias, acc) -> torch.Tensor:
+    """The float accumulator's final running sums ``s`` (float64 values of ``acc.fmt``), R×C.
+
+    Exact (equal to ``mac_reference`` with ``acc``; tests/training/test_fastmac_facc.py).  Proof: each
+    product is exact in float64 (``float_acc_applies``).  Per element and chunk, TwoSum turns
+    ``h + p`` into ``x + err`` with no error (binary floating point, no overflow), so the
+    chunk's exact sum plus ``s`` equals ``h + sum(err)``; the errors are summed with TwoSum too,
+    and an element whose error sum was not exact (or whose sum went non-finite) is flagged.
+    For the others ``h + E`` is exact, its TwoSum gives ``x + err`` and rounding ``x`` to odd
+    (``x`` itself if ``err == 0``, else the neighbour of ``x`` toward ``err`` with an odd last
+    bit) yields a 53-bit value that rounds to the accumulator (``<= 51`` bits, every mode) as
+    the exact sum does (Boldo & Melquiond 2008: rounding to odd with two spare bits).  Flagged
+    elements are recomputed by ``mac_reference`` on their rows and columns.
+    """
+    import numpy as np
+
+    from fewbits.sim import mac_reference
+
+    fmt = acc.fmt
+    av, bv = a.values.contiguous(), b.values.contiguous()
+    R, K = av.shape
+    C = bv.shape[1]
+    if bias is None:
+        s = torch.zeros((R, C), dtype=torch.float64)
+    else:
+        s0 = fastfloat.quantize_float(bias.values.reshape(1, -1).to(torch.float64), fmt).values + 0.0
+        s = s0.expand(R, C).contiguous()
+    bad = torch.zeros((R, C), dtype=torch.uint8)
+    # non-finite operands (NaN, infinities): those rows and columns go to the reference
+    bad |= (~torch.isfinite(av)).any(dim=1, keepdim=True).to(torch.uint8)
+    bad |= (~torch.isfinite(bv)).any(dim=0, keepdim=True).to(torch.uint8)
+    if bias is not None:
+        bad |= (~torch.isfinite(bias.values.reshape(1, -1))).expand(R, C).to(torch.uint8)
+    _facc_kernel(fmt.round.value)(
+        av.numpy(), bv.numpy(), s.numpy(), acc.chunk, bad.numpy(), np.empty(C), np.empty(C), _is_fp32_rne(fmt),
+        fastfloat.pow2_table(), *fastfloat.params(fmt))
+    u = bad.bool()
+    if bool(u.any()):
+        rows, cols = u.any(dim=1).nonzero().flatten(), u.any(dim=0).nonzero().flatten()
+        z, _ = mac_reference(a.fmt.encode(av[rows]), b.fmt.encode(bv[:, cols]), a.fmt, b.fmt, acc, fmt,
+                             None if bias is None else bias.fmt.encode(bias.values.reshape(-1)[cols]),
+                             None if bias is None else bias.fmt)
+        block = s[rows][:, cols]
+        block[u[rows][:, cols]] = fmt.decode(z)[u[rows][:, cols]]
+        s[rows.unsqueeze(1), cols.unsqueeze(0)] = block
+    return s

@@ -152,6 +152,8 @@ class QuantState:
                 v = v + bias.values.to(torch.float32)
             return self.quantize(out_group, v, record=record) if self.base("prop") is not None else QT(v)
         out_fmt = self.fmt(out_group)
+        if self.spec.acc is not None:
+            return self._float_acc_matmul(tag, a, b, bias, out_group, out_fmt, record)
         if fastmac.filtered_float_applies(a, b, bias, out_fmt):
             v, ovf = fastmac.filtered_float_mac(a, b, bias, out_fmt)
             if record and self.training:
@@ -180,6 +182,23 @@ class QuantState:
             if record and self.training:
                 self.controller.observe(out_group, z, ovf, out_fmt)
             qt = QT(out_fmt.decode(z), z, out_fmt)
+        return self._after_matmul(tag, a, b, bias, qt, ovf, out_group)
+
+    def _float_acc_matmul(self, tag, a, b, bias, out_group, out_fmt, record) -> QT:
+        """The matmul with the run's float accumulator: its running sums ``s`` (``fastmac``, exact,
+        else ``mac_reference`` onto the accumulator's own format), then one rounding to the output."""
+        acc = self.spec.acc
+        if fastmac.float_acc_applies(a, b, bias, acc):
+            s = fastmac.float_acc_sums(a, b, bias, acc)
+        else:
+            from fewbits.sim import mac_reference
+
+            z, _ = mac_reference(a.codes, b.codes, a.fmt, b.fmt, acc, acc.fmt,
+                                 None if bias is None else bias.codes, None if bias is None else bias.fmt)
+            s = acc.fmt.decode(z)
+        qt, ovf = self._requantize(out_group, s, out_fmt, record, want_mask=bool(self.mac_hooks))
+        if ovf is not None:
+            ovf = ovf | ~torch.isfinite(s)  # the contract flags a non-finite running sum too
         return self._after_matmul(tag, a, b, bias, qt, ovf, out_group)
 
     def _after_matmul(self, tag, a, b, bias, qt, ovf, out_group) -> QT:

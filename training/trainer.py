@@ -43,6 +43,7 @@ class TrainConfig:
     seed: int = 0
     prop: str = "fp32"
     update: str = "fp32"
+    acc: str = "exact"  # the MAC accumulator of every matmul: exact, or a float one (fp32, bf16,chunk=4)
     paper_bits: bool = False
     max_overflow: float = 1e-4
     range_every: int | None = None  # None: 100 batches, or a fifth of an epoch if shorter
@@ -55,11 +56,13 @@ class TrainConfig:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["capture"] = list(self.capture)
+        if d["acc"] == "exact":
+            del d["acc"]  # the exact accumulator: the same keys (checkpoints, results) as before accumulators
         return d
 
     def run_spec(self) -> RunSpec:
         """The ``RunSpec`` of these settings (raises ``fewbits.sim.FormatError`` on a bad format)."""
-        return RunSpec.parse(self.prop, self.update, self.paper_bits, max_overflow=self.max_overflow,
+        return RunSpec.parse(self.prop, self.update, self.paper_bits, acc=self.acc, max_overflow=self.max_overflow,
                              range_every=self.range_every or None, range_warmup=self.range_warmup,
                              warmup_width=self.warmup_width)
 
@@ -98,7 +101,7 @@ class Trainer:
         self.step = 0  # training batches completed (after warm-up)
         self.history: list[dict] = []
         self.warmed_up = False
-        self.capture = Recorder(config.capture, config.capture_step) if config.capture else None
+        self.capture = Recorder(config.capture, config.capture_step, self.spec.acc) if config.capture else None
         self.capture_path = None
         self.on_epoch = None  # ``fn(history_entry)`` after every epoch (the CLI prints it)
         self._x = {k: torch.from_numpy(getattr(self.data, k).x) for k in ("train", "valid", "test")}

@@ -33,6 +33,10 @@ def _fail(msg: str):
 @click.option("--prop", default="fp32", show_default=True,
               help="Propagation format: fp32 (no quantization), fixed:W:F, dfixed:W, fp16, float:E:M, ...")
 @click.option("--update", default="fp32", show_default=True, help="Update (stored parameter) format, same forms.")
+@click.option("--acc", default="exact", show_default=True,
+              help="Accumulator of every matmul (forward and both gradients): exact, or a float format with an "
+                   "optional chunk=N, rounded once per chunk of products in ascending k (fp32, bf16, "
+                   "float:8:10,chunk=4). An fp32 --prop trains in float32 whatever --acc says.")
 @click.option("--paper-bits", is_flag=True, help="Widths count no sign bit; symmetric saturation, ties away from zero.")
 @click.option("--max-overflow", default=1e-4, show_default=True, type=click.FloatRange(min=0, max=1),
               help="Dynamic fixed point: maximum overflow rate per group.")
@@ -50,7 +54,7 @@ def _fail(msg: str):
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1),
               help="torch threads (1 is fastest for small nets and on a busy machine).")
 @click.option("--quiet", is_flag=True, help="No progress bars; print only the final JSON summary line.")
-def train_cmd(dataset, data_dir, net, epochs, batch_size, lr, seed, prop, update, paper_bits, max_overflow,
+def train_cmd(dataset, data_dir, net, epochs, batch_size, lr, seed, prop, update, acc, paper_bits, max_overflow,
               range_every, range_warmup, out_dir, resume, force, capture, capture_step, threads, quiet):
     """Train a maxout network with every multiplication at low precision.
 
@@ -74,7 +78,7 @@ def train_cmd(dataset, data_dir, net, epochs, batch_size, lr, seed, prop, update
         _fail(f"unknown --dataset {dataset!r}: accepted {', '.join(ds.LOADERS)}")
     layers = tuple(s.strip() for s in capture.split(",") if s.strip()) if capture else ()
     cfg = TrainConfig(dataset=dataset, data_dir=data_dir, net=net, epochs=epochs, batch_size=batch_size, lr=lr,
-                      seed=seed, prop=prop, update=update, paper_bits=paper_bits, max_overflow=max_overflow,
+                      seed=seed, prop=prop, update=update, acc=acc, paper_bits=paper_bits, max_overflow=max_overflow,
                       range_every=range_every, range_warmup=range_warmup, capture=layers, capture_step=capture_step)
     try:
         spec = cfg.run_spec()  # the one place this run's formats and range settings are decided
@@ -119,7 +123,7 @@ def train_cmd(dataset, data_dir, net, epochs, batch_size, lr, seed, prop, update
             old = Path(out_dir) / n
             shutil.rmtree(old) if old.is_dir() else old.unlink()
     if not quiet:
-        click.echo(f"training {net} on {dataset}: prop {prop}, update {update}"
+        click.echo(f"training {net} on {dataset}: prop {prop}, update {update}, acc {acc}"
                    f"{' (paper bits)' if paper_bits else ''}, {epochs} epochs, batch {trainer.batch_size}", err=True)
     if not quiet:
         trainer.on_epoch = lambda h: click.echo(

@@ -46,6 +46,7 @@ A sweep file::
     [[grid]]
     family = "float"
     formats = ["fp16", "bf16", "float:5:4"]   # update_formats defaults to the same
+    acc = ["exact", "fp32", "fp32,chunk=16"]  # the MAC accumulator (fp32 and float tables; default exact)
 
     [[grid]]
     family = "fp32"
@@ -74,8 +75,8 @@ TABLES = {
     "power": {"enabled", "max_cycles"},
 }
 GRID = {
-    "fp32": {"family"},
-    "float": {"family", "formats", "update_formats"},
+    "fp32": {"family", "acc"},
+    "float": {"family", "formats", "update_formats", "acc"},
     "fixed": {"family", "widths", "update_widths", "update_offsets", "int_bits", "round"},
     "dfixed": {"family", "widths", "update_widths", "update_offsets", "max_overflow", "round"},
 }
@@ -197,6 +198,21 @@ class _Checker:
         except FormatError as e:
             self.fail(where, key, f"bad format string: {e}")
 
+    def accs(self, where, d) -> list[dict]:
+        """The ``acc`` list of a grid table as point knobs: ``{}`` for the exact accumulator (the
+        points, and so their store keys, of a sweep without accumulators are unchanged)."""
+        from fewbits.sim import FormatError
+        from fewbits.sim.run import run_accumulator
+
+        out = []
+        for a in self.str_list(where, d, "acc", default=["exact"]):
+            try:
+                acc = run_accumulator(a)
+            except FormatError as e:
+                self.fail(where, "acc", f"bad accumulator: {e}")
+            out.append({} if acc is None else {"acc": str(acc)})
+        return out
+
     def flag(self, where, d, key, default) -> bool:
         v = d.get(key, default)
         if not isinstance(v, bool):
@@ -272,7 +288,7 @@ def _float_formats(chk, where, g) -> list[dict]:
         for u in (ups or [p]):
             if not _is_float(chk.fmt(where, "update_formats", u)):
                 chk.fail(where, "update_formats", f"{u!r} is not a float format")
-            out.append(_grid_entry("float", p, u))
+            out += [_grid_entry("float", p, u, **knob) for knob in chk.accs(where, g)]
     return out
 
 
@@ -300,7 +316,7 @@ def _grid(chk, raw, paper_bits) -> list[dict]:
                      f"{fam!r}: accepted family = {' | '.join(FAMILIES)}")
         chk.known(where, g, GRID[fam], f"a {fam} [[grid]] table")
         if fam == "fp32":
-            formats.append(_grid_entry("fp32", "fp32", "fp32"))
+            formats += [_grid_entry("fp32", "fp32", "fp32", **knob) for knob in chk.accs(where, g)]
         elif fam == "float":
             formats += _float_formats(chk, where, g)
         else:
@@ -424,7 +440,7 @@ def run_spec(point: dict):
     shape = {k: v for k, v in (point.get("hardware") or {}).items() if k in ("rows", "cols", "k_max")}
     return RunSpec.parse(point["prop"], point["update"], t.get("paper_bits", False),
                          max_overflow=point.get("max_overflow") or 1e-4, range_every=t.get("range_every"),
-                         range_warmup=t.get("range_warmup", 0), **shape)  # a training-only point has no array
+                         range_warmup=t.get("range_warmup", 0), acc=point.get("acc"), **shape)  # a training-only point has no array
 
 
 def _user_widths(spec, paper_bits: bool) -> dict:

@@ -42,6 +42,8 @@ def point_label(point: dict) -> str:
     lab = point["prop"] if point["prop"] == point["update"] else f"{point['prop']} / {point['update']}"
     if point.get("family") == "dfixed" and point.get("max_overflow") is not None:
         lab += f" (ovf {point['max_overflow']:g})"
+    if point.get("acc"):
+        lab += f" (acc {point['acc']})"
     return lab
 
 

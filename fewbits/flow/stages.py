@@ -91,6 +91,8 @@ def _train_config(point: dict, spec) -> dict:
            "prop": point["prop"], "update": point["update"], "paper_bits": t.get("paper_bits", False),
            "limit_train": t.get("limit_train"), "batch_size": t.get("batch_size"), "lr": t.get("lr"),
            "data_dir": t.get("data_dir"), "capture": ["L0"], "capture_step": t.get("capture_step", 0)}
+    if point.get("acc"):  # a float accumulator (absent: exact, and the stage key as before)
+        cfg["acc"] = point["acc"]
     if point["family"] == "dfixed":  # the range controller's knobs matter to dynamic fixed point only
         cfg.update({"max_overflow": spec.max_overflow, "range_every": spec.range_every,
                     "range_warmup": spec.range_warmup})

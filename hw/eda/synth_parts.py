@@ -46,7 +46,7 @@ def _spec_of(design_or_spec):
 def component(spec, part: str):
     """The Amaranth component of ``part`` for ``spec`` (bare, no registers around it)."""
     from fewbits.hw.fmul import FloatMultiplier
-    from fewbits.hw.mac import MacUnit
+    from fewbits.hw.mac import make_pe
     from fewbits.hw.multiplier import Multiplier
 
     if part == "multiplier":
@@ -54,7 +54,7 @@ def component(spec, part: str):
         a, b = (f.fixed if f.kind == "dfixed" else f for f in (spec.a_fmt, spec.b_fmt))
         return cls(a, b)
     if part == "mac_unit":
-        return MacUnit(spec)
+        return make_pe(spec)
     raise ValueError(f"unknown part {part!r}: accepted {', '.join(PARTS)}")
 
 

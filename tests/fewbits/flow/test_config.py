@@ -35,6 +35,12 @@ BAD = [
      ["grid[0].widths", "2..62"]),
     ("grid-not-tables", lambda t: "grid = [1, 2]\n" + t.split("[[grid]]")[0], "grid = [1, 2]",
      ["grid", "not a table", "[[grid]]"]),
+    ("bad-acc", lambda t: t + '\n[[grid]]\nfamily = "float"\nformats = ["fp16"]\nacc = ["exact", "fp32,chunk=0"]\n',
+     "fp32,chunk=0", ["grid[2].acc", "chunk=0"]),
+    ("fixed-acc", lambda t: t + '\n[[grid]]\nfamily = "fp32"\nacc = ["acc:40:20"]\n', "acc:40:20",
+     ["grid[2].acc", "accepted exact"]),
+    ("acc-on-fixed", lambda t: t.replace("int_bits = [2]", 'int_bits = [2]\nacc = ["fp32"]'), 'acc = ["fp32"]',
+     ["grid[0].acc", "unknown key"]),
     ("boolean-lr", lambda t: t.replace("[train]", "[train]\nlr = true"), "lr = true", ["train.lr", "True", "positive"]),
 ]
 
@@ -84,6 +90,24 @@ def test_grid_expands_to_the_cross_product():
     assert ("float", "bf16", "bf16", None, None) in props
     assert ("fp32", "fp32", "fp32", None, None) in props
     assert len({str(p) for p in cfg.points}) == len(cfg.points)
+
+
+def test_acc_axis_of_float_tables():
+    """``acc`` multiplies a float (or fp32) table's points; exact points keep their old form (no key)."""
+    base = parse_sweep(tiny_toml() + '\n[[grid]]\nfamily = "float"\nformats = ["fp16"]\n', "s.toml").points
+    text = tiny_toml() + '\n[[grid]]\nfamily = "float"\nformats = ["fp16"]\nacc = ["exact", "fp32", "bf16,chunk=4"]\n'
+    cfg = parse_sweep(text, "s.toml")
+    floats = [p for p in cfg.points if p["family"] == "float"]
+    assert [p.get("acc") for p in floats] == [None, "fp32", "bf16,chunk=4"]
+    assert "acc" not in floats[0] and floats[0] in base
+    from fewbits.flow.config import run_spec
+    from fewbits.flow.engine import point_label
+    from fewbits.flow.stages import plan
+
+    assert str(run_spec(floats[2]).acc) == "bf16,chunk=4" and run_spec(floats[0]).acc is None
+    assert point_label(floats[1]) == "fp16 (acc fp32)"
+    train = next(i for i in plan(floats[1]) if i.stage.name == "train")
+    assert train.config["acc"] == "fp32" and "acc" not in next(i for i in plan(floats[0]) if i.stage.name == "train").config
 
 
 def test_paper_bits_radix_counts_no_sign():
