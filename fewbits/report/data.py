@@ -51,7 +51,7 @@ COSTS = [("transistors", "transistors per MAC unit (Yosys generic CMOS)"),
 
 FIELDS = ["key", "config", "status", "reason", "dataset", "net", "epochs", "seed", "family", "prop", "update",
           "prop_bits", "update_bits", "prop_bits_paper", "update_bits_paper", "int_bits", "max_overflow",
-          "test_error", "valid_error", "test_examples", "acc", "transistors", "mult_transistors", "cells", "depth", "luts", "dsps", "ice40_ffs",
+          "test_error", "valid_error", "test_examples", "accumulator", "acc", "transistors", "mult_transistors", "cells", "depth", "luts", "dsps", "ice40_ffs",
           "energy_pj", "toggles_per_mac", "power_model", "cosim_macs", "cosim_capture_elements", "cosim_simulator",
           "rows", "cols", "k_max", "train_seconds", "pareto", "recommended"]
 LINKS = ["train_result", "capture", "verilog", "manifest", "cosim_report", "synth_cmos", "synth_ice40",
@@ -77,7 +77,7 @@ def row_of(store, rec: dict) -> dict:
            "dataset": c["dataset"], "net": c["net"], "epochs": c["epochs"], "seed": c["seed"],
            "family": c["family"], "prop": c["prop"], "update": c["update"], "prop_bits": pw, "update_bits": uw,
            "prop_bits_paper": pwp, "update_bits_paper": uwp, "int_bits": c.get("int_bits"),
-           "max_overflow": c.get("max_overflow"), "rows": c["hardware"]["rows"], "cols": c["hardware"]["cols"],
+           "max_overflow": c.get("max_overflow"), "accumulator": c.get("acc") or "exact", "rows": c["hardware"]["rows"], "cols": c["hardware"]["cols"],
            "k_max": c["hardware"]["k_max"]}
     row["stages"] = {n: s["status"] for n, s in rec["stages"].items()}
     row["unavailable"] = {n: s.get("reason") for n, s in rec["stages"].items() if s["status"] == "unavailable"}

@@ -12,11 +12,11 @@ import math
 
 from fewbits.report import stats
 
-# what makes two runs the same configuration (everything but the seed); the accumulator is not
-# among them: it follows from the formats and the array, and a run whose training failed never
-# reached the Verilog stage that names it (it would otherwise be a configuration of its own)
-CONFIG_FIELDS = ("dataset", "net", "epochs", "family", "prop", "update", "int_bits", "max_overflow",
-                 "rows", "cols", "k_max")
+# what makes two runs the same configuration (everything but the seed); ``accumulator`` is the
+# point's accumulator choice ("exact" or a float accumulator such as "fp32,chunk=4"), known before
+# any stage runs (the Verilog stage's ``acc`` string is known only where training succeeded)
+CONFIG_FIELDS = ("dataset", "net", "epochs", "family", "prop", "update", "accumulator", "int_bits",
+                 "max_overflow", "rows", "cols", "k_max")
 # cost columns carried from the runs to their configuration (equal for every seed)
 COST_FIELDS = ("transistors", "mult_transistors", "cells", "luts", "dsps", "energy_pj", "area_um2", "delay_ps",
                "fmax_mhz", "prop_bits", "update_bits", "prop_bits_paper", "update_bits_paper")
@@ -35,6 +35,9 @@ def config_label(row: dict) -> str:
     name = "fp32" if fam == "fp32" else (prop if prop == upd else f"{prop} / {upd}")
     if row.get("max_overflow") is not None and fam == "dfixed":
         name += f" (ovf {row['max_overflow']:g})"
+    acc = row.get("accumulator")
+    if acc and acc != "exact":
+        name += f", acc {acc}"
     return name
 
 
@@ -54,7 +57,8 @@ def summarize(rows: list[dict]) -> list[dict]:
         done = [r for r in runs if is_run(r)]
         first = runs[0]
         s = {f: first.get(f) for f in CONFIG_FIELDS}
-        s["acc"] = next((r["acc"] for r in runs if r.get("acc") is not None), None)
+        # the accumulator the hardware built (an exact one as acc:W:F), else the point's choice
+        s["acc"] = next((r["acc"] for r in runs if r.get("acc") is not None), first.get("accumulator"))
         s["config"] = config_label(first)
         s["label"] = s["config"]
         s["keys"] = [r["key"] for r in runs]
@@ -83,8 +87,15 @@ def has_result(s: dict) -> bool:
 
 
 def baseline(summaries: list[dict]) -> dict | None:
+    """The fp32 configuration everything is compared with.
+
+    Where the sweep has fp32 with a float accumulator (an fp32 MAC as hardware builds it) that
+    one, else any fp32 (an exact Kulisch accumulator, 555 bits: a cost no design pays); among
+    several, the lowest mean error.
+    """
     fp = [s for s in summaries if has_result(s) and s["family"] == "fp32"]
-    return min(fp, key=lambda s: s["test_error_mean"]) if fp else None
+    built = [s for s in fp if s.get("accumulator") not in (None, "exact")]
+    return min(built or fp, key=lambda s: s["test_error_mean"]) if fp else None
 
 
 def recommend(summaries: list[dict], budget: float, metric: str, rule: str = "confidence") -> dict:
@@ -136,7 +147,7 @@ def recommendation_text(rec: dict) -> str:
     if s is not None:
         bound = (f"95 % upper bound {s['diff_upper']:+.2f}" if s.get("diff_upper") is not None
                  else "no upper bound")
-        return (f"{s['config']}: {s['diff_mean']:+.2f} points over fp32 ({bound}; {_n(s)}; "
+        return (f"{s['config']}: {s['diff_mean']:+.2f} points over {rec['baseline']['config']} ({bound}; {_n(s)}; "
                 f"rule: {'mean within' if rec['rule'] == 'mean' else 'upper bound within'} {budget:g} points)")
     text = rec.get("note", "no recommendation")
     c = rec.get("candidate")

@@ -122,3 +122,30 @@ def test_a_limited_training_set_is_stated():
     assert "training set limited to the first 10000 examples" in summary_lines(D.assemble(rows, 0.5))[-1]
     rows = [_row(r["family"], r["prop"], r["seed"], r["test_error"], r["transistors"]) for r in sweep()]
     assert not any("limited" in line for line in summary_lines(D.assemble(rows, 0.5)))
+
+
+def test_accumulators_are_configurations_of_their_own_and_fp32_with_an_fp32_accumulator_is_the_baseline():
+    """fp32 with an exact (Kulisch) accumulator and fp32 with an fp32 accumulator are two configurations;
+    the baseline is the one hardware builds even where the exact one has the lower mean error."""
+    from fewbits.report import data as D
+    from fewbits.report.build import summary_lines
+
+    rows = []
+    for s, (exact, built, fx) in enumerate([(4.0, 5.0, 5.1), (4.0, 5.0, 5.2), (4.0, 5.0, 5.1)]):
+        rows += [dict(_row("fp32", "fp32", s, exact, 200000), accumulator="exact", acc="acc:555:298",
+                      key=f"ex-{s}"),
+                 dict(_row("fp32", "fp32", s, built, 20000), accumulator="fp32", acc="fp32", key=f"f32-{s}"),
+                 dict(_row("fixed", "fixed:8:4", s, fx, 1000), accumulator="exact", acc="acc:20:8")]
+    sm = {s["config"]: s for s in S.summarize(rows)}
+    assert set(sm) == {"fp32", "fp32, acc fp32", "fixed:8:4"}
+    assert sm["fp32, acc fp32"]["acc"] == "fp32" and sm["fp32"]["acc"] == "acc:555:298"
+    assert S.baseline(list(sm.values()))["config"] == "fp32, acc fp32"
+    data = D.assemble(rows, 0.5)
+    lines = summary_lines(data)
+    assert "fixed:8:4: +0.13 points over fp32, acc fp32 (" in lines[0]
+    assert lines[2].startswith("vs the fp32 MAC (fp32 x fp32 products, fp32 accumulator): ")
+    assert "1,000 vs 20,000 MAC transistors (95% less)" in lines[2]
+    # without the fp32-accumulator configuration the exact one is the baseline, and the line says what it is
+    rows = [r for r in rows if r["accumulator"] != "fp32"]
+    lines = summary_lines(D.assemble(rows, 5.0))
+    assert lines[2].startswith("vs the fp32 MAC with an exact accumulator (acc:555:298; ")
