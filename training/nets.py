@@ -125,8 +125,17 @@ def _head(qs, start, n_in, n_out, hidden=None, pieces=5):
 
 
 def _out_size(n, k, pad, pool):
-    n = n + 2 * pad - k + 1
-    return -(-(n - pool[0]) // pool[1]) + 1  # ceil mode, as cuda-convnet's MaxPool
+    """Side of a conv + max-pool layer's output; a ValueError (not torch's traceback mid-forward)
+    when the image is too small for the layer."""
+    c = n + 2 * pad - k + 1
+    out = -(-(c - pool[0]) // pool[1]) + 1  # ceil mode, as cuda-convnet's MaxPool
+    if c < 1 or out < 1:
+        raise _TooSmall(f"{n}x{n} input to a {k}x{k} conv (padding {pad}) and {pool[0]}x{pool[0]} pool")
+    return out
+
+
+class _TooSmall(ValueError):
+    pass
 
 
 NETS = {}
@@ -211,4 +220,22 @@ def _fix_ceil(stages):
 def build(name: str, qs: QuantState, input_shape: tuple, n_classes: int) -> QNet:
     if name not in NETS:
         raise KeyError(name)
-    return NETS[name][0](qs, tuple(input_shape), n_classes)
+    try:
+        return NETS[name][0](qs, tuple(input_shape), n_classes)
+    except _TooSmall as e:
+        c, h, w = _image_shape(input_shape)
+        raise ValueError(f"net {name} cannot take the data set's {h}x{w} images ({e}): accepted images of at least "
+                         f"{_smallest(name, qs, c, n_classes)} pixels a side (choose another --net, e.g. conv-small or "
+                         f"mlp-small)") from None
+
+
+def _smallest(name: str, qs: QuantState, c: int, n_classes: int) -> int:
+    """The smallest square image ``name`` takes (the chain of conv/pool sizes, tried upward; only
+    on the way to an error, so what the trial builds leave in ``qs`` does not matter)."""
+    for side in range(1, 1025):
+        try:
+            NETS[name][0](qs, (c, side, side), n_classes)
+            return side
+        except _TooSmall:
+            continue
+    raise ValueError(f"net {name} takes no image up to 1024 pixels a side")

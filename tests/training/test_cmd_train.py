@@ -43,6 +43,7 @@ def test_train_writes_result_checkpoint_and_capture(tmp_path):
     (["--capture", "L9", "--out", "OUT"], "L9"),
     (["--epochs", "0"], "epochs"),
     (["--capture", "L1", "--capture-step", "100000", "--out", "OUT"], "never reached"),
+    (["--net", "mnist-conv"], "cannot take the data set's 8x8 images"),  # torch failed mid-forward before
 ])
 def test_bad_input_is_one_line(tmp_path, args, needle):
     args = [str(tmp_path) if a == "OUT" else a for a in args]

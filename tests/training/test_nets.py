@@ -44,3 +44,22 @@ def test_capture_api_records_a_chosen_step(tmp_path):
     path = record(cfg, tmp_path / "cap", layers=["L0", "L2"], step=5)
     assert path.is_file()
     assert all(replay(tmp_path / "cap").values())
+
+
+@pytest.mark.parametrize("net,channels,smallest", [("mnist-conv", 1, 16), ("cifar-conv", 3, 8)])
+def test_images_too_small_for_a_net_are_refused_before_training_with_the_smallest_accepted(net, channels, smallest,
+                                                                                         monkeypatch):
+    """The size check agrees with torch: the smallest accepted side runs forward; one less is refused,
+    and with the check taken out torch itself fails on it."""
+    from fewbits.training import nets
+
+    with pytest.raises(ValueError, match=f"accepted images of at least {smallest} pixels a side"):
+        make_net(net, "fp32", "fp32", 0, input_shape=(channels, smallest - 1, smallest - 1))
+    n, qs, gen = make_net(net, "fp32", "fp32", 0, input_shape=(channels, smallest, smallest))
+    out = step(n, qs, torch.rand(2, channels, smallest, smallest, generator=gen), torch.tensor([1, 7]))
+    assert out.values.shape == (2, 10)
+    monkeypatch.setattr(nets, "_out_size", lambda n, k, pad, pool: max(1, -(-(n + 2 * pad - k + 1 - pool[0])
+                                                                            // pool[1]) + 1))
+    n, qs, gen = make_net(net, "fp32", "fp32", 0, input_shape=(channels, smallest - 1, smallest - 1))
+    with pytest.raises(RuntimeError):
+        step(n, qs, torch.rand(2, channels, smallest - 1, smallest - 1, generator=gen), torch.tensor([1, 7]))
