@@ -75,6 +75,12 @@ def power(design, top, capture, matmuls, vectors, shape, seed, max_cycles, clock
 
     if capture is not None and vectors is not None:
         raise click.UsageError("give either --capture or --vectors, not both")
+    # the design first: a missing design is the first thing to hear about, not the vectors
+    designs = load_designs(design, top)
+    for d in designs:
+        if d.manifest is None:
+            raise click.BadParameter(f"{d.name}: power needs a design directory with a manifest (fewbits verilog)",
+                                     param_hint="DESIGN")
     if capture is None and vectors is None:
         if (DEFAULT_CAPTURE / "capture.json").exists():
             capture = DEFAULT_CAPTURE
@@ -96,11 +102,6 @@ def power(design, top, capture, matmuls, vectors, shape, seed, max_cycles, clock
     if liberty is not None and not liberty.is_file():
         raise click.BadParameter(f"{liberty}: Liberty file not found (accepted: a readable .lib file)",
                                  param_hint="--liberty")
-    designs = load_designs(design, top)
-    for d in designs:
-        if d.manifest is None:
-            raise click.BadParameter(f"{d.name}: power needs a design directory with a manifest (fewbits verilog)",
-                                     param_hint="DESIGN")
     for d in designs:
         spec = d.spec
         ops = capture_operands(capture, spec, matmuls) if capture else [synthetic(spec, kind, seed, m, k, n, act)]

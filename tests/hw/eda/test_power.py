@@ -145,6 +145,17 @@ def test_cli_power_and_bad_input(tmp_path):
         assert bad.exit_code != 0 and len(lines) == 1 and re.search(pat, lines[0]), bad.stderr
 
 
+def test_cli_power_on_a_missing_design_names_the_design_not_the_vectors(tmp_path, monkeypatch):
+    """Without --capture/--vectors and no default capture, a missing design is still the error reported."""
+    from fewbits.cli import main
+
+    monkeypatch.chdir(tmp_path)  # no build/train/capture here
+    bad = CliRunner().invoke(main, ["power", str(tmp_path / "nodesign")])
+    lines = [x for x in bad.stderr.splitlines() if x.strip()]
+    assert bad.exit_code == 2 and len(lines) == 1, bad.stderr
+    assert "nodesign: no such file or directory" in lines[0] and "vectors" not in lines[0]
+
+
 # ---------------------------------------------------------------- Liberty power model
 
 def tiny_lib(internal_fj: float | None) -> str:
