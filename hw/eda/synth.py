@@ -56,9 +56,12 @@ def script(design: Design, target: str, dsp: bool = True, liberty: Path | None =
             raise SynthError("target liberty needs --liberty FILE")
         lines.append(f'read_liberty -lib "{liberty}"')
     lines += reads + [f"hierarchy -check -top {T}"]
+    # -noshare: Yosys's SAT resource sharing finds nothing to share in these datapaths (the fixed,
+    # dfixed and exact-float MACs of the demo count the same transistors with and without it,
+    # measured here) but ran >20 min and 12 GB on a float-accumulator PE before it was stopped
     if target == "cmos":
         lines += [
-            f"synth -flatten -top {T}",
+            f"synth -flatten -noshare -top {T}",
             "dfflegalize -cell $_DFF_P_ 01",   # enables / sync resets become gates: one FF type
             f"abc -g {CMOS_GATES}",
             "opt_clean -purge",
@@ -71,7 +74,7 @@ def script(design: Design, target: str, dsp: bool = True, liberty: Path | None =
 
         tech = timing.sidecar(liberty)   # a fewbits-characterized library: delay-driven abc + stime
         lines += [
-            f"synth -flatten -top {T}",
+            f"synth -flatten -noshare -top {T}",
             f'dfflibmap -liberty "{liberty}"',
             *(timing.abc_lines(liberty, tech) if tech and tech.get("timing") else [f'abc -liberty "{liberty}"']),
             "opt_clean -purge",
