@@ -10,8 +10,8 @@ the design's inputs cycle by cycle.  Port names and widths come from the manifes
 from __future__ import annotations
 
 from fewbits.hw.design import Design
+from fewbits.hw.manifest import TB_TOP  # the testbench's module name: designs may not take it
 
-TB_TOP = "fewbits_tb"
 STIM_PLUSARG = "fewbits_stim"
 OUT_PLUSARG = "fewbits_out"
 CTRL_BITS = ("reset", "valid", "first", "last")  # bit i of the control digit

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fewbits.hw.manifest import Manifest, ManifestError, check_identifier, is_manifest_file, load_manifest
+from fewbits.hw.manifest import Manifest, ManifestError, check_module_name, is_manifest_file, load_manifest
 
 
 class DesignError(ValueError):
@@ -136,7 +136,7 @@ def load_designs(path, top: str | None = None) -> list[Design]:
         raise DesignError(f"{p}: no such file or directory (accepted: a design directory from "
                           "`fewbits verilog` or a Verilog file with --top)")
     if top is not None:
-        check_identifier(top, "top")
+        check_module_name(top, "top")
     if p.is_dir():
         out = [_with_verilog(m) for m in (load_manifest(j) for j in sorted(p.glob("*.json")) if is_manifest_file(j))
                if top is None or m.top == top]
@@ -154,7 +154,7 @@ def load_designs(path, top: str | None = None) -> list[Design]:
         mods = re.findall(r"^\s*module\s+([A-Za-z_][\w$]*)", p.read_text(errors="replace"), re.M)
         if len(mods) != 1:
             raise DesignError(f"{p}: {len(mods)} modules, pass --top NAME (one of: {', '.join(mods[:8]) or 'none'})")
-        top = check_identifier(mods[0], "top")
+        top = check_module_name(mods[0], "top")
     return [Design(top, (p.resolve(),), man if man and man.top == top else None)]
 
 

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from fewbits.files import atomic_write_text
-from fewbits.hw.manifest import check_identifier, describe
+from fewbits.hw.manifest import check_module_name, describe
 from fewbits.sim import MacSpec
 
 # Verilator -Wall warnings that Amaranth's Verilog back end produces by construction and that
@@ -40,7 +40,7 @@ def verilog(component_or_spec, out_dir, name: str = "mac_array") -> dict:
     from amaranth.back import verilog as amaranth_verilog
     from fewbits.hw.mac import MacArray, create_mac_array
 
-    check_identifier(name, "top name")
+    check_module_name(name, "top name")
     array = component_or_spec
     if isinstance(array, MacSpec):
         array = create_mac_array(array)

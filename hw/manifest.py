@@ -43,6 +43,11 @@ program endprogram typedef enum struct union void return break continue do impor
 """.split())
 
 
+# module names the tools add beside a design (cosim's generated testbench): a design may not take them
+TB_TOP = "fewbits_tb"
+RESERVED_MODULES = frozenset({TB_TOP})
+
+
 class ManifestError(FormatError):
     """A manifest that is not one ``fewbits verilog`` writes (one line: the file, the field, the problem)."""
 
@@ -52,6 +57,15 @@ def check_identifier(name, what: str = "name") -> str:
     if not isinstance(name, str) or not _IDENT.fullmatch(name) or name in VERILOG_KEYWORDS:
         raise FormatError(f"bad {what} {name!r}: accepted a plain Verilog identifier ([A-Za-z_][A-Za-z0-9_]*) "
                           "that is not a Verilog keyword")
+    return name
+
+
+def check_module_name(name, what: str = "top name") -> str:
+    """``check_identifier`` for a module name, which also may not be one the tools add beside it."""
+    check_identifier(name, what)
+    if name in RESERVED_MODULES:
+        raise FormatError(f"bad {what} {name!r}: reserved for the co-simulation testbench (accepted any other "
+                          "plain Verilog identifier)")
     return name
 
 
@@ -83,7 +97,7 @@ SCHEMA = {
                  "spec", "ports"],
     "properties": {
         "manifest_version": {"type": "integer", "minimum": 1, "maximum": MANIFEST_VERSION},
-        "top": _IDENT_S, "rows": _INT1, "cols": _INT1, "k_max": _INT1,
+        "top": {"type": "string", "format": "verilog-module"}, "rows": _INT1, "cols": _INT1, "k_max": _INT1,
         "latency": {"type": "integer", "minimum": 0}, "dynamic_shift": {"type": "boolean"},
         "formats": _FORMATS, "spec": _SPEC, "spec_key": _STR,
         "ports": {"type": "array", "items": _PORT},
@@ -115,9 +129,10 @@ def _problem(value, schema: dict, at: str):
         return at, f"{value} is below {schema['minimum']}"
     if "maximum" in schema and _is(value, "integer") and value > schema["maximum"]:
         return at, f"{value} is above {schema['maximum']} (this fewbits reads manifest_version <= {MANIFEST_VERSION})"
-    if schema.get("format") == "verilog-identifier" and isinstance(value, str):
+    check = {"verilog-identifier": check_identifier, "verilog-module": check_module_name}.get(schema.get("format"))
+    if check is not None and isinstance(value, str):
         try:
-            check_identifier(value)
+            check(value, "name")
         except FormatError as e:
             return at, str(e)
     if isinstance(value, dict):
@@ -274,7 +289,7 @@ def describe(array, top: str, lint_waivers=()) -> dict:
     from amaranth.lib.wiring import In
     from fewbits.hw.ports import array_ports
 
-    check_identifier(top, "top name")
+    check_module_name(top, "top name")
     s = array.spec
     info = {p.name: p for p in array_ports(s)}
     lat = array.latency

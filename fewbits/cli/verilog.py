@@ -67,7 +67,7 @@ def array_options(required: bool):
 @click.option("-o", "--out-dir", "out_dir", required=True, type=OutputDir(), help="output folder")
 def verilog(rows, cols, a_fmt, b_fmt, out_fmt, acc_fmt, bias_fmt, k_max, name, out_dir):
     """Generate the R x C MAC array as DIR/TOP.v plus the DIR/TOP.json manifest."""
-    from fewbits.hw.manifest import check_identifier
+    from fewbits.hw.manifest import check_module_name
     from fewbits.sim import FormatError
 
     # FormatError (a ValueError) becomes one line in the group (fewbits.cli); the shape is checked here,
@@ -75,7 +75,7 @@ def verilog(rows, cols, a_fmt, b_fmt, out_fmt, acc_fmt, bias_fmt, k_max, name, o
     spec = build_spec(rows, cols, a_fmt, b_fmt, out_fmt, acc_fmt, bias_fmt, k_max)
     name = name or f"mac_{rows}x{cols}"
     try:
-        check_identifier(name, "top name")  # the one rule for every name that reaches a tool script
+        check_module_name(name, "top name")  # the one rule for every name that reaches a tool script
     except FormatError as e:
         raise click.BadParameter(str(e), param_hint="--name") from None
     from fewbits.hw import export

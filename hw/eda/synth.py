@@ -56,9 +56,10 @@ def script(design: Design, target: str, dsp: bool = True, liberty: Path | None =
             raise SynthError("target liberty needs --liberty FILE")
         lines.append(f'read_liberty -lib "{liberty}"')
     lines += reads + [f"hierarchy -check -top {T}"]
-    # -noshare: Yosys's SAT resource sharing finds nothing to share in these datapaths (the fixed,
+    # no share: Yosys's SAT resource sharing finds nothing to share in these datapaths (the fixed,
     # dfixed and exact-float MACs of the demo count the same transistors with and without it,
     # measured here) but ran >20 min and 12 GB on a float-accumulator PE before it was stopped
+    # (synth -noshare; synth_ice40 has no such flag: its coarse section is run here without it)
     if target == "cmos":
         lines += [
             f"synth -flatten -noshare -top {T}",
@@ -81,13 +82,29 @@ def script(design: Design, target: str, dsp: bool = True, liberty: Path | None =
             f'stat -liberty "{liberty}"',
             "write_json netlist.json",
         ]
+    elif target == "ice40":  # synth_ice40 with its coarse section run here, without share (see above)
+        cmd = f"synth_ice40 -top {T}{' -dsp' if dsp else ''}"
+        lines += [f"{cmd} -run begin:coarse", *ice40_coarse(dsp), f"{cmd} -run map_ram:", "stat"]
     else:
-        flag = {"ice40": ("-dsp", ""), "xilinx": ("", "-nodsp"), "ecp5": ("", "-nodsp")}[target]
-        opt = flag[0] if dsp else flag[1]
+        opt = "" if dsp else " -nodsp"
         # a component's cost: no I/O buffers or clock buffer (they belong to the chip, not the MAC)
         extra = " -flatten -noiopad -noclkbuf" if target == "xilinx" else ""
-        lines += [f"synth_{target} -top {T}{extra}{(' ' + opt) if opt else ''}", "stat"]
+        lines += [f"synth_{target} -top {T}{extra}{opt}", "stat"]
     return "\n".join(lines) + "\n"
+
+
+# Yosys 0.23's `synth_ice40` "coarse:" section (``yosys -h synth_ice40``) without its ``share``;
+# a test compares it with the installed Yosys's help, so an upgrade that changes it is caught
+_ICE40_DSP = ["techmap -map +/mul2dsp.v -map +/ice40/dsp_map.v -D DSP_A_MAXWIDTH=16 -D DSP_B_MAXWIDTH=16 "
+              "-D DSP_A_MINWIDTH=2 -D DSP_B_MINWIDTH=2 -D DSP_Y_MINWIDTH=11 -D DSP_NAME=$__MUL16X16",
+              "select a:mul2dsp", "setattr -unset mul2dsp", "opt_expr -fine", "wreduce", "select -clear",
+              "ice40_dsp", "chtype -set $mul t:$__soft_mul"]
+
+
+def ice40_coarse(dsp: bool) -> list[str]:
+    return ["opt_expr", "opt_clean", "check", "opt -nodffe -nosdff", "fsm", "opt", "wreduce", "peepopt",
+            "opt_clean", "techmap -map +/cmp2lut.v -D LUT_WIDTH=4", "opt_expr", "opt_clean", "memory_dff",
+            "wreduce t:$mul", *(_ICE40_DSP if dsp else []), "alumacc", "opt", "memory -nomap", "opt_clean"]
 
 
 def _figures(target: str, log: str) -> dict:

@@ -124,6 +124,17 @@ def test_names_reaching_tools_must_be_plain_identifiers(tmp_path, fixed_manifest
         export.verilog(spec_of("fixed"), tmp_path / "x", bad)
 
 
+def test_a_top_named_like_the_testbench_is_refused_on_read_and_on_export(tmp_path, fixed_manifest):
+    obj = copy.deepcopy(fixed_manifest)
+    obj["top"] = "fewbits_tb"
+    f = tmp_path / "mac.json"
+    f.write_text(json.dumps(obj))
+    with pytest.raises(ManifestError, match="field top: bad name 'fewbits_tb': reserved for the co-simulation"):
+        load_manifest(f)
+    with pytest.raises(FormatError, match="reserved for the co-simulation testbench"):
+        export.verilog(spec_of("fixed"), tmp_path / "x", "fewbits_tb")
+
+
 def test_folder_with_injected_top_is_refused_before_any_tool(tmp_path, fixed_manifest):
     from fewbits.hw.design import load_designs
 

@@ -42,6 +42,8 @@ def test_default_name(tmp_path):
     (["--acc", "acc:12:13"], "too narrow"),
     (["--k-max", "0"], "k-max"),
     (["--name", "9lives"], "--name"),
+    (["--name", "module"], "not a Verilog keyword"),
+    (["--name", "fewbits_tb"], "reserved for the co-simulation testbench"),  # cosim's own module
     (["--bias", "dfixed:8", "--acc", "acc:30:15"], "dynamic"),  # runtime shifts count from the product grid
     (["--rows", "two"], "two"),
 ])

@@ -67,6 +67,26 @@ def test_16_bit_costs_2p5_to_5x_the_8_bit(tmp_path_factory):
     assert 2.5 <= t16 / t8 <= 5.0, (t8, t16)
 
 
+@pytest.mark.parametrize("dsp", [True, False])
+def test_ice40_coarse_section_is_the_installed_yosys_one_without_share(dsp):
+    """fewbits runs synth_ice40's coarse section itself (to leave out the SAT ``share`` pass): it must be
+    the installed Yosys's own section, command for command, but for ``share``."""
+    import subprocess
+
+    help_text = subprocess.run(["yosys", "-h", "synth_ice40"], capture_output=True, text=True, check=True).stdout
+    section = help_text.split("\n    coarse:\n", 1)[1].split("\n    map_ram:", 1)[0]
+    want = []
+    for line in section.splitlines():
+        cmd, _, cond = line.strip().partition("  ")
+        if not cmd or (cond.strip() == "(if -dsp)" and not dsp):
+            continue
+        want.append(cmd.replace(" [-no-rw-check]", ""))
+    assert "share" in want
+    assert S.ice40_coarse(dsp) == [c for c in want if c != "share"]
+    script = S.script(S.Design(top="m", sources=(Path("m.v"),)), "ice40", dsp=dsp)
+    assert "share" not in script.split() and script.count("synth_ice40") == 2
+
+
 def test_ice40_dsp_and_no_dsp(tmp_path_factory):
     d = mul_design(8, tmp_path_factory)
     with_dsp = S.synthesize(d, "ice40", dsp=True)["figures"]
