@@ -185,10 +185,11 @@ def read_capture(path) -> Capture:
         if not isinstance(e, dict) or not isinstance(e.get("name"), str):
             raise CaptureError(f"{man}: matmuls[{i}].name: missing")
         where = f"{man}: matmuls[{e['name']}]"
-        try:
-            r, k, c = (int(e[f]) for f in ("rows", "k", "cols"))
-        except (KeyError, TypeError, ValueError):
-            raise CaptureError(f"{where}.rows/k/cols: missing or not integers") from None
+        for f in ("rows", "k", "cols"):  # JSON integers only: int("50") or int(50.7) would pass silently
+            v = e.get(f)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise CaptureError(f"{where}.{f}: {json.dumps(v)} (accepted a positive JSON integer)")
+        r, k, c = e["rows"], e["k"], e["cols"]
         bias = None
         if e.get("bias") is not None:
             bias = _array(arrays, npz, where, e, "bias", None, int)

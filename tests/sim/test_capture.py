@@ -76,12 +76,16 @@ def test_truncated_npz(tmp_path, seed):
     ("bias", lambda e: e.update(bias="L0.forward.a")),        # a (5, 7) array where a bias of 3 codes belongs
     ("z", lambda e: e.update(z="nothing.here")),
     ("out_fmt", lambda e: e.update(out_fmt="fixed:banana")),
+    ("k_str", lambda e: e.update(k=str(e["k"]))),           # "7": a string where a JSON integer belongs
+    ("cols_float", lambda e: e.update(cols=e["cols"] + 0.5)),
+    ("rows_bool", lambda e: e.update(rows=True)),
 ])
 def test_json_and_arrays_disagree(tmp_path, seed, field, edit):
     _damage(tmp_path, seed, lambda doc: edit(doc["matmuls"][0]))
     with pytest.raises(CaptureError) as e:
         read_capture(tmp_path)
-    named = {"rows": ".a", "cols": ".b", "bias": ".bias", "z": ".z", "out_fmt": ".out_fmt"}[field]
+    named = {"rows": ".a", "cols": ".b", "bias": ".bias", "z": ".z", "out_fmt": ".out_fmt", "k_str": ".k",
+             "cols_float": ".cols", "rows_bool": ".rows"}[field]
     _one_line_naming(e, tmp_path / MANIFEST, "L0.forward", named)
 
 
