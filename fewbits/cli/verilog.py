@@ -21,7 +21,10 @@ Examples:
 \b
 Formats: fixed:W:F ufixed:W:F dfixed:W float:E:M fp16 bf16 fp8_e5m2 fp8_e4m3 fp32,
 options after commas (round=rne|rna|rtz|rdn, overflow=sat|wrap, symmetric);
---acc takes acc:W:F (default: exact and wide enough for --k-max products).
+--acc takes acc:W:F (default: exact and wide enough for --k-max products) or a float
+accumulator: a float format with an optional chunk, e.g. fp32, bf16, "float:8:10,chunk=4"
+(the running sum rounded once per chunk of N products, ascending k).
+  fewbits verilog --rows 2 --cols 2 --a fp8_e4m3 --b fp8_e4m3 --out bf16 --acc fp32 --k-max 32 -o build/hw
 """
 
 
@@ -47,7 +50,8 @@ def array_options(required: bool):
         click.option("--b", "b_fmt", **need, metavar="FMT", help="format of B's codes"),
         click.option("--out", "out_fmt", **need, metavar="FMT", help="format of Z's codes"),
         click.option("--acc", "acc_fmt", default=None, metavar="FMT",
-                     help="accumulator acc:W:F (default: exact for k-max)"),
+                     help="accumulator: acc:W:F, or a float accumulator fp32|bf16|fp16|float:E:M[,chunk=N] "
+                          "(default: exact for k-max)"),
         click.option("--bias", "bias_fmt", default=None, metavar="FMT", help="bias format (default: the output format)"),
         click.option("--k-max", "k_max", type=click.IntRange(min=1), default=1024, show_default=True,
                      help="longest dot product accepted"),
