@@ -132,40 +132,47 @@ def grid(fmt):
     return 2.0 ** fmt.frac, 2.0 ** -fmt.frac, float(fmt.min_code), float(fmt.max_code)
 
 
-def momentum_step_kernel(prop_mode: str, update_mode: str, unit_rows: bool = False):
+def momentum_step_kernel(prop_mode: str, update_mode: str, unit_rows: bool = False, norms: bool = True):
     """The parameter update in one pass over a K x N parameter (update.py states the rule).
 
     Per element: ``u = Q_prop(m * u - lr * g)``, ``w = Q_update(w + u)``, both
     in place, counting overflows, and per column of ``w`` its sum of squares
     (for the max-column-norm constraint) and its narrower-overflow count.
     ``unit_rows``: the arrays are N x K instead (a row per output unit, ``nn.Linear``'s
-    layout); each unit's sum of squares still adds its K squares in ascending k.
+    layout); each unit's sum of squares still adds its K squares in ascending k, from 0.
+    ``norms=False`` leaves ``sumsq`` alone (no max-norm constraint): the loop vectorizes.
     """
-    key = ("step", prop_mode, update_mode, unit_rows)
+    key = ("step", prop_mode, update_mode, unit_rows, norms)
     if key not in _kernels:
         qp, qu = _element(prop_mode), _element(update_mode)
-
-        @_njit(inline="always")
-        def one(w, u, g, i, j, jj, m, lr, ps, pi, plo, phi, us, ui, ulo, uhi, sumsq, col_narrower):  # pragma: no cover
-            uv, po, pn = qp(m * u[i, j] - lr * g[i, j], ps, pi, plo, phi)
-            u[i, j] = uv
-            wv, wo, n = qu(w[i, j] + uv, us, ui, ulo, uhi)
-            w[i, j] = wv
-            col_narrower[jj] += n
-            sumsq[jj] += wv * wv
-            return po, pn, wo
 
         @_njit()
         def step(w, u, g, m, lr, ps, pi, plo, phi, us, ui, ulo, uhi, sumsq, col_narrower):  # pragma: no cover
             R, C = w.shape
             po = pn = wo = 0
             for i in range(R):
+                ss = 0.0  # a unit's sum of squares (unit_rows), in ascending k
+                cn = 0
                 for j in range(C):
-                    a, b, c = one(w, u, g, i, j, i if unit_rows else j, m, lr, ps, pi, plo, phi, us, ui, ulo, uhi,
-                                  sumsq, col_narrower)
-                    po += a
-                    pn += b
-                    wo += c
+                    uv, o, n = qp(m * u[i, j] - lr * g[i, j], ps, pi, plo, phi)
+                    u[i, j] = uv
+                    po += o
+                    pn += n
+                    wv, o, n = qu(w[i, j] + uv, us, ui, ulo, uhi)
+                    w[i, j] = wv
+                    wo += o
+                    if unit_rows:
+                        cn += n
+                        if norms:
+                            ss += wv * wv
+                    else:
+                        col_narrower[j] += n
+                        if norms:
+                            sumsq[j] += wv * wv
+                if unit_rows:
+                    col_narrower[i] = cn
+                    if norms:
+                        sumsq[i] = ss
             return po, pn, wo
 
         _kernels[key] = step

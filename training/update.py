@@ -80,7 +80,7 @@ def fused_weight_update(qs: QuantState, name: str, w: torch.Tensor, u: torch.Ten
     units = w.shape[0] if unit_rows else w.shape[1]
     sumsq = torch.zeros(units, dtype=torch.float64)
     col_narrower = torch.zeros(units, dtype=torch.int64)
-    step = fastq.momentum_step_kernel(fp.round.value, fu.round.value, unit_rows)
+    step = fastq.momentum_step_kernel(fp.round.value, fu.round.value, unit_rows, max_col_norm is not None)
     po, pn, wo = step(w.numpy(), u.numpy(), g.numpy(), float(momentum), float(lr),
                       *fastq.grid(fp), *fastq.grid(fu), sumsq.numpy(), col_narrower.numpy())
     wn = int(col_narrower.sum())
