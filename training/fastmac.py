@@ -31,7 +31,8 @@ from .fastq import _njit
 MAX_PRODUCT_BITS = 53
 
 
-def _max_int(fmt) -> int:
+def max_code(fmt) -> int:
+    """The largest |code| of a fixed-point format."""
     return max(-fmt.min_code, fmt.max_code)
 
 
@@ -42,19 +43,25 @@ def exact_float64_sum(a, b, bias) -> bool:
     counted in units of the finest grid involved, stays below 2**53 (the formats'
     ranges bound the data, so no pass over it is needed).
     """
-    fmts = [a.fmt, b.fmt] + ([] if bias is None else [bias.fmt])
-    if any(f.kind not in ("fixed", "dfixed") for f in fmts):
-        return False
     if a.values.dtype != torch.float64 or b.values.dtype != torch.float64:
         return False
-    g_prod = -(a.fmt.frac + b.fmt.frac)
-    g = g_prod if bias is None else min(g_prod, -bias.fmt.frac)
+    return exact_fixed_sum(a.values.shape[1], a.fmt, b.fmt, None if bias is None else bias.fmt)
+
+
+def exact_fixed_sum(k: int, a_fmt, b_fmt, bias_fmt=None) -> bool:
+    """Whether any float64 sum of ``k`` products of ``a_fmt`` and ``b_fmt`` values (and a bias) is exact:
+    fixed-point formats whose ``k * max|a| * max|b| + max|bias|``, counted in units of the finest
+    grid involved, stays below 2**53 (and far from float64's range)."""
+    fmts = [a_fmt, b_fmt] + ([] if bias_fmt is None else [bias_fmt])
+    if any(f.kind not in ("fixed", "dfixed") for f in fmts):
+        return False
+    g_prod = -(a_fmt.frac + b_fmt.frac)
+    g = g_prod if bias_fmt is None else min(g_prod, -bias_fmt.frac)
     if g < -1074:
         return False
-    k = a.values.shape[1]
-    bound = (k * _max_int(a.fmt) * _max_int(b.fmt)) << (g_prod - g)
-    if bias is not None:
-        bound += _max_int(bias.fmt) << (-bias.fmt.frac - g)
+    bound = (k * max_code(a_fmt) * max_code(b_fmt)) << (g_prod - g)
+    if bias_fmt is not None:
+        bound += max_code(bias_fmt) << (-bias_fmt.frac - g)
     return bound < (1 << 53) and math.ldexp(float(bound), g) < 2.0 ** 1000
 
 

@@ -165,11 +165,9 @@ class QuantState:
             # every partial sum is an integer below 2**53 on the finest grid: the float64 matmul
             # *is* the exact accumulator, and requantizing it is quantizing at the output format
             v = a.values @ b.values if bias is None else torch.addmm(bias.values, a.values, b.values)
-        if out_fmt.kind == "dfixed" and self.training and not self.controller.state(out_group).set:
-            # an unset output range is set from the (exact, or float64 estimate of the) result first
-            est = v if exact else a.values @ b.values + (0 if bias is None else bias.values)
-            self.controller.maybe_init(out_group, est, out_fmt)
-            out_fmt = self.fmt(out_group)
+        # an unset output range is set from the (exact, or float64 estimate of the) result first
+        out_fmt = self._init_output(out_group, out_fmt, (lambda: v) if exact else
+                                    (lambda: a.values @ b.values + (0 if bias is None else bias.values)))
         if exact and fastq.supports(out_fmt):
             qt, ovf = self._requantize(out_group, v, out_fmt, record, want_mask=bool(self.mac_hooks))
         else:
@@ -183,6 +181,21 @@ class QuantState:
                 self.controller.observe(out_group, z, ovf, out_fmt)
             qt = QT(out_fmt.decode(z), z, out_fmt)
         return self._after_matmul(tag, a, b, bias, qt, ovf, out_group)
+
+    def _init_output(self, out_group: str, out_fmt, estimate):
+        """``out_group``'s format, its dynamic range first set from ``estimate()`` (the exact result
+        or a float64 estimate of it) if it is unset."""
+        if out_fmt.kind == "dfixed" and self.training and not self.controller.state(out_group).set:
+            self.controller.maybe_init(out_group, estimate(), out_fmt)
+            out_fmt = self.fmt(out_group)
+        return out_fmt
+
+    def requantize_exact(self, out_group: str, v: torch.Tensor, record: bool = True):
+        """``(QT, flags or None)``: the exact sums ``v`` of a MAC-contract matmul (float64, bias included)
+        requantized once to ``out_group``'s format (its range set from ``v`` if unset), as ``matmul``
+        does; the caller runs ``_after_matmul`` (or, for a convolution, the point hooks alone)."""
+        out_fmt = self._init_output(out_group, self.fmt(out_group), lambda: v)
+        return self._requantize(out_group, v, out_fmt, record, want_mask=bool(self.mac_hooks))
 
     def _float_acc_matmul(self, tag, a, b, bias, out_group, out_fmt, record) -> QT:
         """The matmul with the run's float accumulator: its running sums ``s`` (``fastmac``, exact,
