@@ -42,9 +42,10 @@ def _quantize_operands(qs: QuantState, site: str, x, w, b):
     return xq, wq, bq
 
 
-def _grads(qs: QuantState, site: str, rows: QT, dq: QT, want_w: bool, want_b: bool):
+def _grads(qs: QuantState, site: str, rows: QT, dq: QT, want_w: bool, want_b: bool, col_major: bool = False):
     """The weight-gradient (``rows.T @ dq``) and bias-gradient (``1 @ dq``) MACs of a site."""
-    dw = qs.matmul(f"{site}:weight_grad", rows.t(), dq, f"{site}.dEdw").values if want_w else None
+    dw = qs.matmul(f"{site}:weight_grad", rows.t(), dq, f"{site}.dEdw", col_major=col_major).values if want_w \
+        else None
     db = None
     if want_b:
         db = qs.matmul(f"{site}:bias_grad", _ones_qt(dq.values.shape[0], dq), dq, f"{site}.dEdb").values
@@ -69,7 +70,8 @@ class MatmulFn(torch.autograd.Function):
         dq = qs.quantize(f"{site}.dEdz", g.detach())
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         dx = qs.matmul(f"{site}:input_grad", dq, ctx.wq.t(), f"{site}.dEdx").values if need_x else None
-        dw, db = _grads(qs, site, ctx.xq, dq, need_w, need_b)
+        # column-major: w is usually a Linear's weight.t(), whose gradient then needs no copy
+        dw, db = _grads(qs, site, ctx.xq, dq, need_w, need_b, col_major=not ctx.wq.values.is_contiguous())
         cast = [None if t is None else t.to(d) for t, d in zip((dx, dw, db), ctx.dtypes)]
         return (*cast, None, None)
 

@@ -123,7 +123,11 @@ class QuantState:
         return qt
 
     def _requantize(self, rgroup: str, x: torch.Tensor, fmt, record: bool, want_mask: bool = False):
-        """``(QT, overflow flags or None)`` of ``x`` on ``fmt``, counted in ``rgroup``'s statistics."""
+        """``(QT, overflow flags or None)`` of ``x`` on ``fmt``, counted in ``rgroup``'s statistics
+        (a transposed contiguous matrix, e.g. ``weight.t()``, is quantized in its own layout: no copy)."""
+        if x.dim() == 2 and not x.is_contiguous() and x.t().is_contiguous():
+            qt, mask = self._requantize(rgroup, x.t(), fmt, record, want_mask)
+            return qt.t(), None if mask is None else mask.t()
         q = None
         if fastq.supports(fmt):
             q = fastq.quantize_fixed(x, fmt, want_mask, want_max=self.controller.tracking)
@@ -143,9 +147,12 @@ class QuantState:
         return QT(x) if fmt is None else QT(x, None, fmt)
 
     # ---- MAC-contract matmul ------------------------------------------------
-    def matmul(self, tag: str, a: QT, b: QT, out_group: str, bias: QT | None = None, record: bool = True) -> QT:
+    def matmul(self, tag: str, a: QT, b: QT, out_group: str, bias: QT | None = None, record: bool = True,
+               col_major: bool = False) -> QT:
         """``requant(a @ b + bias)`` to ``out_group``'s prop format under the MAC contract: by a
-        float64 path that is exact by proof or checked bound (``fastmac``), else ``mac_reference``."""
+        float64 path that is exact by proof or checked bound (``fastmac``), else ``mac_reference``.
+        ``col_major``: the exact fixed-point path returns the result column-major (its ``.t()``
+        contiguous; the same values), e.g. a weight gradient for an N x K ``nn.Linear`` weight."""
         if a.fmt is None or b.fmt is None or self.base("prop") is None:
             v = a.values.to(torch.float32) @ b.values.to(torch.float32)
             if bias is not None:
@@ -164,7 +171,10 @@ class QuantState:
         if exact:
             # every partial sum is an integer below 2**53 on the finest grid: the float64 matmul
             # *is* the exact accumulator, and requantizing it is quantizing at the output format
-            v = a.values @ b.values if bias is None else torch.addmm(bias.values, a.values, b.values)
+            if col_major and bias is None:
+                v = (b.values.t() @ a.values.t()).t()  # exact whatever the order: the same sums
+            else:
+                v = a.values @ b.values if bias is None else torch.addmm(bias.values, a.values, b.values)
         # an unset output range is set from the (exact, or float64 estimate of the) result first
         out_fmt = self._init_output(out_group, out_fmt, (lambda: v) if exact else
                                     (lambda: a.values @ b.values + (0 if bias is None else bias.values)))
