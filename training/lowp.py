@@ -90,7 +90,17 @@ def state_of(model: nn.Module) -> LowpState:
 
 
 # ---- the site arithmetic shared by swapped modules and the intercepting mode ------------
+def _float32(st: LowpState, fn, *tensors, **kw):
+    """An unquantized run's matmul: plain float32 PyTorch (every quantization point is the identity),
+    back to the caller's dtype (float64 when only the update is quantized)."""
+    t32 = [None if t is None else t.to(torch.float32) for t in tensors]
+    out = fn(*t32, **kw)
+    return out.to(tensors[0].dtype)
+
+
 def _linear(st: LowpState, site: str, input, weight, bias=None):  # noqa: A002 (F.linear's names)
+    if not st.precision.quantized:
+        return _float32(st, F.linear, input, weight, bias)
     rows = input.reshape(-1, input.shape[-1])
     z = MatmulFn.apply(rows, weight.t(), bias, st.qs, site)
     return z.reshape(*input.shape[:-1], weight.shape[0])
@@ -115,6 +125,9 @@ def _padding(padding, kernel, dilation, where: str):
 def _conv(st: LowpState, site: str, nd: int, input, weight, bias=None, stride=1, padding=0, dilation=1,  # noqa: A002
           groups=1):
     x, w, b = input, weight, bias
+    if not st.precision.quantized and groups == 1:
+        fn = F.conv1d if nd == 1 else F.conv2d
+        return _float32(st, lambda x_, w_, b_: fn(x_, w_, b_, stride, padding, dilation), x, w, b)
     if groups != 1:
         raise LowpError(f"{site}: a convolution with groups={groups} cannot be put under the MAC contract; "
                         f"supported are {SUPPORTED}")
