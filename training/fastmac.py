@@ -5,6 +5,7 @@ finest grid, one float64 matmul *is* the exact accumulator.
 
 Float formats: products of two such floats are exact in float64 but their sum
 is not.  ``s = fl(bias + a @ b)`` is within ``E = gamma * (|bias| + |a| @ |b|)``
+(``|a_i| @ |b_j|`` itself bounded by ``||a_i|| ||b_j||``, Cauchy-Schwarz, without a second matmul)
 of the exact sum (any summation order; no float64 underflow or overflow on
 these grids, which non-finite results betray).  Rounding to the output format
 is monotonic, so where ``s - E`` and ``s + E`` round to the same value with
@@ -31,7 +32,8 @@ from .fastq import _njit
 MAX_PRODUCT_BITS = 53
 
 
-def _max_int(fmt) -> int:
+def max_code(fmt) -> int:
+    """The largest |code| of a fixed-point format."""
     return max(-fmt.min_code, fmt.max_code)
 
 
@@ -42,19 +44,25 @@ def exact_float64_sum(a, b, bias) -> bool:
     counted in units of the finest grid involved, stays below 2**53 (the formats'
     ranges bound the data, so no pass over it is needed).
     """
-    fmts = [a.fmt, b.fmt] + ([] if bias is None else [bias.fmt])
-    if any(f.kind not in ("fixed", "dfixed") for f in fmts):
-        return False
     if a.values.dtype != torch.float64 or b.values.dtype != torch.float64:
         return False
-    g_prod = -(a.fmt.frac + b.fmt.frac)
-    g = g_prod if bias is None else min(g_prod, -bias.fmt.frac)
+    return exact_fixed_sum(a.values.shape[1], a.fmt, b.fmt, None if bias is None else bias.fmt)
+
+
+def exact_fixed_sum(k: int, a_fmt, b_fmt, bias_fmt=None) -> bool:
+    """Whether any float64 sum of ``k`` products of ``a_fmt`` and ``b_fmt`` values (and a bias) is exact:
+    fixed-point formats whose ``k * max|a| * max|b| + max|bias|``, counted in units of the finest
+    grid involved, stays below 2**53 (and far from float64's range)."""
+    fmts = [a_fmt, b_fmt] + ([] if bias_fmt is None else [bias_fmt])
+    if any(f.kind not in ("fixed", "dfixed") for f in fmts):
+        return False
+    g_prod = -(a_fmt.frac + b_fmt.frac)
+    g = g_prod if bias_fmt is None else min(g_prod, -bias_fmt.frac)
     if g < -1074:
         return False
-    k = a.values.shape[1]
-    bound = (k * _max_int(a.fmt) * _max_int(b.fmt)) << (g_prod - g)
-    if bias is not None:
-        bound += _max_int(bias.fmt) << (-bias.fmt.frac - g)
+    bound = (k * max_code(a_fmt) * max_code(b_fmt)) << (g_prod - g)
+    if bias_fmt is not None:
+        bound += max_code(bias_fmt) << (-bias_fmt.frac - g)
     return bound < (1 << 53) and math.ldexp(float(bound), g) < 2.0 ** 1000
 
 
@@ -117,21 +125,36 @@ def _grid_exponent(fmt) -> int:
     return fmt.q0 if fmt.kind == "float" else -fmt.frac
 
 
-def filtered_float_mac(a, b, bias, out_fmt, exact_grid: bool = True):
+def _norms_safe(a_fmt, b_fmt, k: int) -> bool:
+    """Squares of every finite value of both formats are float64-normal, and ``k`` of them stay far below
+    its largest value: float64 norms then have the relative error of a sum (for the Cauchy-Schwarz bound)."""
+    return 2 * min(a_fmt.q0, b_fmt.q0) >= -1022 and 2 * (max(a_fmt.emax, b_fmt.emax) + 1) + math.log2(max(1, k)) < 1000
+
+
+def filtered_float_mac(a, b, bias, out_fmt, exact_grid: bool = True, norm_bound: bool = True):
     """``(values, overflow flags)`` of ``requant(a @ b + bias)`` onto float ``out_fmt``, exactly.
 
     ``a``/``b``/``bias`` are ``QT``s (float64 values on their formats' grids).
     ``exact_grid=False`` skips the below-2**53 shortcut (tests exercise the bound alone).
+    ``norm_bound``: bound ``|a| @ |b|`` by row and column norms (Cauchy-Schwarz) instead of a
+    second matmul; looser, so a few more elements go to the exact recompute.
     """
     from fewbits.sim import mac_reference
 
     K = a.values.shape[1]
     av, bv = a.values.contiguous(), b.values.contiguous()
-    if bias is None:
-        s = av @ bv
+    s = av @ bv if bias is None else torch.addmm(bias.values, av, bv)
+    if norm_bound and _norms_safe(a.fmt, b.fmt, K):
+        # Cauchy-Schwarz: sum_k |a_ik| |b_kj| <= ||a_i|| ||b_j||, no second matmul; the factor covers
+        # the float64 roundings of the norms and their product (squares neither underflow nor overflow)
+        na = torch.linalg.vector_norm(av, dim=1)
+        nb = torch.linalg.vector_norm(bv, dim=0)
+        t = torch.outer(na, nb * (1.0 + (K + 10) * 2.0 ** -52))
+        if bias is not None:
+            t += bias.values.abs()
+    elif bias is None:
         t = av.abs() @ bv.abs()
     else:
-        s = torch.addmm(bias.values, av, bv)
         t = torch.addmm(bias.values.abs(), av.abs(), bv.abs())
     # gamma_{K+1} = (K+1)u / (1 - (K+1)u) with u = 2**-53, doubled for the rounding of t itself
     gamma = (K + 3) * 2.0 ** -52

@@ -132,23 +132,28 @@ def grid(fmt):
     return 2.0 ** fmt.frac, 2.0 ** -fmt.frac, float(fmt.min_code), float(fmt.max_code)
 
 
-def momentum_step_kernel(prop_mode: str, update_mode: str):
+def momentum_step_kernel(prop_mode: str, update_mode: str, unit_rows: bool = False, norms: bool = True):
     """The parameter update in one pass over a K x N parameter (update.py states the rule).
 
     Per element: ``u = Q_prop(m * u - lr * g)``, ``w = Q_update(w + u)``, both
     in place, counting overflows, and per column of ``w`` its sum of squares
     (for the max-column-norm constraint) and its narrower-overflow count.
+    ``unit_rows``: the arrays are N x K instead (a row per output unit, ``nn.Linear``'s
+    layout); each unit's sum of squares still adds its K squares in ascending k, from 0.
+    ``norms=False`` leaves ``sumsq`` alone (no max-norm constraint): the loop vectorizes.
     """
-    key = ("step", prop_mode, update_mode)
+    key = ("step", prop_mode, update_mode, unit_rows, norms)
     if key not in _kernels:
         qp, qu = _element(prop_mode), _element(update_mode)
 
         @_njit()
         def step(w, u, g, m, lr, ps, pi, plo, phi, us, ui, ulo, uhi, sumsq, col_narrower):  # pragma: no cover
-            K, N = w.shape
+            R, C = w.shape
             po = pn = wo = 0
-            for i in range(K):
-                for j in range(N):
+            for i in range(R):
+                ss = 0.0  # a unit's sum of squares (unit_rows), in ascending k
+                cn = 0
+                for j in range(C):
                     uv, o, n = qp(m * u[i, j] - lr * g[i, j], ps, pi, plo, phi)
                     u[i, j] = uv
                     po += o
@@ -156,28 +161,40 @@ def momentum_step_kernel(prop_mode: str, update_mode: str):
                     wv, o, n = qu(w[i, j] + uv, us, ui, ulo, uhi)
                     w[i, j] = wv
                     wo += o
-                    col_narrower[j] += n
-                    sumsq[j] += wv * wv
+                    if unit_rows:
+                        cn += n
+                        if norms:
+                            ss += wv * wv
+                    else:
+                        col_narrower[j] += n
+                        if norms:
+                            sumsq[j] += wv * wv
+                if unit_rows:
+                    col_narrower[i] = cn
+                    if norms:
+                        sumsq[i] = ss
             return po, pn, wo
 
         _kernels[key] = step
     return _kernels[key]
 
 
-def column_scale_kernel(mode: str):
-    """``w[:, j] = Q(w[:, j] * factor[j])`` in place for the columns with ``active[j]``."""
-    key = ("scale", mode)
+def column_scale_kernel(mode: str, unit_rows: bool = False):
+    """``w[:, j] = Q(w[:, j] * factor[j])`` in place for the columns with ``active[j]``
+    (``unit_rows``: ``w[j, :]``, an N x K array)."""
+    key = ("scale", mode, unit_rows)
     if key not in _kernels:
         q = _element(mode)
 
         @_njit()
         def scale(w, factor, active, s, inv, lo, hi):  # pragma: no cover - compiled
-            K, N = w.shape
+            R, C = w.shape
             ovf = narrower = 0
-            for i in range(K):
-                for j in range(N):
-                    if active[j]:
-                        v, o, n = q(w[i, j] * factor[j], s, inv, lo, hi)
+            for i in range(R):
+                for j in range(C):
+                    jj = i if unit_rows else j
+                    if active[jj]:
+                        v, o, n = q(w[i, j] * factor[jj], s, inv, lo, hi)
                         w[i, j] = v
                         ovf += o
                         narrower += n

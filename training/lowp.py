@@ -90,7 +90,17 @@ def state_of(model: nn.Module) -> LowpState:
 
 
 # ---- the site arithmetic shared by swapped modules and the intercepting mode ------------
+def _float32(st: LowpState, fn, *tensors, **kw):
+    """An unquantized run's matmul: plain float32 PyTorch (every quantization point is the identity),
+    back to the caller's dtype (float64 when only the update is quantized)."""
+    t32 = [None if t is None else t.to(torch.float32) for t in tensors]
+    out = fn(*t32, **kw)
+    return out.to(tensors[0].dtype)
+
+
 def _linear(st: LowpState, site: str, input, weight, bias=None):  # noqa: A002 (F.linear's names)
+    if not st.precision.quantized:
+        return _float32(st, F.linear, input, weight, bias)
     rows = input.reshape(-1, input.shape[-1])
     z = MatmulFn.apply(rows, weight.t(), bias, st.qs, site)
     return z.reshape(*input.shape[:-1], weight.shape[0])
@@ -115,6 +125,9 @@ def _padding(padding, kernel, dilation, where: str):
 def _conv(st: LowpState, site: str, nd: int, input, weight, bias=None, stride=1, padding=0, dilation=1,  # noqa: A002
           groups=1):
     x, w, b = input, weight, bias
+    if not st.precision.quantized and groups == 1:
+        fn = F.conv1d if nd == 1 else F.conv2d
+        return _float32(st, lambda x_, w_, b_: fn(x_, w_, b_, stride, padding, dilation), x, w, b)
     if groups != 1:
         raise LowpError(f"{site}: a convolution with groups={groups} cannot be put under the MAC contract; "
                         f"supported are {SUPPORTED}")
@@ -369,15 +382,23 @@ class SGD:
 
     @torch.no_grad()
     def step(self) -> None:
-        from .update import apply_update
+        from .update import apply_update, fused_weight_update
 
         qs = self.st.qs
         for site, m in self.site_modules.items():
             if m.weight.grad is None:
                 continue  # the site did not run in this step
-            layer = self._paper_layer(site, m)
-            apply_update(qs, layer, self.lr, self.momentum)
-            m.weight.copy_(layer.weight.detach().t().reshape(m.weight.shape))
+            w, n = m.weight, m.weight.shape[0]
+            u = self._momentum(site, w)
+            # in place on the N x K rows of the layer's own weight (no copies); else the unfused rule
+            if not fused_weight_update(qs, site, w.data.view(n, -1), u, w.grad.reshape(n, -1), self.lr,
+                                       self.momentum, self.max_norm, unit_rows=True):
+                layer = self._paper_layer(site, m)
+                apply_update(qs, layer, self.lr, self.momentum)
+                if layer.weight.data_ptr() != w.data_ptr():
+                    w.copy_(layer.weight.detach().t().reshape(w.shape))
+            else:
+                self._bias_update(site, m)
             m.weight.grad = None
         for name, p in self.others:
             if p.grad is not None:
@@ -387,25 +408,58 @@ class SGD:
         self.steps += 1
         ctl.tracking = self.st.precision.dynamic and self.steps < self.st.track_steps
 
+    def _momentum(self, site: str, w: torch.Tensor) -> torch.Tensor:
+        """The site's weight momentum, N x K (a row per output unit); ``buf[site.update_w]`` is its K x N view."""
+        key = site + ".update_w"
+        if key not in self.buf:
+            u = torch.zeros(w.shape[0], w[0].numel(), dtype=w.dtype)
+            self.buf[key] = u.t()
+        return self.buf[key].t()
+
+    def _bias_momentum(self, site: str, n: int, dtype) -> torch.Tensor:
+        key = site + ".update_b"
+        if key not in self.buf:
+            self.buf[key] = torch.zeros(n, dtype=dtype)
+        return self.buf[key]
+
+    def _bias_update(self, site: str, m: nn.Module) -> None:
+        """``apply_update``'s bias rule (the weights done by the fused kernel)."""
+        b = m.bias
+        if b is None:
+            return
+        qs = self.st.qs
+        ub = self._bias_momentum(site, b.shape[0], b.dtype)
+        ub.copy_(qs.quantize(f"{site}.update_b", self.momentum * ub - self.lr * b.grad).values)
+        b.copy_(qs.quantize(f"{site}.b_stored", b + ub, width="update").values)
+        b.grad = None
+
     def _paper_layer(self, site: str, m: nn.Module):
-        """The site's weights as the paper's K x N matrix (contiguous float64, for the fused kernel)."""
+        """The site's weights as the paper's K x N matrix: a view of the layer's own weight, or a
+        contiguous copy when the column norms are needed (their float sum order is the K x N one)."""
         w = m.weight
         n = w.shape[0]
-        wt = nn.Parameter(w.detach().reshape(n, -1).t().contiguous(), requires_grad=True)
-        wt.grad = w.grad.detach().reshape(n, -1).t().contiguous().to(wt.dtype)
+        if self.max_norm is None:
+            wt = w.view(n, -1).t()
+            wt.grad = w.grad.reshape(n, -1).t().to(wt.dtype)
+        else:
+            wt = nn.Parameter(w.detach().reshape(n, -1).t().contiguous(), requires_grad=True)
+            wt.grad = w.grad.detach().reshape(n, -1).t().contiguous().to(wt.dtype)
         if m.bias is not None:
             b = m.bias
         else:
             b = nn.Parameter(torch.zeros(n, dtype=w.dtype))
             b.grad = torch.zeros(n, dtype=w.dtype)
-        uw = self.buf.setdefault(site + ".update_w", torch.zeros_like(wt))
-        ub = self.buf.setdefault(site + ".update_b", torch.zeros(n, dtype=w.dtype))
+        uw = self.buf[site + ".update_w"]
+        ub = self._bias_momentum(site, n, w.dtype)
         return types.SimpleNamespace(name=site, weight=wt, bias=b, update_w=uw, update_b=ub, lr_scale=1.0,
                                      max_col_norm=self.max_norm)
 
     def _other_update(self, name: str, p: torch.Tensor) -> None:
         qs = self.st.qs
-        u = self.buf.setdefault(name + ".update", torch.zeros_like(p))
+        key = name + ".update"
+        if key not in self.buf:
+            self.buf[key] = torch.zeros_like(p)
+        u = self.buf[key]
         step = self.momentum * u - self.lr * p.grad
         if id(p) in self.float_ids:
             u.copy_(step)

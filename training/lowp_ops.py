@@ -30,6 +30,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from . import fastconv, fastmac
 from .layers import _ones_qt
 from .qcore import QT, QuantState
 
@@ -41,9 +42,10 @@ def _quantize_operands(qs: QuantState, site: str, x, w, b):
     return xq, wq, bq
 
 
-def _grads(qs: QuantState, site: str, rows: QT, dq: QT, want_w: bool, want_b: bool):
+def _grads(qs: QuantState, site: str, rows: QT, dq: QT, want_w: bool, want_b: bool, col_major: bool = False):
     """The weight-gradient (``rows.T @ dq``) and bias-gradient (``1 @ dq``) MACs of a site."""
-    dw = qs.matmul(f"{site}:weight_grad", rows.t(), dq, f"{site}.dEdw").values if want_w else None
+    dw = qs.matmul(f"{site}:weight_grad", rows.t(), dq, f"{site}.dEdw", col_major=col_major).values if want_w \
+        else None
     db = None
     if want_b:
         db = qs.matmul(f"{site}:bias_grad", _ones_qt(dq.values.shape[0], dq), dq, f"{site}.dEdb").values
@@ -68,7 +70,8 @@ class MatmulFn(torch.autograd.Function):
         dq = qs.quantize(f"{site}.dEdz", g.detach())
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         dx = qs.matmul(f"{site}:input_grad", dq, ctx.wq.t(), f"{site}.dEdx").values if need_x else None
-        dw, db = _grads(qs, site, ctx.xq, dq, need_w, need_b)
+        # column-major: w is usually a Linear's weight.t(), whose gradient then needs no copy
+        dw, db = _grads(qs, site, ctx.xq, dq, need_w, need_b, col_major=not ctx.wq.values.is_contiguous())
         cast = [None if t is None else t.to(d) for t, d in zip((dx, dw, db), ctx.dtypes)]
         return (*cast, None, None)
 
@@ -82,43 +85,98 @@ def conv_geometry(x_shape, w_shape, stride, padding, dilation):
     return ho, wo
 
 
+def _conv_rows(xq: QT, k, stride, padding, dilation) -> QT:
+    """The im2col rows (B*Ho*Wo x C*kh*kw) of a quantized image: the MAC's ``A`` operand."""
+    B = xq.values.shape[0]
+    rows = F.unfold(xq.values, k, dilation=dilation, padding=padding, stride=stride)
+    return QT(rows.transpose(1, 2).reshape(-1, rows.shape[1]), None, xq.fmt)
+
+
+def _fast_conv(qs: QuantState, *fmts) -> bool:
+    """The float32 convolution path (``fastconv``) for these operand formats: fixed point, the exact
+    accumulator, no MAC hooks (a capture records the im2col matmuls themselves)."""
+    return not qs.mac_hooks and qs.spec.acc is None and fastconv.applies(*fmts) and fastconv.available()
+
+
+def _exact_out(qs: QuantState, tag: str, group: str, sums: torch.Tensor, a_fmt, b_fmt, bias: QT | None = None) -> QT:
+    """Integer sums of code products (exact) scaled onto their grid, plus the bias, requantized once."""
+    v = sums * 2.0 ** -(a_fmt.frac + b_fmt.frac)  # a power of two: exact
+    if bias is not None:
+        v = v + bias.values.reshape(1, -1, *([1] * (v.dim() - 2)))  # exact (``exact_fixed_sum``)
+    qt, ovf = qs.requantize_exact(group, v)
+    return qs._after_matmul(tag, None, None, bias, qt, ovf, group)
+
+
 class Conv2dFn(torch.autograd.Function):
     """A 2-D convolution (groups 1, zero padding, any stride/dilation) as im2col MAC-contract matmuls.
 
     ``w`` is the layer's ``F x C x kh x kw`` weight; the MAC's ``B`` operand is
-    its ``(C*kh*kw) x F`` matrix (the column norms are the filter norms).
+    its ``(C*kh*kw) x F`` matrix (the column norms are the filter norms).  For fixed-point
+    operands the same exact sums come from float32 convolutions of the split codes
+    (``fastconv``), when its bound allows; else from the im2col matmuls.
     """
 
     @staticmethod
     def forward(ctx, x, w, b, qs, site, stride, padding, dilation):
         xq, wq, bq = _quantize_operands(qs, site, x, w, b)
         B = x.shape[0]
-        Fo, k = w.shape[0], tuple(w.shape[-2:])
+        Fo, C, k = w.shape[0], w.shape[1], tuple(w.shape[-2:])
         ho, wo = conv_geometry(x.shape, w.shape, stride, padding, dilation)
-        rows = F.unfold(xq.values, k, dilation=dilation, padding=padding, stride=stride)
-        rows = QT(rows.transpose(1, 2).reshape(B * ho * wo, -1), None, xq.fmt)
-        wm = QT(wq.values.reshape(Fo, -1).t(), None, wq.fmt)
-        z = qs.matmul(f"{site}:forward", rows, wm, f"{site}.z", bq)
-        ctx.qs, ctx.site, ctx.rows, ctx.wq = qs, site, rows, wq
+        ctx.qs, ctx.site, ctx.xq, ctx.wq, ctx.rows, ctx.x32 = qs, site, xq, wq, None, None
         ctx.geom = (tuple(x.shape), stride, padding, dilation, ho, wo)
         ctx.dtypes = (x.dtype, w.dtype, None if b is None else b.dtype)
+        if _fast_conv(qs, xq.fmt, wq.fmt):
+            kk = C * k[0] * k[1]
+            sw = fastconv.forward_plan(kk, fastconv.max_code(xq.fmt), fastconv.max_code(wq.fmt))
+            if sw is not None and fastmac.exact_fixed_sum(kk, xq.fmt, wq.fmt, None if bq is None else bq.fmt):
+                ctx.x32 = fastconv.codes32(xq.values, xq.fmt)
+                ctx.w32 = fastconv.codes32(wq.values, wq.fmt)
+                sums = fastconv.conv_forward(ctx.x32, ctx.w32, sw, stride, padding, dilation)
+                z = _exact_out(qs, f"{site}:forward", f"{site}.z", sums, xq.fmt, wq.fmt, bq)
+                return z.values.to(x.dtype)
+        rows = ctx.rows = _conv_rows(xq, k, stride, padding, dilation)
+        wm = QT(wq.values.reshape(Fo, -1).t(), None, wq.fmt)
+        z = qs.matmul(f"{site}:forward", rows, wm, f"{site}.z", bq)
         return z.values.reshape(B, ho, wo, Fo).permute(0, 3, 1, 2).to(x.dtype).contiguous()
 
     @staticmethod
     def backward(ctx, g):
-        qs, site, wq = ctx.qs, ctx.site, ctx.wq
+        qs, site, wq, xq = ctx.qs, ctx.site, ctx.wq, ctx.xq
         (Bn, C, H, W), stride, padding, dilation, ho, wo = ctx.geom
         Fo, kh, kw = wq.values.shape[0], wq.values.shape[2], wq.values.shape[3]
         dimg = qs.quantize(f"{site}.dEdz", g.detach())
-        dq = QT(dimg.values.permute(0, 2, 3, 1).reshape(-1, Fo), None, dimg.fmt)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        dx = None
+        fast = _fast_conv(qs, xq.fmt, wq.fmt, dimg.fmt)
+        d32 = fastconv.codes32(dimg.values, dimg.fmt) if fast else None
+        dq = None
+        dx = dw = db = None
         if need_x:
-            dx = _conv_input_grad(qs, site, dimg, wq, (H, W), stride, padding, dilation).to(ctx.dtypes[0])
-        dw, db = _grads(qs, site, ctx.rows, dq, need_w, need_b)
-        if dw is not None:
-            dw = dw.t().reshape(Fo, C, kh, kw).to(ctx.dtypes[1])
-        if db is not None:
+            kk = Fo * kh * kw
+            sw = fastconv.forward_plan(kk, fastconv.max_code(dimg.fmt), fastconv.max_code(wq.fmt)) if fast else None
+            if sw is not None and fastmac.exact_fixed_sum(kk, dimg.fmt, wq.fmt):
+                w32 = ctx.w32 if ctx.x32 is not None else fastconv.codes32(wq.values, wq.fmt)
+                sums = fastconv.conv_input_grad(d32, w32, (Bn, C, H, W), sw, stride, padding, dilation)
+                dx = _exact_out(qs, f"{site}:input_grad", f"{site}.dEdx", sums, dimg.fmt, wq.fmt).values
+            else:
+                dx = _conv_input_grad(qs, site, dimg, wq, (H, W), stride, padding, dilation)
+            dx = dx.to(ctx.dtypes[0])
+        if need_w:
+            plan = fastconv.weight_grad_plan(ho * wo, Bn, fastconv.max_code(xq.fmt),
+                                             fastconv.max_code(dimg.fmt)) if fast else None
+            if plan is not None and fastmac.exact_fixed_sum(Bn * ho * wo, xq.fmt, dimg.fmt):
+                x32 = ctx.x32 if ctx.x32 is not None else fastconv.codes32(xq.values, xq.fmt)
+                sums = fastconv.conv_weight_grad(x32, d32, wq.values.shape, *plan, stride, padding, dilation)
+                dw = _exact_out(qs, f"{site}:weight_grad", f"{site}.dEdw", sums, xq.fmt, dimg.fmt).values
+            else:
+                rows = ctx.rows if ctx.rows is not None else _conv_rows(xq, (kh, kw), stride, padding, dilation)
+                dq = QT(dimg.values.permute(0, 2, 3, 1).reshape(-1, Fo), None, dimg.fmt)
+                dw, _ = _grads(qs, site, rows, dq, True, False)
+                dw = dw.t().reshape(Fo, C, kh, kw)
+            dw = dw.to(ctx.dtypes[1])
+        if need_b:
+            if dq is None:
+                dq = QT(dimg.values.permute(0, 2, 3, 1).reshape(-1, Fo), None, dimg.fmt)
+            _, db = _grads(qs, site, None, dq, False, True)
             db = db.to(ctx.dtypes[2])
         return dx, dw, db, None, None, None, None, None
 

@@ -123,7 +123,11 @@ class QuantState:
         return qt
 
     def _requantize(self, rgroup: str, x: torch.Tensor, fmt, record: bool, want_mask: bool = False):
-        """``(QT, overflow flags or None)`` of ``x`` on ``fmt``, counted in ``rgroup``'s statistics."""
+        """``(QT, overflow flags or None)`` of ``x`` on ``fmt``, counted in ``rgroup``'s statistics
+        (a transposed contiguous matrix, e.g. ``weight.t()``, is quantized in its own layout: no copy)."""
+        if x.dim() == 2 and not x.is_contiguous() and x.t().is_contiguous():
+            qt, mask = self._requantize(rgroup, x.t(), fmt, record, want_mask)
+            return qt.t(), None if mask is None else mask.t()
         q = None
         if fastq.supports(fmt):
             q = fastq.quantize_fixed(x, fmt, want_mask, want_max=self.controller.tracking)
@@ -143,9 +147,12 @@ class QuantState:
         return QT(x) if fmt is None else QT(x, None, fmt)
 
     # ---- MAC-contract matmul ------------------------------------------------
-    def matmul(self, tag: str, a: QT, b: QT, out_group: str, bias: QT | None = None, record: bool = True) -> QT:
+    def matmul(self, tag: str, a: QT, b: QT, out_group: str, bias: QT | None = None, record: bool = True,
+               col_major: bool = False) -> QT:
         """``requant(a @ b + bias)`` to ``out_group``'s prop format under the MAC contract: by a
-        float64 path that is exact by proof or checked bound (``fastmac``), else ``mac_reference``."""
+        float64 path that is exact by proof or checked bound (``fastmac``), else ``mac_reference``.
+        ``col_major``: the exact fixed-point path returns the result column-major (its ``.t()``
+        contiguous; the same values), e.g. a weight gradient for an N x K ``nn.Linear`` weight."""
         if a.fmt is None or b.fmt is None or self.base("prop") is None:
             v = a.values.to(torch.float32) @ b.values.to(torch.float32)
             if bias is not None:
@@ -164,12 +171,13 @@ class QuantState:
         if exact:
             # every partial sum is an integer below 2**53 on the finest grid: the float64 matmul
             # *is* the exact accumulator, and requantizing it is quantizing at the output format
-            v = a.values @ b.values if bias is None else torch.addmm(bias.values, a.values, b.values)
-        if out_fmt.kind == "dfixed" and self.training and not self.controller.state(out_group).set:
-            # an unset output range is set from the (exact, or float64 estimate of the) result first
-            est = v if exact else a.values @ b.values + (0 if bias is None else bias.values)
-            self.controller.maybe_init(out_group, est, out_fmt)
-            out_fmt = self.fmt(out_group)
+            if col_major and bias is None:
+                v = (b.values.t() @ a.values.t()).t()  # exact whatever the order: the same sums
+            else:
+                v = a.values @ b.values if bias is None else torch.addmm(bias.values, a.values, b.values)
+        # an unset output range is set from the (exact, or float64 estimate of the) result first
+        out_fmt = self._init_output(out_group, out_fmt, (lambda: v) if exact else
+                                    (lambda: a.values @ b.values + (0 if bias is None else bias.values)))
         if exact and fastq.supports(out_fmt):
             qt, ovf = self._requantize(out_group, v, out_fmt, record, want_mask=bool(self.mac_hooks))
         else:
@@ -183,6 +191,21 @@ class QuantState:
                 self.controller.observe(out_group, z, ovf, out_fmt)
             qt = QT(out_fmt.decode(z), z, out_fmt)
         return self._after_matmul(tag, a, b, bias, qt, ovf, out_group)
+
+    def _init_output(self, out_group: str, out_fmt, estimate):
+        """``out_group``'s format, its dynamic range first set from ``estimate()`` (the exact result
+        or a float64 estimate of it) if it is unset."""
+        if out_fmt.kind == "dfixed" and self.training and not self.controller.state(out_group).set:
+            self.controller.maybe_init(out_group, estimate(), out_fmt)
+            out_fmt = self.fmt(out_group)
+        return out_fmt
+
+    def requantize_exact(self, out_group: str, v: torch.Tensor, record: bool = True):
+        """``(QT, flags or None)``: the exact sums ``v`` of a MAC-contract matmul (float64, bias included)
+        requantized once to ``out_group``'s format (its range set from ``v`` if unset), as ``matmul``
+        does; the caller runs ``_after_matmul`` (or, for a convolution, the point hooks alone)."""
+        out_fmt = self._init_output(out_group, self.fmt(out_group), lambda: v)
+        return self._requantize(out_group, v, out_fmt, record, want_mask=bool(self.mac_hooks))
 
     def _float_acc_matmul(self, tag, a, b, bias, out_group, out_fmt, record) -> QT:
         """The matmul with the run's float accumulator: its running sums ``s`` (``fastmac``, exact,

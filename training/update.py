@@ -52,44 +52,54 @@ def _norm_factor(norms: torch.Tensor, max_col_norm: float) -> torch.Tensor:
 
 
 def _fused_weight_update(qs: QuantState, layer: QLayer, lr: float, momentum: float, gw: torch.Tensor) -> bool:
-    """The weight update as two passes of compiled loops (``fastq``), in place; False if not applicable.
+    """The weight update as two passes of compiled loops (``fastq``), in place; False if not applicable."""
+    return fused_weight_update(qs, layer.name, layer.weight.data, layer.update_w, gw, lr * layer.lr_scale, momentum,
+                               layer.max_col_norm)
+
+
+def fused_weight_update(qs: QuantState, name: str, w: torch.Tensor, u: torch.Tensor, gw: torch.Tensor, lr: float,
+                        momentum: float, max_col_norm: float | None, unit_rows: bool = False) -> bool:
+    """``apply_update``'s weight rule on ``w`` and its momentum ``u`` in place, as two passes of
+    compiled loops (``fastq``); False (nothing done) if not applicable.
 
     The same rule and the same quantization points as the unfused path, counted the
     same way; it needs set ranges (a dynamic group is set from its first tensor) and
-    formats ``fastq`` handles.  Point hooks (tests) see each point's values too.
+    formats ``fastq`` handles.  Point hooks (tests) see each point's values too, as K x N.
+    ``unit_rows``: ``w``, ``u`` and ``gw`` are N x K (a row per output unit: an ``nn.Linear``'s
+    or a flattened ``nn.Conv2d``'s weight), which changes no value (per-unit sums keep their order).
     """
-    name = layer.name
     gu, gs = f"{name}.update_w", f"{name}.w"  # stored weights share the range of w
     fp, fu = qs.fmt(gu), qs.fmt(gs, "update")
     if not (fastq.supports(fp) and fastq.supports(fu)) or not qs.training:
         return False
     if any(f.kind == "dfixed" and not qs.controller.state(g).set for f, g in ((fp, gu), (fu, gs))):
         return False
-    w, u = layer.weight.data, layer.update_w
     if not (w.is_contiguous() and u.is_contiguous() and w.dtype == u.dtype == torch.float64):
         return False
     g = gw.detach().to(torch.float64).contiguous()
-    sumsq = torch.zeros(w.shape[1], dtype=torch.float64)
-    col_narrower = torch.zeros(w.shape[1], dtype=torch.int64)
-    step = fastq.momentum_step_kernel(fp.round.value, fu.round.value)
-    po, pn, wo = step(w.numpy(), u.numpy(), g.numpy(), float(momentum), float(lr * layer.lr_scale),
+    units = w.shape[0] if unit_rows else w.shape[1]
+    sumsq = torch.zeros(units, dtype=torch.float64)
+    col_narrower = torch.zeros(units, dtype=torch.int64)
+    step = fastq.momentum_step_kernel(fp.round.value, fu.round.value, unit_rows, max_col_norm is not None)
+    po, pn, wo = step(w.numpy(), u.numpy(), g.numpy(), float(momentum), float(lr),
                       *fastq.grid(fp), *fastq.grid(fu), sumsq.numpy(), col_narrower.numpy())
     wn = int(col_narrower.sum())
     ctl, n, track = qs.controller, w.numel(), qs.controller.tracking
     ctl.observe_counts(gu, n, po, pn, float(u.abs().max()) if track else 0.0, fp)
     ctl.observe_counts(gs, n, wo, wn, float(w.abs().max()) if track else 0.0, fu)
-    _hooks(qs, gu, u, fp)
-    _hooks(qs, f"{name}.w_stored", w, fu)
+    kn = (lambda t: t.t()) if unit_rows else (lambda t: t)
+    _hooks(qs, gu, kn(u), fp)
+    _hooks(qs, f"{name}.w_stored", kn(w), fu)
     o, nn = 0, wn  # re-quantizing values already on the grid: nothing moves, the counts repeat
-    if layer.max_col_norm is not None:
-        factor = _norm_factor(torch.sqrt(sumsq), layer.max_col_norm)
+    if max_col_norm is not None:
+        factor = _norm_factor(torch.sqrt(sumsq), max_col_norm)
         active = ~_rescale_is_identity(factor, fu)
         if bool(active.any()):
-            o, nn = fastq.column_scale_kernel(fu.round.value)(w.numpy(), factor.numpy(), active.numpy(),
-                                                              *fastq.grid(fu))
+            o, nn = fastq.column_scale_kernel(fu.round.value, unit_rows)(w.numpy(), factor.numpy(), active.numpy(),
+                                                                         *fastq.grid(fu))
             nn += int(col_narrower[~active].sum())
     ctl.observe_counts(gs, n, o, nn, float(w.abs().max()) if track else 0.0, fu)
-    _hooks(qs, f"{name}.w_stored", w, fu)
+    _hooks(qs, f"{name}.w_stored", kn(w), fu)
     return True
 
 

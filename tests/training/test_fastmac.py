@@ -140,13 +140,14 @@ def same_values(x, y):
     return ((x == y) & (torch.signbit(x) == torch.signbit(y))) | (torch.isnan(x) & torch.isnan(y))
 
 
+@pytest.mark.parametrize("norm_bound", [True, False], ids=["norms", "abs-matmul"])
 @pytest.mark.parametrize("exact_grid", [True, False], ids=["grid+bound", "bound"])
 @pytest.mark.parametrize("seed", [51, 52])
 @pytest.mark.parametrize("mode", [Rounding.RNE, Rounding.RNA, Rounding.RTZ, Rounding.RDN], ids=lambda m: m.value)
 @pytest.mark.parametrize("kind", ["random", "cancel", "ties", "hidden", "overflow", "specials"])
 @pytest.mark.parametrize("af,out_name", [(fp16, "fp16"), (fp16, "bf16"), (fp8_e4m3, "e4m3"), (bf16, "e3m2-sat")],
                          ids=["fp16>fp16", "fp16>bf16", "e4m3>e4m3", "bf16>e3m2sat"])
-def test_float_matmul_is_mac_reference(monkeypatch, af, out_name, kind, mode, seed, exact_grid):
+def test_float_matmul_is_mac_reference(monkeypatch, af, out_name, kind, mode, seed, exact_grid, norm_bound):
     import dataclasses
 
     import fewbits.sim as sim
@@ -161,7 +162,7 @@ def test_float_matmul_is_mac_reference(monkeypatch, af, out_name, kind, mode, se
     calls = []
     real = sim.mac_reference
     monkeypatch.setattr(sim, "mac_reference", lambda *args: calls.append(args[0].shape) or real(*args))
-    got, flags = fastmac.filtered_float_mac(a, b, z, out_fmt, exact_grid=exact_grid)
+    got, flags = fastmac.filtered_float_mac(a, b, z, out_fmt, exact_grid=exact_grid, norm_bound=norm_bound)
     ref, ovf = real(a.codes, b.codes, af, af, None, out_fmt, None if z is None else z.codes, None if z is None else af)
     want = out_fmt.decode(ref)
     bad = (~same_values(got, want)).nonzero()
