@@ -459,8 +459,9 @@ def hardware_spec(model: nn.Module) -> RunSpec:
     return dataclasses.replace(st.precision, **hardware_shape(st.shapes))
 
 
-#: the widest array ``hardware_shape`` proposes: it tiles any layer, and Yosys synthesizes it in a sweep
-ARRAY_SIDE = 4
+#: the array side ``hardware_shape`` proposes: a sweep's default array (any layer is tiled onto it; a
+#: 4 x 4 fp32 array took 5 minutes to elaborate and longer to synthesize here, per sweep point)
+ARRAY_SIDE = 2
 
 
 def hardware_shape(shapes: dict) -> dict:

@@ -114,4 +114,4 @@ def test_probe_of_the_lenet_example():
     # conv 1->6 5x5, conv 6->16 5x5, linear 16*2*2 -> 120 -> 84 -> 10, in forward order
     assert p.shapes == {"features.0": (25, 6), "features.3": (150, 16), "classifier.0": (64, 120),
                         "classifier.2": (120, 84), "classifier.4": (84, 10)}
-    assert p.largest == "features.3" and p.hardware == {"rows": 4, "cols": 4, "k_max": 150}
+    assert p.largest == "features.3" and p.hardware == {"rows": 2, "cols": 2, "k_max": 150}

@@ -230,7 +230,7 @@ def lenet_capture(tmp_path_factory):
 def test_capture_alone_generates_its_design_and_cosimulates_bit_exact(lenet_capture, tmp_path):
     r = cosim("--capture", str(lenet_capture), "-o", str(tmp_path))
     assert r.exit_code == 0, r.output + r.stderr
-    assert "generating 4x4 MAC array (dfixed:11,round=rna,symmetric" in r.stderr  # paper bits: 10 + sign
+    assert "generating 2x2 MAC array (dfixed:11,round=rna,symmetric" in r.stderr  # paper bits: 10 + sign
     s = json.loads((tmp_path / "report.json").read_text())
     checked = {src["name"] for src in s["sources"] if src["capture_checked"]}
     assert {"capture[classifier.4.forward]", "capture[classifier.4.input_grad]",
@@ -241,7 +241,7 @@ def test_capture_alone_generates_its_design_and_cosimulates_bit_exact(lenet_capt
     from fewbits.hw.design import load_design
 
     spec = load_design(tmp_path / "design").spec
-    assert (spec.rows, spec.cols, spec.k_max) == (4, 4, 150)  # the largest layer: conv 6 -> 16, 5x5
+    assert (spec.rows, spec.cols, spec.k_max) == (2, 2, 150)  # the largest layer: conv 6 -> 16, 5x5
 
 
 @pytest.mark.parametrize("args,frag", [
