@@ -7,9 +7,11 @@ training and read by co-simulation, power estimation and the sweep flow.
 
 * ``<dir>/capture.json``: ``{"version": 1, "step", "arrays": "capture.npz",
   "matmuls": [{name, layer, matmul, a, b, z, overflow, bias, rows, k, cols,
-  a_fmt, b_fmt, out_fmt, bias_fmt, acc_fmt}], ...meta}``; every array field
-  names an array of ``<dir>/capture.npz``.
-* ``write_capture(directory, matmuls, step, meta)`` writes both (atomically).
+  a_fmt, b_fmt, out_fmt, bias_fmt, acc_fmt}], "run_spec": {...}, ...meta}``; every
+  array field names an array of ``<dir>/capture.npz``; the optional ``run_spec`` is the
+  ``RunSpec`` of the run (formats, accumulator, the MAC array of its largest layer), from which
+  ``fewbits cosim --capture DIR`` generates the design (``recorded_spec``).
+* ``write_capture(directory, matmuls, step, meta, run_spec)`` writes both (atomically).
 * ``read_capture(path)`` (a folder, its ``capture.json`` or its ``capture.npz``)
   returns a typed ``Capture`` or raises ``CaptureError``: one line naming the
   file and the field (unreadable JSON or npz, a missing field or array, array
@@ -87,8 +89,10 @@ class Capture:
 
 # ---------------------------------------------------------------- writer
 
-def write_capture(directory, matmuls, step: int = 0, meta: dict | None = None) -> Path:
-    """Write ``matmuls`` (``CapturedMatmul``) as ``directory/capture.npz`` + ``capture.json``; the manifest path."""
+def write_capture(directory, matmuls, step: int = 0, meta: dict | None = None, run_spec=None) -> Path:
+    """Write ``matmuls`` (``CapturedMatmul``) as ``directory/capture.npz`` + ``capture.json``; the manifest path.
+
+    ``run_spec``: the run's ``RunSpec`` (with its MAC array), recorded for ``recorded_spec``."""
     import io
 
     from fewbits.files import atomic_write_bytes, atomic_write_text
@@ -114,6 +118,8 @@ def write_capture(directory, matmuls, step: int = 0, meta: dict | None = None) -
     np.savez_compressed(buf, **arrays)
     atomic_write_bytes(d / ARRAYS, buf.getvalue())
     manifest = {"version": VERSION, "step": int(step), "arrays": ARRAYS, "matmuls": entries, **(meta or {})}
+    if run_spec is not None:
+        manifest["run_spec"] = run_spec.to_dict()
     atomic_write_text(d / MANIFEST, json.dumps(manifest, indent=1))
     return d / MANIFEST
 
@@ -206,6 +212,20 @@ def read_capture(path) -> Capture:
             acc_fmt=_fmt(where, e, "acc_fmt", optional=True)))
     meta = {k: v for k, v in doc.items() if k not in ("matmuls", "arrays", "step")}
     return Capture(man, int(doc.get("step", 0)), tuple(out), meta)
+
+
+def recorded_spec(capture: Capture):
+    """The ``RunSpec`` a capture records (its formats, accumulator and MAC array), or None for a
+    capture written without one; a damaged record is a ``CaptureError`` naming the field."""
+    from .run import RunSpec
+
+    d = capture.meta.get("run_spec")
+    if d is None:
+        return None
+    try:
+        return RunSpec.from_dict(d)
+    except (ValueError, TypeError) as e:
+        raise CaptureError(f"{capture.path}: run_spec: {' '.join(str(e).split())}") from None
 
 
 # ---------------------------------------------------------------- the one mismatch rule

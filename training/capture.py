@@ -55,7 +55,7 @@ class Recorder:
             a_fmt=a.fmt, b_fmt=b.fmt, out_fmt=out.fmt,
             bias=None if bias is None else _np(bias.codes), bias_fmt=None if bias is None else bias.fmt, acc_fmt=acc)
 
-    def save(self, directory, meta: dict | None = None) -> Path:
-        path = write_capture(directory, list(self.matmuls.values()), self.step, meta)
+    def save(self, directory, meta: dict | None = None, run_spec=None) -> Path:
+        path = write_capture(directory, list(self.matmuls.values()), self.step, meta, run_spec)
         self.done = True
         return path

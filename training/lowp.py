@@ -60,6 +60,7 @@ class LowpState:
         self.precision, self.qs, self.keep_float = precision, qs, tuple(keep_float)
         self.track_steps = int(track_steps)
         self.sites: dict[str, str] = {}  # site -> kind ("linear", "conv1d", "conv2d", "matmul")
+        self.shapes: dict[str, tuple] = {}  # site -> (K, N) of its forward matmul, once it has run
         self.passthrough = 0  # > 0: inside a site or a keep_float module: the mode lets calls through
         self.path: list[str] = [""]  # module path stack while forward runs (names functional sites)
         self.calls: dict[str, int] = {}
@@ -102,6 +103,7 @@ def _linear(st: LowpState, site: str, input, weight, bias=None):  # noqa: A002 (
     if not st.precision.quantized:
         return _float32(st, F.linear, input, weight, bias)
     rows = input.reshape(-1, input.shape[-1])
+    st.shapes[site] = (int(weight.shape[1]), int(weight.shape[0]))
     z = MatmulFn.apply(rows, weight.t(), bias, st.qs, site)
     return z.reshape(*input.shape[:-1], weight.shape[0])
 
@@ -132,6 +134,7 @@ def _conv(st: LowpState, site: str, nd: int, input, weight, bias=None, stride=1,
         raise LowpError(f"{site}: a convolution with groups={groups} cannot be put under the MAC contract; "
                         f"supported are {SUPPORTED}")
     k = tuple(w.shape[2:])
+    st.shapes[site] = (int(w[0].numel()), int(w.shape[0]))  # K = C_in x kernel, N = C_out
     stride, dilation = _pair(stride, nd), _pair(dilation, nd)
     padding = _padding(padding, k, dilation, site)
     unbatched = x.dim() == nd + 1
@@ -149,6 +152,7 @@ def _conv(st: LowpState, site: str, nd: int, input, weight, bias=None, stride=1,
 def _matmul(st: LowpState, site: str, a, b):
     """``torch.matmul`` semantics (1-D operands, broadcast batch dimensions) as 2-D MACs."""
     va, vb = a.dim() == 1, b.dim() == 1
+    st.shapes[site] = (int(a.shape[-1]), int(b.shape[-1]) if b.dim() > 1 else 1)
     a2 = a.unsqueeze(0) if va else a
     b2 = b.unsqueeze(-1) if vb else b
     if a2.dim() == 2 and b2.dim() == 2:
@@ -263,7 +267,7 @@ def _under(path: str, roots) -> bool:
 
 def convert(model: nn.Module, prop: str = "fp32", update: str | None = None, paper_bits: bool = False,
             acc=None, max_overflow: float = 1e-4, keep_float=(), range_every: int = 100,
-            track_steps: int = 0) -> nn.Module:
+            track_steps: int = 0, spec: RunSpec | None = None) -> nn.Module:
     """Put ``model``'s matmuls under the MAC contract at ``prop`` (propagation) and ``update``
     (stored parameters; default ``prop``) formats; returns ``model`` itself, converted in place.
 
@@ -271,17 +275,20 @@ def convert(model: nn.Module, prop: str = "fp32", update: str | None = None, pap
     ``range_every`` (batches between range moves) drive the range controller of dynamic fixed
     point; for the first ``track_steps`` ``SGD`` steps ranges follow the data every batch (the
     trainer's first epoch).  ``keep_float``: module paths (as in ``named_modules()``) left in
-    float.  ``acc`` (a float accumulator) needs the accumulator issue; ``None`` is the exact
-    accumulator of the MAC contract.  In a quantized run the model's parameters and buffers
+    float.  ``acc``: the accumulator of every matmul, ``None`` (or ``"exact"``) the exact one of the
+    MAC contract, else a float one (``"fp32"``, ``"bf16,chunk=4"``; not with dynamic fixed point).
+    ``spec``: a ``RunSpec`` instead of the format arguments (the trainer's: paper bits already
+    resolved); its ``range_every`` of None means 100.  In a quantized run the model's parameters and buffers
     become float64 and floating inputs are cast to it.
     """
     if getattr(model, "_fewbits_lowp", None) is not None:
         raise LowpError("this model is already converted")
-    if acc is not None:
-        raise LowpError(f"acc={acc!r}: float accumulators are not available yet (issue 14); "
-                        "acc=None is the exact accumulator of the MAC contract")
-    precision = RunSpec.parse(prop, prop if update is None else update, paper_bits, max_overflow=max_overflow,
-                              range_every=range_every)
+    if spec is not None:
+        precision = spec
+        max_overflow, range_every = spec.max_overflow, spec.range_every or range_every
+    else:
+        precision = RunSpec.parse(prop, prop if update is None else update, paper_bits, max_overflow=max_overflow,
+                                  range_every=range_every, acc=acc)
     keep_float = tuple(keep_float)
     names = dict(model.named_modules())
     missing = [k for k in keep_float if k not in names or k == ""]
@@ -481,7 +488,7 @@ def capture(model: nn.Module, layers, out, meta: dict | None = None):
     st = state_of(model)
     if not st.precision.quantized:
         raise LowpError("capture needs a quantized run: an fp32 model has no codes to record")
-    cap = Recorder(list(layers))
+    cap = Recorder(list(layers), acc=st.precision.acc)
     st.qs.mac_hooks.append(cap.hook)
     try:
         yield cap
@@ -494,4 +501,37 @@ def capture(model: nn.Module, layers, out, meta: dict | None = None):
                         f"(sites: {', '.join(sorted(st.sites)) or 'none yet'})")
     cap.save(out, {"source": "fewbits.training.lowp", "formats": {"prop": fmt_str(st.precision.prop),
                                                                   "update": fmt_str(st.precision.update)},
-                   **(meta or {})})
+                   **(meta or {})}, run_spec=hardware_spec(model))
+
+
+def hardware_spec(model: nn.Module) -> RunSpec:
+    """The model's ``RunSpec`` with the MAC array of its largest site (``hardware_shape``): the spec
+    a capture records, from which ``fewbits cosim --capture DIR`` generates the design."""
+    import dataclasses
+
+    st = state_of(model)
+    return dataclasses.replace(st.precision, **hardware_shape(st.shapes))
+
+
+#: the array side ``hardware_shape`` proposes: a sweep's default array (any layer is tiled onto it; a
+#: 4 x 4 fp32 array took 5 minutes to elaborate and longer to synthesize here, per sweep point)
+ARRAY_SIDE = 2
+
+
+def hardware_shape(shapes: dict) -> dict:
+    """``rows``, ``cols`` and ``k_max`` of a MAC array for sites of forward shapes ``{site: (K, N)}``:
+    ``k_max`` the longest dot product of the largest layer (the one with the largest K; the longer
+    gradient sums are split into chunks of at most ``k_max``), ``rows = cols = ARRAY_SIDE``, columns
+    no more than that layer's outputs."""
+    if not shapes:
+        raise LowpError("no matmul has run yet: the MAC array follows from the sites' shapes")
+    k, n = max(shapes.values(), key=lambda kn: kn[0])
+    return {"rows": ARRAY_SIDE, "cols": max(1, min(ARRAY_SIDE, n)), "k_max": int(k)}
+
+
+def largest_site(model: nn.Module) -> str:
+    """The site with the longest forward dot product (the first of equals): the layer a sweep captures."""
+    shapes = state_of(model).shapes
+    if not shapes:
+        raise LowpError("no matmul has run yet: run the model once to find its sites")
+    return max(shapes, key=lambda s: shapes[s][0])

@@ -36,7 +36,9 @@ CHECKPOINT = "checkpoint.pt"
 class TrainConfig:
     dataset: str = "digits"
     data_dir: str | None = None
-    net: str = "mlp-small"
+    net: str | None = "mlp-small"  # a built-in network (None with ``model``)
+    model: str | None = None  # a user's model, "FILE.py:FUNCTION" (``fewbits.training.usermodel``)
+    model_sha256: str | None = None  # the model file's digest the run must see (a sweep's store key)
     epochs: int = 30
     batch_size: int | None = None  # None: the network's (paper: 100 for the MLP)
     lr: float | None = None  # None: the network's starting learning rate
@@ -58,6 +60,9 @@ class TrainConfig:
         d["capture"] = list(self.capture)
         if d["acc"] == "exact":
             del d["acc"]  # the exact accumulator: the same keys (checkpoints, results) as before accumulators
+        for k in ("model", "model_sha256"):
+            if d[k] is None:
+                del d[k]  # a built-in network: the same keys as before user models
         return d
 
     def run_spec(self) -> RunSpec:
@@ -87,8 +92,13 @@ class Trainer:
         if config.limit_train:
             t = self.data.train
             self.data.train = ds.Split(t.x[: config.limit_train], t.y[: config.limit_train])
-        self.qs = QuantState(self.spec, RangeController(self.spec.max_overflow))
-        self.net = build(config.net, self.qs, self.data.input_shape, self.data.n_classes)
+        self.user = None
+        if config.model:
+            self.user = self.net = _user_net(config, self.spec, self.data)
+            self.qs = self.net.qs
+        else:
+            self.qs = QuantState(self.spec, RangeController(self.spec.max_overflow))
+            self.net = build(config.net, self.qs, self.data.input_shape, self.data.n_classes)
         self.schedule = self.net.schedule
         self.batch_size = config.batch_size or self.schedule.batch_size
         if len(self.data.train.y) < self.batch_size:
@@ -118,7 +128,21 @@ class Trainer:
     def lr(self, epoch):
         return self.schedule.lr(epoch, self.cfg.epochs, self.cfg.lr)
 
+    def layer_names(self) -> list[str]:
+        """What ``capture`` may name: the built-in network's layers (L0, ...) or the user model's sites."""
+        return self.user.site_names if self.user else [layer.name for layer in self.net.layers]
+
+    def hardware_spec(self) -> RunSpec:
+        """The run's spec with the MAC array of its largest layer (``lowp.hardware_shape``): what its
+        captures record, so ``fewbits cosim --capture DIR`` can generate the design alone."""
+        from .lowp import hardware_shape
+
+        shapes = self.user.probe.shapes if self.user else {l.name: (l.k, l.n) for l in self.net.layers}
+        return dataclasses.replace(self.spec, **hardware_shape(shapes))
+
     def train_batch(self, x, y, lr, momentum) -> int:
+        if self.user:
+            return self.user.train_batch(x, y, lr, momentum)
         net, qs = self.net, self.qs
         out = net(x)
         p = out.values.detach()
@@ -154,7 +178,7 @@ class Trainer:
                 self.qs.mac_hooks.remove(hook)
                 if self.out is not None:
                     self.capture_path = str(self.capture.save(self.out / "capture", {
-                        "config": self.cfg.to_dict(), "epoch": epoch}))
+                        "config": self.cfg.to_dict(), "epoch": epoch}, run_spec=self.hardware_spec()))
             seen += bs
             if self.warmed_up:
                 self.step += 1
@@ -174,8 +198,8 @@ class Trainer:
         x, y = self._x[split], self._y[split]
         wrong = 0
         for i in range(0, len(y), batch):
-            out = self.net(x[i:i + batch])
-            wrong += int((out.values.argmax(dim=1) != y[i:i + batch]).sum())
+            out = self.user.predict(x[i:i + batch]) if self.user else self.net(x[i:i + batch]).values
+            wrong += int((out.argmax(dim=1) != y[i:i + batch]).sum())
         self.qs.training = True
         self.net.train()
         return 100.0 * wrong / max(1, len(y))
@@ -269,6 +293,7 @@ class Trainer:
             "config": self.cfg.to_dict(),
             "capture": self.capture_path,
             "torch_threads": torch.get_num_threads(),
+            **({"model": self.user.describe()} if self.user else {}),
         }
 
     def write_result(self) -> Path:
@@ -291,6 +316,7 @@ class Trainer:
             "history": json.dumps(self.history),
             "capture_done": bool(self.capture.done) if self.capture else False,
             "capture_path": self.capture_path or "",
+            **({"torch_rng": torch.get_rng_state()} if self.user else {}),  # the user model's dropout
         }
 
     def save_checkpoint(self) -> Path:
@@ -328,6 +354,20 @@ class Trainer:
         if self.capture is not None:
             self.capture.done = bool(st["capture_done"])
         self.capture_path = st["capture_path"] or None
+        if self.user and isinstance(st.get("torch_rng"), torch.Tensor):
+            torch.set_rng_state(st["torch_rng"])
+
+
+def _user_net(config: TrainConfig, spec: RunSpec, data: ds.Dataset):
+    """The converted user model of ``config.model`` (its file checked against ``model_sha256`` when given)."""
+    from .usermodel import ModelError, parse_ref
+    from .usernet import UserNet
+
+    ref = parse_ref(config.model)
+    if config.model_sha256 and ref.sha256() != config.model_sha256:
+        raise ModelError(f"{config.model}: the file changed since the run was planned (sha256 {ref.sha256()[:12]}, "
+                         f"expected {config.model_sha256[:12]}); plan it again")
+    return UserNet(ref, spec, data.input_shape, data.n_classes, config.seed)
 
 
 def train(config: TrainConfig, out_dir=None, resume: bool = False, progress: bool = False,

@@ -1,7 +1,9 @@
 """``fewbits cosim``: co-simulate a generated MAC array bit for bit against the reference model.
 
 Verifies a design folder written by ``fewbits verilog`` (its manifest says what
-it computes), or generates one first from the same shape/format options.
+it computes), or generates one first: from the same shape/format options, or from
+the spec a training capture records (``--capture DIR`` alone; options given beside
+it change the array's shape, and must agree with the capture on formats).
 Exit status 0 only when every result matched; a mismatch is status 1 with one
 line naming the report, a simulator that is missing or fails to build is status 2.
 """
@@ -22,6 +24,7 @@ Examples:
   fewbits cosim --design build/hw --vectors 10000 --seed 1 --simulator verilator
   fewbits cosim --design build/hw --capture build/train/capture/capture.json
   fewbits cosim --rows 4 --cols 4 --a dfixed:11 --b dfixed:11 --out dfixed:11 --capture build/train/capture
+  fewbits cosim --capture runs/lenet/capture     (the design from the spec the capture records)
 
 \b
 Vectors: --vectors N random tiles (seed --seed), corner cases (--no-corners to drop them),
@@ -63,18 +66,22 @@ def cosim(design_dir, rows, cols, a_fmt, b_fmt, out_fmt, acc_fmt, bias_fmt, k_ma
 
     out = Path(out_dir)
     gen_opts = {"--rows": rows, "--cols": cols, "--a": a_fmt, "--b": b_fmt, "--out": out_fmt}
+    k_max_given = click.get_current_context().get_parameter_source("k_max") != click.core.ParameterSource.DEFAULT
+    if capture is not None and not Path(capture).exists():
+        raise click.BadParameter(f"{capture}: no such file or folder; accepted a capture.json or its folder",
+                                 param_hint="--capture")
+    recorded = None
     if design_dir is None:
         missing = [k for k, v in gen_opts.items() if v is None]
-        if missing:
-            raise click.UsageError(f"missing {' '.join(missing)}: give --design DIR, or --rows --cols --a --b "
-                                   "--out to generate the design first")
+        if missing and capture is not None:
+            recorded = _recorded_spec(capture, missing)
+        elif missing:
+            raise click.UsageError(f"missing {' '.join(missing)}: give --design DIR, --capture DIR (a capture "
+                                   "records its design), or --rows --cols --a --b --out to generate the design first")
     else:
         given = [k for k, v in {**gen_opts, "--acc": acc_fmt, "--bias": bias_fmt}.items() if v is not None]
         if given:
             raise click.UsageError(f"{' '.join(given)} cannot be combined with --design (its manifest gives them)")
-    if capture is not None and not Path(capture).exists():
-        raise click.BadParameter(f"{capture}: no such file or folder; accepted a capture.json or its folder",
-                                 param_hint="--capture")
     from fewbits.cosim import runner
     from fewbits.hw.design import DesignError, ManifestError, load_design
 
@@ -87,9 +94,15 @@ def cosim(design_dir, rows, cols, a_fmt, b_fmt, out_fmt, acc_fmt, bias_fmt, k_ma
         from fewbits.hw.mac import resolve_spec
         from fewbits.sim import parse_format
 
-        spec = resolve_spec(parse_format(a_fmt), parse_format(b_fmt), parse_format(out_fmt),
-                            parse_format(acc_fmt) if acc_fmt else None,
-                            parse_format(bias_fmt) if bias_fmt else None, rows, cols, k_max)
+        if recorded is not None:
+            spec = _spec_from_capture(recorded, capture, rows, cols, k_max if k_max_given else None,
+                                      {"--a": a_fmt, "--b": b_fmt, "--out": out_fmt, "--acc": acc_fmt,
+                                       "--bias": bias_fmt})
+            rows, cols = spec.rows, spec.cols
+        else:
+            spec = resolve_spec(parse_format(a_fmt), parse_format(b_fmt), parse_format(out_fmt),
+                                parse_format(acc_fmt) if acc_fmt else None,
+                                parse_format(bias_fmt) if bias_fmt else None, rows, cols, k_max)
         click.echo(f"generating {rows}x{cols} MAC array ({spec.a_fmt} x {spec.b_fmt} -> {spec.out_fmt}) ...",
                    err=True)
         res = export.verilog(spec, out / "design", f"mac_{rows}x{cols}")
@@ -140,6 +153,49 @@ def cosim(design_dir, rows, cols, a_fmt, b_fmt, out_fmt, acc_fmt, bias_fmt, k_ma
     if core:
         raise CommandError(f"{len(core)} captured matmul(s) could not run on this design: "
                            f"{core[0]['name']}: {core[0]['reason']} (report: {out / 'report.json'})", exit_code=1)
+
+
+def _recorded_spec(capture, missing):
+    """The ``RunSpec`` a capture records, or one line saying the options it lacks."""
+    from fewbits.cli import CommandError
+    from fewbits.sim.capture import CaptureError, read_capture, recorded_spec
+
+    try:
+        spec = recorded_spec(read_capture(capture))
+    except CaptureError as e:
+        raise CommandError(str(e)) from None
+    if spec is None:
+        raise CommandError(f"capture {capture} records no design spec (written before captures recorded one): "
+                           f"give {' '.join(missing)}, or --design DIR")
+    if spec.prop is None:
+        raise CommandError(f"capture {capture} is of an fp32 run: it holds no codes and names no MAC array; "
+                           "capture a quantized run (--prop fixed:..., dfixed:..., fp16, ...)")
+    return spec
+
+
+def _spec_from_capture(run_spec, capture, rows, cols, k_max, formats: dict):
+    """The forward MAC spec of a capture's run (``RunSpec.mac``, as a sweep's Verilog stage builds it),
+    with the array shape the options give; a format option that disagrees is one line."""
+    import dataclasses
+
+    from fewbits.cli import CommandError
+    from fewbits.hw.mac import resolve_spec
+    from fewbits.sim import parse_format
+
+    shape = {k: v for k, v in (("rows", rows), ("cols", cols), ("k_max", k_max)) if v is not None}
+    spec = resolve_spec(dataclasses.replace(run_spec, **shape).mac("forward"))
+    have = {"--a": spec.a_fmt, "--b": spec.b_fmt, "--out": spec.out_fmt, "--acc": spec.acc_fmt,
+            "--bias": spec.bias_fmt}
+    from fewbits.sim.accumulator import as_accumulator
+
+    for opt, text in formats.items():
+        given = None if text is None else parse_format(text)
+        if given is not None and opt == "--acc":
+            given = as_accumulator(given)
+        if given is not None and given != have[opt]:
+            raise CommandError(f"{opt} {text} conflicts with capture {capture}, whose run computes "
+                               f"{opt[2:]} in {have[opt]}: drop {opt} (the capture gives it) or give --design DIR")
+    return spec
 
 
 command = cosim

@@ -20,8 +20,13 @@ Examples:
 \b
 Killed (Ctrl-C, SIGKILL)?  Run the same command again: finished stages are
 kept, the rest is computed.  The sweep file format is described in
-fewbits/sweep_config.py (datasets, networks, epochs, [[grid]] tables of
+fewbits/flow/config.py (datasets, networks, epochs, [[grid]] tables of
 fp32 | float | fixed | dfixed formats, [hardware], [cosim], [synth]).
+
+
+Your own model: networks = ["lenet.py:lenet"] names FILE.py:FUNCTION inside
+the sweep file's folder.  That file RUNS AS PYTHON, when the sweep is read
+(--dry-run too) and in every training stage: run only sweep files you trust.
 """
 
 _SCHED = re.compile(r"^(tcp|tls|inproc|ucx|ws|wss)://[^\s]+$")
@@ -50,6 +55,8 @@ def sweep_cmd(config, results, workers, scheduler, retry_failed, dry_run, quiet,
         raise click.BadParameter(f"{scheduler!r}: accepted a Dask scheduler address like tcp://HOST:PORT",
                                  param_hint="--scheduler")
     cfg = load_sweep(config)  # SweepConfigError (a ValueError) -> one line, exit 2
+    for path in sorted({p["model"]["path"] for p in cfg.points if p.get("model")}):
+        click.echo(f"sweep {cfg.name}: running model code from {path}", err=True)
     from fewbits.flow.engine import Interrupted, point_key, point_label, run_sweep
 
     if dry_run:

@@ -1,4 +1,4 @@
-"""``fewbits train``: train a maxout network with quantized multiplications."""
+"""``fewbits train``: train a built-in maxout network, or your own PyTorch model, with quantized multiplications."""
 
 from __future__ import annotations
 
@@ -24,7 +24,11 @@ def _fail(msg: str):
 @click.option("--dataset", default="digits", show_default=True, help=f"One of: {DATASETS_HELP}.")
 @click.option("--data-dir", default=None, help="Folder with the dataset files (fashion-mnist is found "
               "in /usr/share/datasets/fashion-mnist by default; digits needs none).")
-@click.option("--net", default="mlp-small", show_default=True, help=f"One of: {NETS_HELP}.")
+@click.option("--net", default=None, help=f"A built-in network, one of: {NETS_HELP} [default: mlp-small].")
+@click.option("--model", default=None, metavar="FILE.py:FUNCTION",
+              help="Your own PyTorch model instead of --net: FUNCTION(input_shape, n_classes) in FILE.py returns "
+                   "an nn.Module mapping a batch to logits (see examples/lenet.py). FILE.py is run as Python: "
+                   "only give files you trust.")
 @click.option("--epochs", default=30, show_default=True, type=click.IntRange(min=1))
 @click.option("--batch-size", default=None, type=click.IntRange(min=1), help="Default: the network's (50 small, 100 paper MLP).")
 @click.option("--lr", default=None, type=click.FloatRange(min=0, min_open=True),
@@ -48,15 +52,21 @@ def _fail(msg: str):
               help="Write result.json, checkpoint.pt (each epoch) and captures here.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
 @click.option("--force", is_flag=True, help="Replace a previous run in --out (its result, checkpoint, capture).")
-@click.option("--capture", default=None, help="Comma-separated layers (e.g. L0,L1) whose matmuls to capture.")
+@click.option("--capture", default=None, help="Comma-separated layers whose matmuls to capture: L0,L1 of a "
+              "built-in net, module paths (features.3, classifier.0) of a --model.")
 @click.option("--capture-step", default=0, show_default=True, type=click.IntRange(min=0),
               help="Training step (batch, after warm-up) to capture.")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1),
               help="torch threads (1 is fastest for small nets and on a busy machine).")
 @click.option("--quiet", is_flag=True, help="No progress bars; print only the final JSON summary line.")
-def train_cmd(dataset, data_dir, net, epochs, batch_size, lr, seed, prop, update, acc, paper_bits, max_overflow,
+def train_cmd(dataset, data_dir, net, model, epochs, batch_size, lr, seed, prop, update, acc, paper_bits, max_overflow,
               range_every, range_warmup, out_dir, resume, force, capture, capture_step, threads, quiet):
-    """Train a maxout network with every multiplication at low precision.
+    """Train a built-in maxout network or your own PyTorch model with every multiplication at low precision.
+
+    A --model's nn.Linear, nn.Conv1d/2d and matmul calls run under the MAC contract (lowp);
+    activations, pooling, batch norm and residual additions run in float between them.
+    It trains with SGD (momentum 0.9, learning rate 0.1 decaying to a tenth, batch 50) on
+    softmax cross-entropy.
 
     \b
     Examples:
@@ -64,6 +74,8 @@ def train_cmd(dataset, data_dir, net, epochs, batch_size, lr, seed, prop, update
       fewbits train --dataset fashion-mnist --net pi-mlp --prop dfixed:10 --update dfixed:12 \\
           --paper-bits --range-warmup 2 --out runs/dfx
       fewbits train --prop fixed:20:15 --update fixed:20:15 --paper-bits --capture L0 --out runs/cap
+      fewbits train --model examples/lenet.py:lenet --prop dfixed:10 --update dfixed:12 --paper-bits \
+          --epochs 15 --capture features.3 --out runs/lenet
     """
     import torch
 
@@ -72,12 +84,24 @@ def train_cmd(dataset, data_dir, net, epochs, batch_size, lr, seed, prop, update
     from fewbits.training.nets import NETS
     from fewbits.training.trainer import TrainConfig, Trainer
 
-    if net not in NETS:
-        _fail(f"unknown --net {net!r}: accepted {', '.join(NETS)}")
+    if net is not None and model is not None:
+        _fail("--net and --model are alternatives: give a built-in network or your own model file, not both")
+    if model is not None:
+        from fewbits.training.usermodel import ModelError, parse_ref
+
+        try:
+            model = str(parse_ref(model))  # the file checked here; an absolute path in the run's config
+        except ModelError as e:
+            _fail(str(e))
+        net = None
+    elif net is None:
+        net = "mlp-small"
+    elif net not in NETS:
+        _fail(f"unknown --net {net!r}: accepted {', '.join(NETS)}, or --model FILE.py:FUNCTION")
     if dataset not in ds.LOADERS:
         _fail(f"unknown --dataset {dataset!r}: accepted {', '.join(ds.LOADERS)}")
     layers = tuple(s.strip() for s in capture.split(",") if s.strip()) if capture else ()
-    cfg = TrainConfig(dataset=dataset, data_dir=data_dir, net=net, epochs=epochs, batch_size=batch_size, lr=lr,
+    cfg = TrainConfig(dataset=dataset, data_dir=data_dir, net=net, model=model, epochs=epochs, batch_size=batch_size, lr=lr,
                       seed=seed, prop=prop, update=update, acc=acc, paper_bits=paper_bits, max_overflow=max_overflow,
                       range_every=range_every, range_warmup=range_warmup, capture=layers, capture_step=capture_step)
     try:
@@ -99,10 +123,11 @@ def train_cmd(dataset, data_dir, net, epochs, batch_size, lr, seed, prop, update
     if layers and capture_step >= steps:
         _fail(f"--capture-step {capture_step} is never reached: this run has {steps} training steps "
               f"({epochs} epochs x {len(trainer.data.train.y) // trainer.batch_size} batches); accepted 0..{steps - 1}")
-    known = {l.name for l in trainer.net.layers}
+    known = trainer.layer_names()
     bad = [l for l in layers if l not in known]
     if bad:
-        _fail(f"unknown --capture layer(s) {', '.join(bad)}: this net has {', '.join(sorted(known))}")
+        _fail(f"unknown --capture layer(s) {', '.join(bad)}: this {'model' if model else 'net'} has "
+              f"{', '.join(known)}")
     from pathlib import Path
 
     from fewbits.training.trainer import CHECKPOINT, RESULT
@@ -123,7 +148,7 @@ def train_cmd(dataset, data_dir, net, epochs, batch_size, lr, seed, prop, update
             old = Path(out_dir) / n
             shutil.rmtree(old) if old.is_dir() else old.unlink()
     if not quiet:
-        click.echo(f"training {net} on {dataset}: prop {prop}, update {update}, acc {acc}"
+        click.echo(f"training {model or net} on {dataset}: prop {prop}, update {update}, acc {acc}"
                    f"{' (paper bits)' if paper_bits else ''}, {epochs} epochs, batch {trainer.batch_size}", err=True)
     if not quiet:
         trainer.on_epoch = lambda h: click.echo(

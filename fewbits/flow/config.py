@@ -8,7 +8,7 @@ found by scanning the text for its table header and ``key =``.
 A sweep file::
 
     datasets = ["digits"]            # digits | fashion-mnist | mnist | cifar10 | svhn
-    networks = ["mlp-small"]
+    networks = ["mlp-small", "lenet.py:lenet"]   # built-in, or FILE.py:FUNCTION (your model; see below)
     epochs = 3
     seeds = [0]
 
@@ -20,7 +20,7 @@ A sweep file::
     paper_bits = false               # widths count no sign bit (the paper's convention)
 
     [hardware]                       # the MAC array generated for every point
-    rows = 2
+    rows = 2                         # (a model file's default: its largest layer's, see below)
     cols = 2
     k_max = 256
 
@@ -50,6 +50,16 @@ A sweep file::
 
     [[grid]]
     family = "fp32"
+
+Your own model: ``networks = ["FILE.py:FUNCTION"]`` names a Python file, relative to the sweep
+file's folder, and the function in it that returns the ``nn.Module``
+(``fewbits.training.usermodel``).  **The file runs as Python** when the sweep is read (even
+``--dry-run``: it is built once on each data set's input shape to check it, before any work) and
+in every training stage: a sweep file that names one is a program, and only a file inside the
+sweep file's own folder is accepted (symlinks resolved), never an absolute path or one leaving
+it.  Its points' store keys hold the file's sha256, so an edited model trains again.  The MAC
+array of its points follows from its largest layer (``k_max`` that layer's dot-product length,
+``lowp.hardware_shape``) for every ``[hardware]`` key the sweep file does not give.
 """
 
 from __future__ import annotations
@@ -347,7 +357,10 @@ def _axes(chk, raw, source) -> tuple:
         from_nets = tuple(sorted(NETS))
     except ImportError:
         pass
-    networks = chk.str_list(top, raw, "networks", from_nets, default=["mlp-small"])
+    networks = chk.str_list(top, raw, "networks", default=["mlp-small"])
+    for n in networks:
+        if from_nets is not None and n not in from_nets and ".py:" not in n:
+            chk.fail(top, "networks", f"{n!r}: accepted {', '.join(from_nets)}, or FILE.py:FUNCTION (your model)")
     epochs = raw.get("epochs", 3)
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
         chk.fail(top, "epochs", f"{epochs!r}: accepted a positive integer (epochs of training)")
@@ -390,10 +403,15 @@ def _train_settings(chk, d) -> dict:
     return train
 
 
+HARDWARE_DEFAULTS = {"rows": 2, "cols": 2, "k_max": 256}  # a built-in network's array
+
+
 def _hardware_settings(chk, d) -> dict:
+    """The ``[hardware]`` keys the file gives (the defaults are per network: ``_network_hardware``)."""
     w = ("hardware", None)
-    return {"rows": chk.int_value(w, d, "rows", 2, lo=1, hi=32), "cols": chk.int_value(w, d, "cols", 2, lo=1, hi=32),
-            "k_max": chk.int_value(w, d, "k_max", 256, lo=1)}
+    given = {"rows": chk.int_value(w, d, "rows", None, lo=1, hi=32),
+             "cols": chk.int_value(w, d, "cols", None, lo=1, hi=32), "k_max": chk.int_value(w, d, "k_max", None, lo=1)}
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def _cosim_settings(chk, d) -> dict:
@@ -451,17 +469,62 @@ def _user_widths(spec, paper_bits: bool) -> dict:
     return {"prop_width": spec.prop_fmt.width, "update_width": spec.update_fmt.width}
 
 
-def _points(axes, formats, shared) -> list[dict]:
+def _user_models(chk, networks, datasets, train: dict, base: Path) -> dict:
+    """``(network, dataset) -> {"model": ..., "hardware": ...}`` for every network that names a model
+    file: the file confined to ``base`` (the sweep file's folder), run and probed on the data set's
+    input shape; any problem is one line naming ``networks``."""
+    refs = [n for n in networks if ".py:" in n]
+    if not refs:
+        return {}
+    from fewbits.training import datasets as ds
+    from fewbits.training.usermodel import ModelError, parse_ref, probe
+
+    top, out, shapes = (None, None), {}, {}
+    for net in refs:
+        try:
+            ref = parse_ref(net, base=base, confine=True)
+        except ModelError as e:
+            chk.fail(top, "networks", str(e))
+        for name in datasets:
+            if name not in shapes:
+                try:
+                    data = ds.load(name, train.get("data_dir"))
+                except ds.DatasetError as e:
+                    chk.fail(top, "datasets", f"{name}: {e} (a model file is built on the data set's input shape)")
+                shapes[name] = (data.input_shape, data.n_classes)
+            try:
+                p = probe(ref, *shapes[name])
+            except ModelError as e:
+                chk.fail(top, "networks", f"on {name}: {e}")
+            out[(net, name)] = {"model": {"path": str(ref.path), "function": ref.function, "sha256": ref.sha256(),
+                                          "capture": p.largest},
+                                "hardware": p.hardware}
+    return out
+
+
+def _network_hardware(shared: dict, model: dict | None) -> dict:
+    """A point's MAC array: the ``[hardware]`` keys given, the rest a model file's largest layer's or the
+    built-in defaults (so a built-in network's points, and their store keys, are as before)."""
+    base = model["hardware"] if model else HARDWARE_DEFAULTS
+    return {k: shared["hardware"].get(k, base[k]) for k in ("rows", "cols", "k_max")}
+
+
+def _points(axes, formats, shared, models: dict | None = None) -> list[dict]:
     """The cross product of the axes and the grid, duplicates dropped, each with its run spec checked."""
     from fewbits.flow.store import canonical
 
     datasets, networks, epochs, seeds = axes
+    models = models or {}
     points, seen = [], set()
     for ds, net, seed, f in itertools.product(datasets, networks, seeds, formats):
         # hw_seed: the seed whose training capture the configuration's hardware stages read (flow.stages);
         # left out for the first seed itself, so its point keys are those of stores made before it existed
         first = {} if seed == seeds[0] else {"hw_seed": seeds[0]}
-        pt = {"dataset": ds, "net": net, "epochs": epochs, "seed": seed, **first, **f, **shared}
+        user = models.get((net, ds))
+        pt = {"dataset": ds, "net": net, "epochs": epochs, "seed": seed, **first, **f, **shared,
+              "hardware": _network_hardware(shared, user)}
+        if user:
+            pt["model"] = user["model"]
         pt.update(_user_widths(run_spec(pt), shared["train"]["paper_bits"]))
         c = canonical(pt)
         if c not in seen:
@@ -471,7 +534,10 @@ def _points(axes, formats, shared) -> list[dict]:
 
 
 def parse_sweep(text: str, source: str = "<sweep>") -> SweepConfig:
-    """Validate a sweep file's text and expand it into points (raises SweepConfigError)."""
+    """Validate a sweep file's text and expand it into points (raises SweepConfigError).
+
+    Model files it names are relative to ``source``'s folder (the working folder when ``source``
+    is no file) and run: see the module docstring."""
     raw = _load_toml(text, source)
     chk = _Checker(text, source)
     datasets, networks, epochs, seeds, name = _axes(chk, raw, source)
@@ -480,7 +546,9 @@ def parse_sweep(text: str, source: str = "<sweep>") -> SweepConfig:
               "cosim": _cosim_settings(chk, t["cosim"]), "synth": _synth_settings(chk, t["synth"]),
               "power": _power_settings(chk, t["power"])}
     formats = _grid(chk, raw, shared["train"]["paper_bits"])
-    points = _points((datasets, networks, epochs, seeds), formats, shared)
+    base = Path(source).resolve().parent if source and Path(source).is_file() else Path.cwd()
+    models = _user_models(chk, networks, datasets, shared["train"], base)
+    points = _points((datasets, networks, epochs, seeds), formats, shared, models)
     return SweepConfig(name=name, points=points, source=source, raw=raw)
 
 

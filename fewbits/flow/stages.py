@@ -91,6 +91,10 @@ def _train_config(point: dict, spec) -> dict:
            "prop": point["prop"], "update": point["update"], "paper_bits": t.get("paper_bits", False),
            "limit_train": t.get("limit_train"), "batch_size": t.get("batch_size"), "lr": t.get("lr"),
            "data_dir": t.get("data_dir"), "capture": ["L0"], "capture_step": t.get("capture_step", 0)}
+    m = point.get("model")
+    if m:  # a user's model file: its path, function and digest (an edited file trains again)
+        cfg.update({"net": None, "model": f"{m['path']}:{m['function']}", "model_sha256": m["sha256"],
+                    "capture": [m["capture"]]})
     if point.get("acc"):  # a float accumulator (absent: exact, and the stage key as before)
         cfg["acc"] = point["acc"]
     if point["family"] == "dfixed":  # the range controller's knobs matter to dynamic fixed point only
@@ -107,7 +111,7 @@ def _train_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
     cfg = dict(config)
     cfg["capture"] = tuple(cfg["capture"])
     known = {f.name for f in dataclasses.fields(TrainConfig)}
-    tc = TrainConfig(**{k: v for k, v in cfg.items() if k in known and v is not None})
+    tc = TrainConfig(**{k: v for k, v in cfg.items() if k in known and (v is not None or k == "net")})
     torch.set_num_threads(1)
     r = train(tc, out_dir=workdir, resume=True)
     err = r.get("test_error")

@@ -297,3 +297,32 @@ def test_lenet_on_digits_at_dfixed_10_12_within_2_points_of_fp32(seed):
     low = _digits_error("dfixed:10", "dfixed:12", True, epochs=15, seed=seed)
     assert base < 10.0, base
     assert low <= base + 2.0, (low, base)
+
+
+@pytest.mark.parametrize("acc", ["bf16,chunk=4", "fp32"])
+@pytest.mark.parametrize("kind", ["linear", "conv2d-s2-p1", "functional"])
+def test_a_float_accumulator_is_mac_reference_with_it(kind, acc):
+    """``convert(acc=...)``: every matmul is ``mac_reference`` with the run's float accumulator, and the
+    accumulator matters (with bf16 some outputs differ from the exact accumulator's)."""
+    from fewbits.sim import mac_reference
+    from fewbits.sim.run import run_accumulator
+
+    torch.manual_seed(5)
+    gen = torch.Generator().manual_seed(5)
+    make, shape = LAYERS[kind]
+    model = lowp.convert(make(gen), "fp16", "fp16", acc=acc)
+    seen = _macs(model)
+    x = torch.randn(*shape, generator=gen).requires_grad_(True)
+    out = model(x)
+    out.backward(torch.randn(out.shape, generator=gen, dtype=out.dtype))
+    facc = run_accumulator(acc)
+    differs = 0
+    for tag, a, b, bias, z, ovf in seen:
+        bc, bf = (None, None) if bias is None else (bias.codes, bias.fmt)
+        ref, rovf = mac_reference(a.codes, b.codes, a.fmt, b.fmt, facc, z.fmt, bc, bf)
+        assert torch.equal(ref, z.codes) and torch.equal(rovf, ovf.to(torch.bool)), tag
+        exact, _ = mac_reference(a.codes, b.codes, a.fmt, b.fmt, None, z.fmt, bc, bf)
+        differs += int((exact != z.codes).sum())
+    assert (differs > 0) == acc.startswith("bf16"), differs
+    with pytest.raises(ValueError, match="float accumulator takes no runtime shift"):
+        lowp.convert(make(gen), "dfixed:10", acc=acc)

@@ -209,3 +209,63 @@ def test_full_capture_on_generated_design_verilator(tmp_path):
     assert {"capture[L1.forward]", "capture[L1.input_grad]", "capture[L1.weight_grad]"} <= checked, \
         s["capture_skipped"]
     assert r.exit_code == 0, r.output + r.stderr
+
+
+# ---- `cosim --capture DIR` alone: the design from the spec a capture of examples/lenet.py records ----------
+LENET = str(__import__("pathlib").Path(__file__).resolve().parents[3] / "examples" / "lenet.py") + ":lenet"
+
+
+@pytest.fixture(scope="module")
+def lenet_capture(tmp_path_factory):
+    """One epoch of the LeNet example on digits at dynamic fixed point 10/12 (batch 10), its last layer captured."""
+    train = tmp_path_factory.mktemp("lenet")
+    r = CliRunner().invoke(cli.main, ["train", "--model", LENET, "--prop", "dfixed:10", "--update", "dfixed:12",
+                                      "--paper-bits", "--epochs", "1", "--batch-size", "10", "--capture",
+                                      "classifier.4", "--capture-step", "3", "--quiet", "--out", str(train)],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    return train / "capture"
+
+
+def test_capture_alone_generates_its_design_and_cosimulates_bit_exact(lenet_capture, tmp_path):
+    r = cosim("--capture", str(lenet_capture), "-o", str(tmp_path))
+    assert r.exit_code == 0, r.output + r.stderr
+    assert "generating 2x2 MAC array (dfixed:11,round=rna,symmetric" in r.stderr  # paper bits: 10 + sign
+    s = json.loads((tmp_path / "report.json").read_text())
+    checked = {src["name"] for src in s["sources"] if src["capture_checked"]}
+    assert {"capture[classifier.4.forward]", "capture[classifier.4.input_grad]",
+            "capture[classifier.4.weight_grad]"} <= checked
+    # z, dE/dx, dE/dw and dE/db of an 84 -> 10 layer at batch 10, every element
+    assert s["capture_elements_checked"] == 10 * 10 + 10 * 84 + 84 * 10 + 10
+    assert s["capture_mismatches"] == 0 and s["mismatches"] == 0
+    from fewbits.hw.design import load_design
+
+    spec = load_design(tmp_path / "design").spec
+    assert (spec.rows, spec.cols, spec.k_max) == (2, 2, 150)  # the largest layer: conv 6 -> 16, 5x5
+
+
+@pytest.mark.parametrize("args,frag", [
+    (["--a", "fixed:8:4"], "--a fixed:8:4 conflicts with capture"),
+    (["--out", "dfixed:12"], "--out dfixed:12 conflicts with capture"),
+    (["--acc", "fp32"], "--acc fp32 conflicts with capture"),
+])
+def test_capture_with_conflicting_formats_is_one_line(lenet_capture, tmp_path, args, frag):
+    r = cosim("--capture", str(lenet_capture), *args, "-o", str(tmp_path))
+    assert r.exit_code == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fewbits: error:") and frag in lines[0], r.stderr
+    assert not (tmp_path / "design").exists()  # refused before generating anything
+
+
+def test_capture_without_a_recorded_spec_is_one_line(lenet_capture, tmp_path):
+    import shutil as sh
+
+    old = tmp_path / "old"
+    sh.copytree(lenet_capture, old)
+    doc = json.loads((old / "capture.json").read_text())
+    del doc["run_spec"]  # as captures written before they recorded one
+    (old / "capture.json").write_text(json.dumps(doc))
+    r = cosim("--capture", str(old), "--rows", "2", "-o", str(tmp_path / "o"))
+    assert r.exit_code == 2
+    assert r.stderr.strip() == (f"fewbits: error: capture {old} records no design spec (written before captures "
+                                "recorded one): give --cols --a --b --out, or --design DIR")

@@ -211,3 +211,71 @@ def test_the_points_run_spec_resolves_the_paper_bits_once():
     assert s.mac("forward").a_fmt == s.prop
     fx = next(p for p in pts if p["prop"].startswith("fixed:20:") and p["int_bits"] == 3)
     assert fx["prop"] == "fixed:20:17,round=rna" and run_spec(fx).prop.width == 21
+
+
+# ---- networks = ["FILE.py:FUNCTION"]: a user's model in a sweep ------------------------------------------
+import shutil  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+USER_SWEEP = """\
+datasets = ["digits"]
+networks = [{nets}]
+epochs = 1
+{hardware}
+[[grid]]
+family = "fixed"
+widths = [8]
+"""
+
+
+def _user_sweep(tmp_path, nets, hardware=""):
+    shutil.copy(EXAMPLES / "lenet.py", tmp_path / "lenet.py")
+    f = tmp_path / "sweep.toml"
+    f.write_text(USER_SWEEP.format(nets=", ".join(f'"{n}"' for n in nets), hardware=hardware))
+    return f
+
+
+def test_a_model_file_is_a_network_with_the_array_of_its_largest_layer(tmp_path):
+    from fewbits.flow.config import load_sweep
+
+    cfg = load_sweep(_user_sweep(tmp_path, ["lenet.py:lenet", "mlp-small"]))
+    user, builtin = cfg.points
+    assert user["net"] == "lenet.py:lenet" and builtin["net"] == "mlp-small"
+    assert user["model"]["path"] == str((tmp_path / "lenet.py").resolve()) and user["model"]["function"] == "lenet"
+    assert user["model"]["capture"] == "features.3" and len(user["model"]["sha256"]) == 64
+    assert user["hardware"] == {"rows": 2, "cols": 2, "k_max": 150}  # conv 6 -> 16, 5x5: K = 150
+    assert builtin["hardware"] == {"rows": 2, "cols": 2, "k_max": 256} and "model" not in builtin  # as before
+    given = load_sweep(_user_sweep(tmp_path, ["lenet.py:lenet"], "[hardware]\ncols = 1\nk_max = 512\n")).points[0]
+    assert given["hardware"] == {"rows": 2, "cols": 1, "k_max": 512}  # the file's keys win, the rest follow
+
+
+def test_an_edited_model_file_changes_the_point_key(tmp_path):
+    from fewbits.flow.config import load_sweep
+    from fewbits.flow.engine import point_key
+
+    f = _user_sweep(tmp_path, ["lenet.py:lenet"])
+    before = point_key(load_sweep(f).points[0])
+    (tmp_path / "lenet.py").write_text((tmp_path / "lenet.py").read_text() + "\n# tuned\n")
+    assert point_key(load_sweep(f).points[0]) != before
+
+
+@pytest.mark.parametrize("net,needle", [
+    ("../lenet.py:lenet", "outside"),
+    ("ABS:lenet", "outside"),
+    ("lenet.py:nope", "defines no 'nope'"),
+    ("missing.py:lenet", "no such file"),
+    ("resnet", "accepted cifar-conv"),
+])
+def test_bad_model_networks_are_one_line_with_the_key_line(tmp_path, net, needle):
+    from fewbits.flow.config import SweepConfigError, load_sweep
+
+    inner = tmp_path / "sweeps"
+    inner.mkdir()
+    shutil.copy(EXAMPLES / "lenet.py", tmp_path / "lenet.py")  # beside, not inside, the sweep's folder
+    net = net.replace("ABS", str(tmp_path / "lenet.py"))
+    f = _user_sweep(inner, [net])
+    with pytest.raises(SweepConfigError) as e:
+        load_sweep(f)
+    msg = str(e.value)
+    assert msg.startswith(f"{f}:2: networks: ") and needle in msg and "\n" not in msg, msg
