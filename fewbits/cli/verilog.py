@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from fewbits.cli.paths import OutputDir
+from fewbits.sim.spec import MULTIPLIERS
 
 EXAMPLES = """
 \b
@@ -25,15 +26,15 @@ options after commas (round=rne|rna|rtz|rdn, overflow=sat|wrap, symmetric);
 """
 
 
-def build_spec(rows, cols, a, b, out, acc, bias, k_max):
+def build_spec(rows, cols, a, b, out, acc, bias, k_max, multiplier="yosys"):
     """Parse and validate everything; raises FormatError with a one-line message."""
     from fewbits.hw.mac import resolve_spec
-    from fewbits.sim import parse_format
+    from fewbits.sim import MacSpec, parse_format
 
     fa, fb, fo = parse_format(a), parse_format(b), parse_format(out)
     facc = parse_format(acc) if acc else None
     fbias = parse_format(bias) if bias else None
-    return resolve_spec(fa, fb, fo, facc, fbias, rows, cols, k_max)
+    return resolve_spec(MacSpec(fa, fb, fo, facc, fbias, rows, cols, k_max, multiplier=multiplier))
 
 
 def array_options(required: bool):
@@ -64,15 +65,17 @@ def array_options(required: bool):
 @click.command("verilog", epilog=EXAMPLES)
 @array_options(required=True)
 @click.option("--name", default=None, metavar="TOP", help="top module name (default mac_RxC)")
+@click.option("--multiplier", type=click.Choice(MULTIPLIERS), default="yosys", show_default=True,
+              help="fixed-point product: Yosys's own * | radix-4 Booth + Dadda tree | AND array + Dadda tree")
 @click.option("-o", "--out-dir", "out_dir", required=True, type=OutputDir(), help="output folder")
-def verilog(rows, cols, a_fmt, b_fmt, out_fmt, acc_fmt, bias_fmt, k_max, name, out_dir):
+def verilog(rows, cols, a_fmt, b_fmt, out_fmt, acc_fmt, bias_fmt, k_max, name, multiplier, out_dir):
     """Generate the R x C MAC array as DIR/TOP.v plus the DIR/TOP.json manifest."""
     from fewbits.hw.manifest import check_identifier
     from fewbits.sim import FormatError
 
     # FormatError (a ValueError) becomes one line in the group (fewbits.cli); the shape is checked here,
     # before the default top name is made of it
-    spec = build_spec(rows, cols, a_fmt, b_fmt, out_fmt, acc_fmt, bias_fmt, k_max)
+    spec = build_spec(rows, cols, a_fmt, b_fmt, out_fmt, acc_fmt, bias_fmt, k_max, multiplier)
     name = name or f"mac_{rows}x{cols}"
     try:
         check_identifier(name, "top name")  # the one rule for every name that reaches a tool script

@@ -69,7 +69,7 @@ TOP = {"datasets", "networks", "epochs", "seeds", "name", "train", "hardware", "
 TABLES = {
     "train": {"limit_train", "batch_size", "lr", "range_every", "range_warmup", "paper_bits", "data_dir",
               "capture_step"},
-    "hardware": {"rows", "cols", "k_max"},
+    "hardware": {"rows", "cols", "k_max", "multiplier"},
     "cosim": {"vectors", "simulator", "seed", "matmuls", "max_tiles", "enabled"},
     "synth": {"targets", "parts", "timeout"},
     "power": {"enabled", "max_cycles"},
@@ -391,9 +391,17 @@ def _train_settings(chk, d) -> dict:
 
 
 def _hardware_settings(chk, d) -> dict:
+    from fewbits.sim.spec import MULTIPLIERS
+
     w = ("hardware", None)
-    return {"rows": chk.int_value(w, d, "rows", 2, lo=1, hi=32), "cols": chk.int_value(w, d, "cols", 2, lo=1, hi=32),
-            "k_max": chk.int_value(w, d, "k_max", 256, lo=1)}
+    hw = {"rows": chk.int_value(w, d, "rows", 2, lo=1, hi=32), "cols": chk.int_value(w, d, "cols", 2, lo=1, hi=32),
+          "k_max": chk.int_value(w, d, "k_max", 256, lo=1)}
+    mult = d.get("multiplier", "yosys")
+    if mult not in MULTIPLIERS:
+        chk.fail(w, "multiplier", f"{mult!r}: accepted {', '.join(MULTIPLIERS)}")
+    if mult != "yosys":       # only when chosen: every existing point keeps its key
+        hw["multiplier"] = mult
+    return hw
 
 
 def _cosim_settings(chk, d) -> dict:
@@ -437,7 +445,7 @@ def run_spec(point: dict):
     from fewbits.sim.run import RunSpec
 
     t = point["train"]
-    shape = {k: v for k, v in (point.get("hardware") or {}).items() if k in ("rows", "cols", "k_max")}
+    shape = {k: v for k, v in (point.get("hardware") or {}).items() if k in ("rows", "cols", "k_max", "multiplier")}
     return RunSpec.parse(point["prop"], point["update"], t.get("paper_bits", False),
                          max_overflow=point.get("max_overflow") or 1e-4, range_every=t.get("range_every"),
                          range_warmup=t.get("range_warmup", 0), acc=point.get("acc"), **shape)  # a training-only point has no array
