@@ -83,3 +83,12 @@ def test_sky130_area_grows_with_width(small_lib, tmp_path_factory):
     a8, a16 = (S.synthesize(mul_design(w, tmp_path_factory), "liberty", liberty=small_lib)["figures"]["area_um2"]
                for w in (8, 16))
     assert 2.5 <= a16 / a8 <= 5, (a8, a16)
+
+
+@pytest.mark.slow
+def test_sky130_full_library_area_ratio(tmp_path_factory):
+    """The same ratio on the full 34-cell library (characterized on first use: minutes)."""
+    full = build.build(build.FULL, progress=False)
+    a8, a16 = (S.synthesize(mul_design(w, tmp_path_factory), "liberty", liberty=full)["figures"]["area_um2"]
+               for w in (8, 16))
+    assert 2.5 <= a16 / a8 <= 5, (a8, a16)
