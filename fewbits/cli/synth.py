@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from fewbits.cli.paths import OutputDir
-from fewbits.sim.spec import MULTIPLIERS
 
 EXAMPLES = """
 \b
@@ -50,7 +49,7 @@ def _echo_failure(e) -> None:
 @click.option("--no-cache", is_flag=True, help="re-run even if a cached record exists")
 @click.option("--sweep", "sweeps", multiple=True, metavar="RANGE",
               help="sweep bare multipliers and MAC units: fixed:LO..HI, dfixed:LO..HI, float:E:LO..HI (mantissa)")
-@click.option("--multiplier", "multipliers", multiple=True, type=click.Choice(MULTIPLIERS), metavar="ARCH",
+@click.option("--multiplier", "multipliers", multiple=True, metavar="ARCH",
               help="--sweep: multiplier architecture(s) yosys | booth | dadda (repeatable; default yosys)")
 @click.option("--power", "sweep_power", is_flag=True,
               help="--sweep: also simulate each point on seeded random vectors for energy per MAC")
@@ -84,6 +83,12 @@ def synth(design, top, targets, no_dsp, liberty, tech, fmax, parts, timeout, no_
         raise click.BadParameter(f"{timeout}: accepted seconds > 0", param_hint="--timeout")
     if sweeps:
         from fewbits.flow import parts as part_sweep
+        from fewbits.sim.spec import MULTIPLIERS
+
+        for m in multipliers:
+            if m not in MULTIPLIERS:
+                raise click.BadParameter(f"unknown multiplier {m!r}: accepted {', '.join(MULTIPLIERS)}",
+                                         param_hint="--multiplier")
 
         formats = [p for s in sweeps for p in part_sweep.parse_range(s)]
         res = part_sweep.run(formats, targets, out_dir, dsp=not no_dsp, liberty=liberty, timeout=timeout,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import click
 
 from fewbits.cli.paths import OutputDir
-from fewbits.sim.spec import MULTIPLIERS
 
 EXAMPLES = """
 \b
@@ -65,8 +64,9 @@ def array_options(required: bool):
 @click.command("verilog", epilog=EXAMPLES)
 @array_options(required=True)
 @click.option("--name", default=None, metavar="TOP", help="top module name (default mac_RxC)")
-@click.option("--multiplier", type=click.Choice(MULTIPLIERS), default="yosys", show_default=True,
-              help="fixed-point product: Yosys's own * | radix-4 Booth + Dadda tree | AND array + Dadda tree")
+@click.option("--multiplier", default="yosys", show_default=True, metavar="ARCH",
+              help="fixed-point product: yosys (its own *) | booth (radix-4 + Dadda tree) | dadda (AND array + "
+                   "Dadda tree); MacSpec checks it")
 @click.option("-o", "--out-dir", "out_dir", required=True, type=OutputDir(), help="output folder")
 def verilog(rows, cols, a_fmt, b_fmt, out_fmt, acc_fmt, bias_fmt, k_max, name, multiplier, out_dir):
     """Generate the R x C MAC array as DIR/TOP.v plus the DIR/TOP.json manifest."""
