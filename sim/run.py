@@ -96,12 +96,16 @@ class RunSpec:
     cols: int = 1
     k_max: int = 1024
     acc: object = None  # None: the exact accumulator; else a float accumulator (``run_accumulator``)
+    multiplier: str = "yosys"  # the array's product architecture (``MacSpec.multiplier`` checks it)
 
     def __post_init__(self):
         for name in ("prop", "update"):
             v = getattr(self, name)
             object.__setattr__(self, name, None if v is None else run_format(v))
         object.__setattr__(self, "acc", run_accumulator(self.acc))
+        from .spec import MULTIPLIERS
+
+        _check(self.multiplier in MULTIPLIERS, "multiplier", self.multiplier, ", ".join(MULTIPLIERS))
         if self.acc is not None and self.prop is not None and self.prop.kind == "dfixed":
             raise FormatError(f"bad accumulator {str(self.acc)!r} for dynamic fixed point {self.prop}: a float "
                               "accumulator takes no runtime shift; accepted exact, or fixed or float formats")
@@ -169,12 +173,15 @@ class RunSpec:
         if kind not in MATMULS:
             raise FormatError(f"bad matmul {kind!r}: accepted {', '.join(MATMULS)}")
         f = self.prop_fmt
-        return MacSpec(f, f, f, acc_fmt=self.acc, rows=self.rows, cols=self.cols, k_max=self.k_max)
+        return MacSpec(f, f, f, acc_fmt=self.acc, rows=self.rows, cols=self.cols, k_max=self.k_max,
+                       multiplier=self.multiplier)
 
     # ---- serialization -----------------------------------------------------
     def to_dict(self) -> dict:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         d.update(prop=fmt_str(self.prop), update=fmt_str(self.update))
+        if self.multiplier == "yosys":
+            del d["multiplier"]  # the default product: the same keys (and store digests) as before architectures
         if self.acc is None:
             del d["acc"]  # the exact accumulator: the same keys (and store digests) as before accumulators
         else:

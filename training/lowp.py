@@ -100,10 +100,10 @@ def _float32(st: LowpState, fn, *tensors, **kw):
 
 
 def _linear(st: LowpState, site: str, input, weight, bias=None):  # noqa: A002 (F.linear's names)
+    st.shapes[site] = (int(weight.shape[1]), int(weight.shape[0]))  # also unquantized: the array follows them
     if not st.precision.quantized:
         return _float32(st, F.linear, input, weight, bias)
     rows = input.reshape(-1, input.shape[-1])
-    st.shapes[site] = (int(weight.shape[1]), int(weight.shape[0]))
     z = MatmulFn.apply(rows, weight.t(), bias, st.qs, site)
     return z.reshape(*input.shape[:-1], weight.shape[0])
 
@@ -127,6 +127,8 @@ def _padding(padding, kernel, dilation, where: str):
 def _conv(st: LowpState, site: str, nd: int, input, weight, bias=None, stride=1, padding=0, dilation=1,  # noqa: A002
           groups=1):
     x, w, b = input, weight, bias
+    if groups == 1:
+        st.shapes[site] = (int(w[0].numel()), int(w.shape[0]))  # K = C_in x kernel, N = C_out
     if not st.precision.quantized and groups == 1:
         fn = F.conv1d if nd == 1 else F.conv2d
         return _float32(st, lambda x_, w_, b_: fn(x_, w_, b_, stride, padding, dilation), x, w, b)
@@ -134,7 +136,6 @@ def _conv(st: LowpState, site: str, nd: int, input, weight, bias=None, stride=1,
         raise LowpError(f"{site}: a convolution with groups={groups} cannot be put under the MAC contract; "
                         f"supported are {SUPPORTED}")
     k = tuple(w.shape[2:])
-    st.shapes[site] = (int(w[0].numel()), int(w.shape[0]))  # K = C_in x kernel, N = C_out
     stride, dilation = _pair(stride, nd), _pair(dilation, nd)
     padding = _padding(padding, k, dilation, site)
     unbatched = x.dim() == nd + 1

@@ -56,7 +56,8 @@ def _vectors(spec_value: str):
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--max-cycles", type=click.IntRange(1, 10**7), default=2000, show_default=True,
               help="simulated cycles per design (complete dot products only)")
-@click.option("--clock-mhz", type=click.FloatRange(min=0, min_open=True), default=100.0, show_default=True)
+@click.option("--clock-mhz", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="clock for the power figure [default: 100; with --tech, the design's own fmax]")
 @click.option("--parts/--no-parts", default=True, show_default=True,
               help="also the bare multiplier and MAC unit of the same formats")
 @click.option("--tech", type=click.Choice(["sky130"]), default=None,
@@ -99,6 +100,8 @@ def power(design, top, capture, matmuls, vectors, shape, seed, max_cycles, clock
     from fewbits.cli.tech import resolve_liberty
 
     liberty = resolve_liberty(liberty, tech)
+    if clock_mhz is None and tech is None:
+        clock_mhz = 100.0
     if liberty is not None and not liberty.is_file():
         raise click.BadParameter(f"{liberty}: Liberty file not found (accepted: a readable .lib file)",
                                  param_hint="--liberty")

@@ -17,6 +17,7 @@ Examples:
   fewbits synth my.v --top mul8 --target xilinx
   fewbits synth build/hw --liberty cells.lib
   fewbits synth --sweep fixed:2..16 --sweep float:5:2..10 --power -o build/sweep
+  fewbits synth --sweep fixed:4,8,16,32 --multiplier booth --multiplier dadda --tech sky130 --power
 
 \b
 Targets: cmos (generic gates, transistors, logic depth), ice40, xilinx, ecp5
@@ -48,14 +49,16 @@ def _echo_failure(e) -> None:
 @click.option("--no-cache", is_flag=True, help="re-run even if a cached record exists")
 @click.option("--sweep", "sweeps", multiple=True, metavar="RANGE",
               help="sweep bare multipliers and MAC units: fixed:LO..HI, dfixed:LO..HI, float:E:LO..HI (mantissa)")
+@click.option("--multiplier", "multipliers", multiple=True, metavar="ARCH",
+              help="--sweep: multiplier architecture(s) yosys | booth | dadda (repeatable; default yosys)")
 @click.option("--power", "sweep_power", is_flag=True,
               help="--sweep: also simulate each point on seeded random vectors for energy per MAC")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="--sweep: points run in parallel (a killed sweep resumes from OUT_DIR/store)")
 @click.option("-o", "--out-dir", type=OutputDir(Path), default=Path("build/synth"),
               show_default=True, help="where the JSON records (and a sweep's CSV) go")
-def synth(design, top, targets, no_dsp, liberty, tech, fmax, parts, timeout, no_cache, sweeps, sweep_power, workers,
-          out_dir):
+def synth(design, top, targets, no_dsp, liberty, tech, fmax, parts, timeout, no_cache, sweeps, multipliers, sweep_power,
+          workers, out_dir):
     """Synthesize DESIGN (a `fewbits verilog` directory or a Verilog file) with Yosys."""
     from fewbits.hw.design import load_designs
     from fewbits.hw.eda import synth as S
@@ -80,16 +83,26 @@ def synth(design, top, targets, no_dsp, liberty, tech, fmax, parts, timeout, no_
         raise click.BadParameter(f"{timeout}: accepted seconds > 0", param_hint="--timeout")
     if sweeps:
         from fewbits.flow import parts as part_sweep
+        from fewbits.sim.spec import MULTIPLIERS
+
+        for m in multipliers:
+            if m not in MULTIPLIERS:
+                raise click.BadParameter(f"unknown multiplier {m!r}: accepted {', '.join(MULTIPLIERS)}",
+                                         param_hint="--multiplier")
 
         formats = [p for s in sweeps for p in part_sweep.parse_range(s)]
         res = part_sweep.run(formats, targets, out_dir, dsp=not no_dsp, liberty=liberty, timeout=timeout,
-                             use_cache=not no_cache, power=sweep_power, progress=True, workers=workers)
+                             use_cache=not no_cache, power=sweep_power, progress=True, workers=workers,
+                             multipliers=multipliers or ("yosys",))
         click.echo(f"{len(res['ok'])} records, {len(res['failed'])} failed; wrote {res['csv']}")
         for f in res["failed"]:
             click.echo(f"failed: {f}", err=True)
         if res["failed"] and not res["ok"]:
             raise click.ClickException("every sweep point failed")
         return
+    if multipliers:
+        raise click.UsageError("--multiplier goes with --sweep (a design's architecture is in its manifest: "
+                               "fewbits verilog --multiplier)")
     if design is None:
         raise click.UsageError("missing DESIGN (a `fewbits verilog` directory or a Verilog file), or use --sweep")
     designs = load_designs(design, top)

@@ -35,7 +35,7 @@ def resolve_liberty(liberty, tech):
 
 @click.command("tech")
 @click.argument("tech", type=str)
-@click.option("--small", is_flag=True, help="only inv_1, nand2_1, dfxtp_1 (a quick check of the harness)")
+@click.option("--small", is_flag=True, help="only inv_1, buf_1, nand2_1, dfxtp_1 (a quick check of the harness)")
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=2, show_default=True, help="parallel ngspice runs")
 def command(tech, small, jobs):
     """Characterize TECH's standard cells with ngspice and print the Liberty path (cached).

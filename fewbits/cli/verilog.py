@@ -28,15 +28,15 @@ accumulator: a float format with an optional chunk, e.g. fp32, bf16, "float:8:10
 """
 
 
-def build_spec(rows, cols, a, b, out, acc, bias, k_max):
+def build_spec(rows, cols, a, b, out, acc, bias, k_max, multiplier="yosys"):
     """Parse and validate everything; raises FormatError with a one-line message."""
     from fewbits.hw.mac import resolve_spec
-    from fewbits.sim import parse_format
+    from fewbits.sim import MacSpec, parse_format
 
     fa, fb, fo = parse_format(a), parse_format(b), parse_format(out)
     facc = parse_format(acc) if acc else None
     fbias = parse_format(bias) if bias else None
-    return resolve_spec(fa, fb, fo, facc, fbias, rows, cols, k_max)
+    return resolve_spec(MacSpec(fa, fb, fo, facc, fbias, rows, cols, k_max, multiplier=multiplier))
 
 
 def array_options(required: bool):
@@ -68,15 +68,18 @@ def array_options(required: bool):
 @click.command("verilog", epilog=EXAMPLES)
 @array_options(required=True)
 @click.option("--name", default=None, metavar="TOP", help="top module name (default mac_RxC)")
+@click.option("--multiplier", default="yosys", show_default=True, metavar="ARCH",
+              help="fixed-point product: yosys (its own *) | booth (radix-4 + Dadda tree) | dadda (AND array + "
+                   "Dadda tree); MacSpec checks it")
 @click.option("-o", "--out-dir", "out_dir", required=True, type=OutputDir(), help="output folder")
-def verilog(rows, cols, a_fmt, b_fmt, out_fmt, acc_fmt, bias_fmt, k_max, name, out_dir):
+def verilog(rows, cols, a_fmt, b_fmt, out_fmt, acc_fmt, bias_fmt, k_max, name, multiplier, out_dir):
     """Generate the R x C MAC array as DIR/TOP.v plus the DIR/TOP.json manifest."""
     from fewbits.hw.manifest import check_module_name
     from fewbits.sim import FormatError
 
     # FormatError (a ValueError) becomes one line in the group (fewbits.cli); the shape is checked here,
     # before the default top name is made of it
-    spec = build_spec(rows, cols, a_fmt, b_fmt, out_fmt, acc_fmt, bias_fmt, k_max)
+    spec = build_spec(rows, cols, a_fmt, b_fmt, out_fmt, acc_fmt, bias_fmt, k_max, multiplier)
     name = name or f"mac_{rows}x{cols}"
     try:
         check_module_name(name, "top name")  # the one rule for every name that reaches a tool script

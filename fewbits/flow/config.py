@@ -79,7 +79,7 @@ TOP = {"datasets", "networks", "epochs", "seeds", "name", "train", "hardware", "
 TABLES = {
     "train": {"limit_train", "batch_size", "lr", "range_every", "range_warmup", "paper_bits", "data_dir",
               "capture_step"},
-    "hardware": {"rows", "cols", "k_max"},
+    "hardware": {"rows", "cols", "k_max", "multiplier"},
     "cosim": {"vectors", "simulator", "seed", "matmuls", "max_tiles", "enabled"},
     "synth": {"targets", "parts", "timeout"},
     "power": {"enabled", "max_cycles"},
@@ -408,9 +408,16 @@ HARDWARE_DEFAULTS = {"rows": 2, "cols": 2, "k_max": 256}  # a built-in network's
 
 def _hardware_settings(chk, d) -> dict:
     """The ``[hardware]`` keys the file gives (the defaults are per network: ``_network_hardware``)."""
+    from fewbits.sim.spec import MULTIPLIERS
+
     w = ("hardware", None)
     given = {"rows": chk.int_value(w, d, "rows", None, lo=1, hi=32),
              "cols": chk.int_value(w, d, "cols", None, lo=1, hi=32), "k_max": chk.int_value(w, d, "k_max", None, lo=1)}
+    mult = d.get("multiplier", "yosys")
+    if mult not in MULTIPLIERS:
+        chk.fail(w, "multiplier", f"{mult!r}: accepted {', '.join(MULTIPLIERS)}")
+    if mult != "yosys":       # only when chosen: every existing point keeps its key
+        given["multiplier"] = mult
     return {k: v for k, v in given.items() if v is not None}
 
 
@@ -455,7 +462,7 @@ def run_spec(point: dict):
     from fewbits.sim.run import RunSpec
 
     t = point["train"]
-    shape = {k: v for k, v in (point.get("hardware") or {}).items() if k in ("rows", "cols", "k_max")}
+    shape = {k: v for k, v in (point.get("hardware") or {}).items() if k in ("rows", "cols", "k_max", "multiplier")}
     return RunSpec.parse(point["prop"], point["update"], t.get("paper_bits", False),
                          max_overflow=point.get("max_overflow") or 1e-4, range_every=t.get("range_every"),
                          range_warmup=t.get("range_warmup", 0), acc=point.get("acc"), **shape)  # a training-only point has no array
@@ -506,7 +513,10 @@ def _network_hardware(shared: dict, model: dict | None) -> dict:
     """A point's MAC array: the ``[hardware]`` keys given, the rest a model file's largest layer's or the
     built-in defaults (so a built-in network's points, and their store keys, are as before)."""
     base = model["hardware"] if model else HARDWARE_DEFAULTS
-    return {k: shared["hardware"].get(k, base[k]) for k in ("rows", "cols", "k_max")}
+    hw = {k: shared["hardware"].get(k, base[k]) for k in ("rows", "cols", "k_max")}
+    if "multiplier" in shared["hardware"]:
+        hw["multiplier"] = shared["hardware"]["multiplier"]
+    return hw
 
 
 def _points(axes, formats, shared, models: dict | None = None) -> list[dict]:

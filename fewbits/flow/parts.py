@@ -25,7 +25,8 @@ from fewbits.files import atomic_write_text
 
 CSV_FIELDS = ["label", "kind", "width", "exp", "man", "part", "target", "dsp", "cells", "transistors", "depth",
               "gates", "ffs", "luts", "carries", "dsps", "area", "energy_per_mac_pj", "energy_data_per_mac_pj",
-              "toggles_per_mac", "power_model"]
+              "toggles_per_mac", "power_model", "multiplier", "area_um2", "delay_ps", "fmax_mhz", "power_mw",
+              "clock_mhz"]
 
 
 class SweepRangeError(ValueError):
@@ -63,29 +64,32 @@ def parse_range(text: str) -> list[str]:
 
 
 def points(formats, targets, *, parts=None, dsp=True, liberty=None, timeout=600, use_cache=True, power=False,
-           power_cycles=600, seed=0) -> list[dict]:
-    """The engine points of a part sweep: one per format (everything its results depend on)."""
+           power_cycles=600, seed=0, multipliers=("yosys",)) -> list[dict]:
+    """The engine points of a part sweep: one per format and multiplier architecture (everything its
+    results depend on; ``multiplier`` only when not Yosys's own, so existing points keep their keys)."""
     from fewbits.hw.eda.synth_parts import PARTS
 
     return [{"kind": "parts", "format": f, "targets": list(targets), "parts": list(parts or PARTS), "dsp": bool(dsp),
              "liberty": None if liberty is None else str(Path(liberty).resolve()), "timeout": timeout,
              "use_cache": bool(use_cache), "power": bool(power), "power_cycles": int(power_cycles),
-             "seed": int(seed)} for f in formats]
+             "seed": int(seed), **({} if m == "yosys" else {"multiplier": m})}
+            for m in multipliers for f in formats]
 
 
 def _row(label, spec, part, rec, kind="synth") -> dict:
     f = spec.a_fmt
     row = {"label": label, "kind": f.kind, "width": f.width, "exp": getattr(f, "exp", None),
-           "man": getattr(f, "man", None), "part": part}
+           "man": getattr(f, "man", None), "part": part, "multiplier": spec.multiplier}
     fig = rec["figures"]
     if kind == "synth":
         row.update({"target": rec["target"], "dsp": rec.get("dsp")})
         row.update({k: fig.get(k) for k in ("cells", "transistors", "depth", "gates", "ffs", "luts", "carries",
-                                             "dsps", "area")})
+                                             "dsps", "area", "area_um2", "delay_ps", "fmax_mhz")})
     else:
         row.update({"target": "power", "energy_per_mac_pj": fig["energy_per_mac_pj"],
                     "energy_data_per_mac_pj": fig["energy_data_per_mac_pj"],
-                    "toggles_per_mac": fig["toggles_per_mac"], "power_model": fig["model"]})
+                    "toggles_per_mac": fig["toggles_per_mac"], "power_model": fig["model"],
+                    "power_mw": fig["power_mw"], "clock_mhz": fig["clock_mhz"]})
     return row
 
 
@@ -112,7 +116,7 @@ def export(point: dict, record: dict, store) -> dict:
 
 
 def run(formats, targets, out_dir, *, dsp=True, liberty=None, timeout=600, use_cache=True, power=False,
-        power_cycles=600, progress=False, parts=None, workers: int = 1) -> dict:
+        power_cycles=600, progress=False, parts=None, workers: int = 1, multipliers=("yosys",)) -> dict:
     """Every format through the engine; ``out_dir/points/<format>.json`` and ``out_dir/sweep.csv``."""
     from fewbits.flow.engine import run_sweep
     from fewbits.flow.store import Store
@@ -122,20 +126,21 @@ def run(formats, targets, out_dir, *, dsp=True, liberty=None, timeout=600, use_c
     if not use_cache and store_dir.exists():
         shutil.rmtree(store_dir)  # --no-cache: nothing found, everything redone
     pts = points(formats, targets, parts=parts, dsp=dsp, liberty=liberty, timeout=timeout, use_cache=use_cache,
-                 power=power, power_cycles=power_cycles)
+                 power=power, power_cycles=power_cycles, multipliers=multipliers)
     records = run_sweep(pts, store_dir, workers=workers, progress=progress, meta={"name": "part sweep"})
     store = Store(store_dir)
     (out_dir / "points").mkdir(parents=True, exist_ok=True)
     rows, ok, failed = [], [], []
     for p, rec in zip(pts, records):
         res = export(p, rec, store)
-        name = re.sub(r"[^\w.-]+", "_", p["format"])
+        label = p["format"] + ("" if p.get("multiplier", "yosys") == "yosys" else f"+{p['multiplier']}")
+        name = re.sub(r"[^\w.-]+", "_", label)
         atomic_write_text(out_dir / "points" / f"{name}.json", json.dumps(res, indent=1) + "\n")
         if "error" in res:
-            failed.append(f"{p['format']}: {res['error']}")
+            failed.append(f"{label}: {res['error']}")
             continue
         rows += res["rows"]
-        ok.append(p["format"])
+        ok.append(label)
     csv_path = out_dir / "sweep.csv"
     with open(csv_path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=CSV_FIELDS)

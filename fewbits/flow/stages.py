@@ -272,10 +272,10 @@ def _power_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
 
 # ---------------------------------------------------------------- bare parts (``fewbits synth --sweep``)
 
-def _part_spec(fmt_text: str):
+def _part_spec(config: dict):
     from fewbits.hw.eda.synth_parts import sweep_spec
 
-    return sweep_spec(fmt_text)
+    return sweep_spec(config["format"], config.get("multiplier", "yosys"))
 
 
 def _part_synth_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
@@ -283,7 +283,7 @@ def _part_synth_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
     from fewbits.hw.eda import synth as S
     from fewbits.hw.eda.synth_parts import part_design
 
-    spec = _part_spec(config["format"])
+    spec = _part_spec(config)
     d = part_design(spec, config["part"], name=config["format"])
     rec = S.synthesize(d, config["target"], dsp=config["dsp"], liberty=config["liberty"], timeout=config["timeout"],
                        use_cache=config["use_cache"])
@@ -296,16 +296,20 @@ def _part_power_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
     from fewbits.hw.eda.power_vectors import synthetic
     from fewbits.hw.eda.synth_parts import part_design
 
-    spec = _part_spec(config["format"])
+    spec = _part_spec(config)
     d = part_design(spec, config["part"], name=config["format"])
     ops = synthetic(spec, "random", config["seed"], 8, 32, 8)
     rec = estimate(d, [ops], spec=spec, max_cycles=config["max_cycles"], timeout=config["timeout"],
-                   use_cache=config["use_cache"])
+                   use_cache=config["use_cache"], liberty=config.get("liberty"),
+                   clock_mhz=None if config.get("liberty") else 100.0)
     return {k: v for k, v in rec.items() if k != "groups"}
 
 
 def _part_config(point: dict) -> dict:
-    return {"format": point["format"], "timeout": point["timeout"], "use_cache": point["use_cache"]}
+    c = {"format": point["format"], "timeout": point["timeout"], "use_cache": point["use_cache"]}
+    if point.get("multiplier", "yosys") != "yosys":   # only when chosen: existing stage keys stay the same
+        c["multiplier"] = point["multiplier"]
+    return c
 
 
 def _part_synth_instances(stage: Stage, point: dict, spec) -> list[Instance]:
@@ -317,8 +321,10 @@ def _part_synth_instances(stage: Stage, point: dict, spec) -> list[Instance]:
 def _part_power_instances(stage: Stage, point: dict, spec) -> list[Instance]:
     if not point["power"]:
         return []
+    lib = {"liberty": point["liberty"]} if point.get("liberty") else {}   # its energies, at the part's fmax
     return [Instance(f"{part}.power", stage, {**_part_config(point), "part": part, "seed": point["seed"],
-                                              "max_cycles": point["power_cycles"]}, ()) for part in point["parts"]]
+                                              "max_cycles": point["power_cycles"], **lib}, ())
+            for part in point["parts"]]
 
 
 # ---------------------------------------------------------------- the stage table and the plan of one point

@@ -273,7 +273,7 @@ def energy(nl: GateNetlist, sim: dict, counted_cycles: int, macs: int, clock_mhz
     }
 
 
-def estimate(design: Design, ops_list, *, spec=None, max_cycles: int = 2000, clock_mhz: float = 100.0,
+def estimate(design: Design, ops_list, *, spec=None, max_cycles: int = 2000, clock_mhz: float | None = 100.0,
              timeout: float | None = 600, use_cache: bool = True, trace: bool = False, liberty=None) -> dict:
     """Synthesize ``design`` to gates, simulate ``ops_list`` on it and return the power record."""
     if spec is None:
@@ -285,7 +285,10 @@ def estimate(design: Design, ops_list, *, spec=None, max_cycles: int = 2000, clo
 
         lib = load(liberty)
         syn = synthesize(design, "liberty", liberty=liberty, timeout=timeout, use_cache=use_cache)
-        model = f"liberty:{lib.name}"
+        from fewbits.hw.eda.tech import timing
+
+        tech = timing.sidecar(liberty)   # a fewbits-characterized library names its model
+        model = tech["model"] if tech else f"liberty:{lib.name}"
         model_desc = {"name": model, "file": str(liberty), "vdd": lib.vdd, "c_wire_ff": PM.C_WIRE,
                       "c_output_port_ff": PM.C_OUTPUT_PORT,
                       "energy": "1/2 (sum of load pin capacitances + wire) VDD^2 + mean internal_power table "
@@ -294,6 +297,11 @@ def estimate(design: Design, ops_list, *, spec=None, max_cycles: int = 2000, clo
         lib = None
         syn = synthesize(design, "cmos", timeout=timeout, use_cache=use_cache)
         model, model_desc = PM.NAME, PM.describe()
+    clock_source = "given"
+    if clock_mhz is None:       # the design's own maximum clock, when its library has timing
+        clock_mhz, clock_source = syn["figures"].get("fmax_mhz"), "fmax"
+        if not clock_mhz:
+            raise SynthError(f"{design.name}: no maximum clock (the library has no timing): give a clock")
     nl = GateNetlist.from_json(syn["netlist"], lib)
     seq, macs = cycles(nl.ports, spec, ops_list, max_cycles, manifest=design.manifest)
     counted = len(seq) - WARMUP
@@ -310,6 +318,9 @@ def estimate(design: Design, ops_list, *, spec=None, max_cycles: int = 2000, clo
         "cycles": counted, "macs": macs,
         "cells": syn["figures"]["cells"], "transistors": syn["figures"].get("transistors"),
         "area": syn["figures"].get("area"),
+        "timing": {k: syn["figures"][k] for k in ("delay_ps", "register_ps", "clock_ps", "fmax_mhz")
+                   if k in syn["figures"]},
+        "clock_source": clock_source,
         "tools": {"yosys": syn["tools"]["yosys"], "iverilog": version("iverilog")},
         "power_model": model_desc,
         "figures": energy(nl, sim, counted, macs, clock_mhz, model),
@@ -330,7 +341,8 @@ def report(rec: dict) -> str:
         f"{rec['design']}: {rec['macs']} MACs in {rec['cycles']} cycles ({', '.join(rec['vectors'][:3])}"
         f"{' ...' if len(rec['vectors']) > 3 else ''})",
         f"  toggles/MAC {f['toggles_per_mac']:.1f}   energy/MAC {f['energy_per_mac_pj']:.4f} pJ "
-        f"(data {f['energy_data_per_mac_pj']:.4f} pJ + clock)   power {f['power_mw']:.3f} mW at {f['clock_mhz']:g} MHz",
+        f"(data {f['energy_data_per_mac_pj']:.4f} pJ + clock)   power {f['power_mw']:.3f} mW at {f['clock_mhz']:g} MHz"
+        + (" (its fmax)" if rec.get("clock_source") == "fmax" else ""),
         f"  model {f['model']}" + (f" (45 nm-like, VDD {PM.VDD} V; see docs/HARDWARE.md)" if f["model"] == PM.NAME
                                    else f" (pin capacitances and internal power of {rec['power_model'].get('file')})"),
     ])

@@ -124,6 +124,10 @@ def _figures(target: str, log: str) -> dict:
 
 def _key(design: Design, target: str, text: str, liberty: Path | None) -> str:
     lib = Path(liberty).read_bytes() if liberty else b""
+    if liberty:   # a characterized library's sidecars (model, register overhead, constraints) shape the record
+        from fewbits.hw.eda.tech import timing
+
+        lib += json.dumps(timing.sidecar(liberty), sort_keys=True).encode() + timing.constraints(liberty)
     return sha_parts(f"v{RECORD_VERSION}", design.hash, target, text, lib, version("yosys"))[:24]
 
 
@@ -193,11 +197,8 @@ def synthesize(design: Design, target: str = "cmos", *, dsp: bool = True, libert
 
         if (tech := timing.sidecar(liberty)) is not None:
             rec["model"] = tech["model"]
-            d = timing.parse_delay_ps(log.read_text(errors="replace"))
             fig["area_um2"] = fig.get("area")
-            if d:
-                fig["delay_ps"] = d
-                fig["fmax_mhz"] = round(1e6 / d, 1)
+            fig.update(timing.clock(log.read_text(errors="replace"), tech, fig["cells_by_type"]))
     atomic_write_text(rec_path, json.dumps(rec, indent=1) + "\n")
     rec["cached"] = False
     return rec

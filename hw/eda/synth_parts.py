@@ -27,12 +27,12 @@ def sweep_format(kind: str, width: int) -> str:
     return f"fixed:{width}:{width // 2}" if kind == "fixed" else f"dfixed:{width}"
 
 
-def sweep_spec(fmt_text: str):
+def sweep_spec(fmt_text: str, multiplier: str = "yosys"):
     """The MacSpec of a part-sweep point: ``a = b = out = FORMAT``, one PE, K up to 1024."""
     from fewbits.sim import MacSpec, parse_format
 
     f = parse_format(fmt_text)
-    return MacSpec(f, f, f, rows=1, cols=1, k_max=1024)
+    return MacSpec(f, f, f, rows=1, cols=1, k_max=1024, multiplier=multiplier)
 
 
 def _spec_of(design_or_spec):
@@ -50,9 +50,10 @@ def component(spec, part: str):
     from fewbits.hw.multiplier import Multiplier
 
     if part == "multiplier":
-        cls = FloatMultiplier if spec.a_fmt.kind == "float" else Multiplier
         a, b = (f.fixed if f.kind == "dfixed" else f for f in (spec.a_fmt, spec.b_fmt))
-        return cls(a, b)
+        if spec.a_fmt.kind == "float":
+            return FloatMultiplier(a, b)
+        return Multiplier(a, b, spec.multiplier)   # the spec's architecture, as in its PEs
     if part == "mac_unit":
         return make_pe(spec)
     raise ValueError(f"unknown part {part!r}: accepted {', '.join(PARTS)}")

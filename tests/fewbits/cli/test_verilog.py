@@ -82,3 +82,21 @@ def test_a_missing_required_option_is_named(tmp_path, drop):
     lines = r.stderr.strip().splitlines()
     assert r.exit_code == 2 and len(lines) == 1 and f"Missing option '{drop}'" in lines[0], r.stderr
     assert "None" not in lines[0]
+
+
+@pytest.mark.parametrize("arch", ["booth", "dadda"])
+def test_multiplier_architecture_reaches_manifest_and_verilog(tmp_path, arch):
+    r = invoke([*BASE, "--multiplier", arch, "-o", str(tmp_path / arch)])
+    assert r.exit_code == 0, r.output
+    from fewbits.hw.manifest import load_manifest
+
+    spec = load_manifest(tmp_path / arch / "mac_2x3.json").spec
+    assert spec.multiplier == arch
+    default = invoke([*BASE, "-o", str(tmp_path / "yosys")])
+    assert default.exit_code == 0 and "multiplier" not in (tmp_path / "yosys" / "mac_2x3.json").read_text()
+    assert (tmp_path / arch / "mac_2x3.v").read_text() != (tmp_path / "yosys" / "mac_2x3.v").read_text()
+
+
+def test_unknown_multiplier_is_one_line(tmp_path):
+    r = invoke([*BASE, "--multiplier", "wallace", "-o", str(tmp_path / "hw")])
+    assert r.exit_code == 2 and "wallace" in r.stderr and "booth" in r.stderr and not (tmp_path / "hw").exists()

@@ -42,6 +42,8 @@ BAD = [
     ("acc-on-fixed", lambda t: t.replace("int_bits = [2]", 'int_bits = [2]\nacc = ["fp32"]'), 'acc = ["fp32"]',
      ["grid[0].acc", "unknown key"]),
     ("boolean-lr", lambda t: t.replace("[train]", "[train]\nlr = true"), "lr = true", ["train.lr", "True", "positive"]),
+    ("bad-multiplier", lambda t: t.replace("rows = 1", 'rows = 1\nmultiplier = "wallace"'), "wallace",
+     ["hardware.multiplier", "wallace", "yosys, booth, dadda"]),
 ]
 
 
@@ -279,3 +281,18 @@ def test_bad_model_networks_are_one_line_with_the_key_line(tmp_path, net, needle
         load_sweep(f)
     msg = str(e.value)
     assert msg.startswith(f"{f}:2: networks: ") and needle in msg and "\n" not in msg, msg
+
+
+@pytest.mark.parametrize("arch", ["booth", "dadda"])
+def test_multiplier_reaches_the_array_spec(arch):
+    """``[hardware] multiplier``: the run spec's MacSpec of every matmul builds that architecture; the
+    default leaves the points (and their store keys) as they were."""
+    from fewbits.flow.config import run_spec
+
+    base = KEYS_SWEEP.format(paper="false", ranges="")
+    chosen = parse_sweep(base.replace("cols = 3", f'cols = 3\nmultiplier = "{arch}"')).points
+    plain = parse_sweep(base).points
+    fx = [p for p in chosen if p["prop"].startswith("fixed")]
+    assert fx and all(run_spec(p).mac(k).multiplier == arch for p in fx for k in ("forward", "weight_grad"))
+    assert all("multiplier" not in p["hardware"] and run_spec(p).mac().multiplier == "yosys" for p in plain)
+    assert [{**p, "hardware": {k: v for k, v in p["hardware"].items() if k != "multiplier"}} for p in chosen] == plain

@@ -69,6 +69,20 @@ def test_sweep_points_csv_and_failures(tmp_path):
     assert again["ok"] == res["ok"] and {p: p.read_text() for p in records} == before
 
 
+@pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys not installed")
+def test_sweep_over_multiplier_architectures(tmp_path):
+    """``--multiplier``: one point per format and architecture, each synthesized from its own MacSpec."""
+    res = run_sweep(["fixed:4:2"], ["cmos"], tmp_path, parts=["multiplier"], multipliers=("yosys", "booth", "dadda"))
+    assert res["ok"] == ["fixed:4:2", "fixed:4:2+booth", "fixed:4:2+dadda"] and not res["failed"]
+    rows = list(csv.DictReader(open(res["csv"])))
+    assert [r["multiplier"] for r in rows] == ["yosys", "booth", "dadda"]
+    t = [int(r["transistors"]) for r in rows]
+    assert len(set(t)) == 3, t   # three different netlists
+    pts = {p.name: json.loads(p.read_text()) for p in (tmp_path / "points").glob("*.json")}
+    assert pts["fixed_4_2_booth.json"]["spec"]["multiplier"] == "booth"
+    assert "multiplier" not in pts["fixed_4_2.json"]["spec"]
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys not installed")
 def test_full_fixed_sweep_is_roughly_quadratic(tmp_path):

@@ -1,5 +1,5 @@
 """sky130 characterization: PDK reading (exact LEF areas, functions), deck logic, Liberty writer;
-the ngspice runs themselves are behind ``slow`` (minutes on a shared 2-core machine)."""
+the ngspice runs themselves are in test_build.py."""
 
 import itertools
 
@@ -77,26 +77,3 @@ def test_liberty_written_reads_back():
 def test_unknown_cell():
     with pytest.raises(pdk.PdkError, match="unknown"):
         pdk.cell("nosuch_1")
-
-
-@pytest.mark.slow
-def test_small_liberty_characterized(tmp_path):
-    from fewbits.hw.eda.tech import build
-
-    lib = build.build(build.SMALL, root=tmp_path, progress=False)
-    import json
-    recs = {r["name"].split("__")[1]: r for r in json.loads((lib.parent / "cells.json").read_text())["cells"]}
-    assert recs["inv_1"]["area"] == recs["nand2_1"]["area"] == 3.7536
-    for short in ("inv_1", "nand2_1"):
-        for arc in recs[short]["outputs"]["Y"]["arcs"]:
-            for t in ("cell_rise", "cell_fall", "rise_transition", "fall_transition"):
-                g = arc[t]
-                assert all(g[i][j] < g[i][j + 1] for i in range(3) for j in range(2)), (short, t)  # load
-                assert all(g[i][2] > 0 for i in range(3))
-            assert all(g[i][2] < g[i + 1][2] for g in [arc["cell_rise"]] for i in range(2))           # slew
-            assert sum(map(sum, arc["rise_power"])) + sum(map(sum, arc["fall_power"])) > 0
-        assert 0.0005 < recs[short]["caps"]["A"] < 0.01
-    ff = recs["dfxtp_1"]
-    assert all(v > 0 for row in ff["outputs"]["Q"]["arcs"][0]["cell_rise"] for v in row)
-    assert ff["ff"]["clock_rise_power"][0] > 0
-    power_liberty.load(lib)
