@@ -52,12 +52,15 @@ class TrainConfig:
     capture: tuple = ()
     capture_step: int = 0
     limit_train: int | None = None  # use only the first N training examples (tests, quick looks)
+    limit_eval: int | None = None  # evaluate on the first N validation and N test examples only (short studies)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["capture"] = list(self.capture)
         if d["acc"] == "exact":
             del d["acc"]  # the exact accumulator: the same keys (checkpoints, results) as before accumulators
+        if d["limit_eval"] is None:
+            del d["limit_eval"]  # the full evaluation sets: the same keys as before the limit existed
         return d
 
     def run_spec(self) -> RunSpec:
@@ -87,6 +90,10 @@ class Trainer:
         if config.limit_train:
             t = self.data.train
             self.data.train = ds.Split(t.x[: config.limit_train], t.y[: config.limit_train])
+        if config.limit_eval:
+            for split in ("valid", "test"):
+                e = getattr(self.data, split)
+                setattr(self.data, split, ds.Split(e.x[: config.limit_eval], e.y[: config.limit_eval]))
         self.qs = QuantState(self.spec, RangeController(self.spec.max_overflow))
         self.net = build(config.net, self.qs, self.data.input_shape, self.data.n_classes)
         self.schedule = self.net.schedule

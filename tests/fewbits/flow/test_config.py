@@ -211,3 +211,16 @@ def test_the_points_run_spec_resolves_the_paper_bits_once():
     assert s.mac("forward").a_fmt == s.prop
     fx = next(p for p in pts if p["prop"].startswith("fixed:20:") and p["int_bits"] == 3)
     assert fx["prop"] == "fixed:20:17,round=rna" and run_spec(fx).prop.width == 21
+
+
+def test_limit_eval_reaches_the_train_stage_only_when_set():
+    base = parse_sweep(tiny_toml(), "s.toml").points
+    cfg = parse_sweep(tiny_toml().replace("limit_train = 100", "limit_train = 100\nlimit_eval = 50"), "s.toml")
+    from fewbits.flow.stages import plan
+
+    train = next(i for i in plan(cfg.points[0]) if i.stage.name == "train")
+    assert train.config["limit_eval"] == 50
+    assert "limit_eval" not in base[0]["train"]  # absent: the points (and store keys) of before
+    assert "limit_eval" not in next(i for i in plan(base[0]) if i.stage.name == "train").config
+    with pytest.raises(SweepConfigError, match="limit_eval"):
+        parse_sweep(tiny_toml().replace("limit_train = 100", "limit_train = 100\nlimit_eval = 0"), "s.toml")
