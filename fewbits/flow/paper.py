@@ -14,6 +14,7 @@ its table; this module adds its sweeps and prints Markdown tables.
 from __future__ import annotations
 
 import argparse
+import sys
 
 PROP_WIDTHS = (4, 6, 8, 10, 12)
 UPDATE_WIDTHS = (6, 8, 10, 12, 14)
@@ -100,7 +101,7 @@ def table(todo, records, store, seeds=(0,)) -> str:
 
 
 def main(argv=None):
-    from fewbits.flow.engine import run_sweep
+    from fewbits.flow.engine import Interrupted, run_sweep
     from fewbits.flow.store import Store
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -128,7 +129,11 @@ def main(argv=None):
         ap.error(f"--seeds {a.seeds!r}: accepted comma-separated integers (e.g. 0,1,2)")
     pts = [point(a.dataset, a.net, a.epochs, sd, p, u, pb, a.limit_train, a.lr, a.data_dir, a.limit_eval)
            for _, p, u, pb in todo for sd in seeds]
-    records = run_sweep(pts, a.out, workers=a.jobs, progress=True, meta={"name": "paper reproduction"})
+    try:
+        records = run_sweep(pts, a.out, workers=a.jobs, progress=True, meta={"name": "paper reproduction"})
+    except Interrupted as e:  # Ctrl-C / SIGTERM: one line, as `fewbits sweep` says it (it printed a traceback)
+        print(f"fewbits: {e}", file=sys.stderr)
+        raise SystemExit(130) from None
     print(table(todo, records, Store(a.out), seeds))
 
 

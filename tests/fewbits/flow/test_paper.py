@@ -63,3 +63,20 @@ def test_bad_seeds_are_one_line_and_exit_2(tmp_path, capsys):
         paper.main(["--seeds", "0,x", "--out", str(tmp_path / "r")])
     assert e.value.code == 2 and "--seeds '0,x'" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_an_interrupted_regeneration_is_one_line_and_exit_130(tmp_path, capsys, monkeypatch):
+    """Ctrl-C / SIGTERM reach main as the engine's Interrupted: one line (it was a traceback), status 130."""
+    import pytest
+
+    from fewbits.flow import engine
+
+    def stopped(points, *a, **k):
+        raise engine.Interrupted(1, len(points))
+
+    monkeypatch.setattr(engine, "run_sweep", stopped)
+    with pytest.raises(SystemExit) as e:
+        paper.main(["--table-only", "--only", "fp32", "--seeds", "0,1", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert e.value.code == 130 and err == "fewbits: interrupted: 1 of 2 points finished and kept; " \
+        "run the same command again to finish the rest\n"
