@@ -54,15 +54,16 @@ class TrainConfig:
     capture: tuple = ()
     capture_step: int = 0
     limit_train: int | None = None  # use only the first N training examples (tests, quick looks)
+    limit_eval: int | None = None  # evaluate on the first N validation and N test examples only (short studies)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["capture"] = list(self.capture)
         if d["acc"] == "exact":
             del d["acc"]  # the exact accumulator: the same keys (checkpoints, results) as before accumulators
-        for k in ("model", "model_sha256"):
+        for k in ("model", "model_sha256", "limit_eval"):
             if d[k] is None:
-                del d[k]  # a built-in network: the same keys as before user models
+                del d[k]  # a built-in network / the full evaluation sets: the same keys as before
         return d
 
     def run_spec(self) -> RunSpec:
@@ -92,6 +93,10 @@ class Trainer:
         if config.limit_train:
             t = self.data.train
             self.data.train = ds.Split(t.x[: config.limit_train], t.y[: config.limit_train])
+        if config.limit_eval:
+            for split in ("valid", "test"):
+                e = getattr(self.data, split)
+                setattr(self.data, split, ds.Split(e.x[: config.limit_eval], e.y[: config.limit_eval]))
         self.user = None
         if config.model:
             self.user = self.net = _user_net(config, self.spec, self.data)

@@ -14,6 +14,7 @@ A sweep file::
 
     [train]                          # optional trainer knobs
     limit_train = 600                # first N training examples only
+    limit_eval = 2000                # first N validation and N test examples only (default: all)
     batch_size = 100
     range_every = 100                # dynamic fixed point: batches between range updates (default: the trainer's)
     range_warmup = 0
@@ -77,7 +78,7 @@ SIMULATORS = ("icarus", "verilator")
 
 TOP = {"datasets", "networks", "epochs", "seeds", "name", "train", "hardware", "cosim", "synth", "power", "grid"}
 TABLES = {
-    "train": {"limit_train", "batch_size", "lr", "range_every", "range_warmup", "paper_bits", "data_dir",
+    "train": {"limit_train", "limit_eval", "batch_size", "lr", "range_every", "range_warmup", "paper_bits", "data_dir",
               "capture_step"},
     "hardware": {"rows", "cols", "k_max", "multiplier"},
     "cosim": {"vectors", "simulator", "seed", "matmuls", "max_tiles", "enabled"},
@@ -395,6 +396,9 @@ def _train_settings(chk, d) -> dict:
         "lr": d.get("lr"),
         "data_dir": d.get("data_dir"),
     }
+    limit_eval = chk.int_value(w, d, "limit_eval", None, lo=1)
+    if limit_eval is not None:  # only when set: a point without it keeps its results-store key
+        train["limit_eval"] = limit_eval
     lr = train["lr"]
     if lr is not None and (not isinstance(lr, (int, float)) or isinstance(lr, bool) or lr <= 0):
         chk.fail(w, "lr", f"{train['lr']!r}: accepted a positive number")

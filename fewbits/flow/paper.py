@@ -14,6 +14,7 @@ its table; this module adds its sweeps and prints Markdown tables.
 from __future__ import annotations
 
 import argparse
+import sys
 
 PROP_WIDTHS = (4, 6, 8, 10, 12)
 UPDATE_WIDTHS = (6, 8, 10, 12, 14)
@@ -42,32 +43,65 @@ def runs(table_only: bool = False) -> list[tuple[str, str, str, bool]]:
     return uniq
 
 
-def point(dataset, net, epochs, seed, prop, update, paper_bits, limit_train=None, lr=None, data_dir=None) -> dict:
+def point(dataset, net, epochs, seed, prop, update, paper_bits, limit_train=None, lr=None, data_dir=None,
+          limit_eval=None) -> dict:
     """The engine point of one reproduction run: training only."""
+    train = {"paper_bits": bool(paper_bits), "limit_train": limit_train, "lr": lr, "data_dir": data_dir}
+    if limit_eval:  # only when set: the points (store keys) of runs made before the limit existed stay found
+        train["limit_eval"] = limit_eval
     return {"kind": "train", "dataset": dataset, "net": net, "epochs": int(epochs), "seed": int(seed),
-            "family": _family(prop), "prop": prop, "update": update, "max_overflow": None,
-            "train": {"paper_bits": bool(paper_bits), "limit_train": limit_train, "lr": lr, "data_dir": data_dir}}
+            "family": _family(prop), "prop": prop, "update": update, "max_overflow": None, "train": train}
 
 
-def table(todo, records, store) -> str:
-    """The Markdown table of finished runs (a failed run says why)."""
-    lines = ["| run | prop | update | paper bits | epochs | test error % | valid error % | s/epoch |",
-             "|---|---|---|---|---|---|---|---|"]
-    for (name, p, u, pb), rec in zip(todo, records):
-        st = rec.get("stages", {}).get("train", {})
-        if rec.get("status") != "ok":
-            lines.append(f"| {name} | `{p}` | `{u}` | {'yes' if pb else 'no'} | | failed: {rec.get('reason')} | | |")
+def _result(rec, store) -> dict | None:
+    """The train stage result of a finished point record (None for a failed run)."""
+    if rec.get("status") != "ok":
+        return None
+    return store.get_stage("train", rec["stages"]["train"]["key"])["result"]
+
+
+def table(todo, records, store, seeds=(0,)) -> str:
+    """The Markdown table of finished runs, one row per configuration: the mean over ``seeds`` with its
+    95 % interval (``fewbits.report.stats``: Student t over seeds; one seed: the Wilson interval of the
+    test-set error count) and, paired by seed, the difference to the first row (fp32).  A failed run
+    says why and leaves its configuration with fewer seeds, never dropped silently."""
+    from fewbits.report import stats
+
+    n = len(seeds)
+    lines = ["| run | prop | update | paper bits | epochs | seeds | test error % (mean) | 95 % interval | "
+             "vs first row (paired, 95 %) | per seed | valid error % (mean) | s/epoch |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    base = None
+    for i, (name, p, u, pb) in enumerate(todo):
+        recs = records[i * n:(i + 1) * n]
+        res = {sd: _result(rec, store) for sd, rec in zip(seeds, recs)}
+        done = {sd: r for sd, r in res.items() if r is not None}
+        why = "; ".join(f"seed {sd} failed: {rec.get('reason')}" for sd, rec in zip(seeds, recs)
+                        if res[sd] is None)
+        head = f"| {name} | `{p}` | `{u}` | {'yes' if pb else 'no'} |"
+        if not done:
+            lines.append(f"{head} | {len(done)} | failed: {why} | | | | | |")
             continue
-        r = store.get_stage("train", st["key"])["result"]
-        secs = [h["seconds"] for h in r["history"]]
-        spe = sum(secs) / max(1, len(secs))
-        lines.append(f"| {name} | `{p}` | `{u}` | {'yes' if pb else 'no'} | {r['epochs']} | "
-                     f"{r['test_error']:.2f} | {r['valid_error']:.2f} | {spe:.1f} |")
+        errs = {sd: r["test_error"] for sd, r in done.items()}
+        iv = stats.interval(list(errs.values()), next(iter(done.values())).get("test_examples"))
+        if base is None:
+            base = errs
+            vs = "(reference)"
+        else:
+            shared = sorted(set(errs) & set(base))
+            d = stats.interval([errs[sd] - base[sd] for sd in shared]) if len(shared) >= 2 else None
+            vs = f"{d.mean:+.2f} [{d.lo:+.2f}, {d.hi:+.2f}]" if d else "n/a (fewer than 2 shared seeds)"
+        secs = [h["seconds"] for r in done.values() for h in r["history"]]
+        valid = sum(r["valid_error"] for r in done.values()) / len(done)
+        per = " / ".join(f"{errs[sd]:.2f}" if sd in errs else "failed" for sd in seeds)
+        lines.append(f"{head} {next(iter(done.values()))['epochs']} | {len(done)}{' (' + why + ')' if why else ''} | "
+                     f"{iv.mean:.2f} | {iv.lo:.2f} to {iv.hi:.2f} | {vs} | {per} | {valid:.2f} | "
+                     f"{sum(secs) / max(1, len(secs)):.1f} |")
     return "\n".join(lines)
 
 
 def main(argv=None):
-    from fewbits.flow.engine import run_sweep
+    from fewbits.flow.engine import Interrupted, run_sweep
     from fewbits.flow.store import Store
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -75,21 +109,32 @@ def main(argv=None):
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--net", default="mlp-small")
     ap.add_argument("--epochs", type=int, default=30)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", default="0", help="comma-separated seeds, each a replicate (e.g. 0,1,2)")
     ap.add_argument("--out", required=True, help="the results store (finished runs are kept and found again)")
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--table-only", action="store_true")
     ap.add_argument("--only", default=None, help="comma-separated props to run (e.g. fp32,dfixed:10)")
     ap.add_argument("--limit-train", type=int, default=None)
+    ap.add_argument("--limit-eval", type=int, default=None,
+                    help="evaluate on the first N validation and N test examples only")
     ap.add_argument("--lr", type=float, default=None, help="initial learning rate (default: the net's own)")
     a = ap.parse_args(argv)
     todo = runs(a.table_only)
     if a.only:
         keep = set(a.only.split(","))
         todo = [r for r in todo if r[1] in keep]
-    pts = [point(a.dataset, a.net, a.epochs, a.seed, p, u, pb, a.limit_train, a.lr, a.data_dir) for _, p, u, pb in todo]
-    records = run_sweep(pts, a.out, workers=a.jobs, progress=True, meta={"name": "paper reproduction"})
-    print(table(todo, records, Store(a.out)))
+    try:
+        seeds = [int(x) for x in a.seeds.split(",")]
+    except ValueError:
+        ap.error(f"--seeds {a.seeds!r}: accepted comma-separated integers (e.g. 0,1,2)")
+    pts = [point(a.dataset, a.net, a.epochs, sd, p, u, pb, a.limit_train, a.lr, a.data_dir, a.limit_eval)
+           for _, p, u, pb in todo for sd in seeds]
+    try:
+        records = run_sweep(pts, a.out, workers=a.jobs, progress=True, meta={"name": "paper reproduction"})
+    except Interrupted as e:  # Ctrl-C / SIGTERM: one line, as `fewbits sweep` says it (it printed a traceback)
+        print(f"fewbits: {e}", file=sys.stderr)
+        raise SystemExit(130) from None
+    print(table(todo, records, Store(a.out), seeds))
 
 
 if __name__ == "__main__":

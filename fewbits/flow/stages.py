@@ -97,6 +97,8 @@ def _train_config(point: dict, spec) -> dict:
                     "capture": [m["capture"]]})
     if point.get("acc"):  # a float accumulator (absent: exact, and the stage key as before)
         cfg["acc"] = point["acc"]
+    if t.get("limit_eval"):  # smaller evaluation sets (absent: all, and the stage key as before)
+        cfg["limit_eval"] = t["limit_eval"]
     if point["family"] == "dfixed":  # the range controller's knobs matter to dynamic fixed point only
         cfg.update({"max_overflow": spec.max_overflow, "range_every": spec.range_every,
                     "range_warmup": spec.range_warmup})

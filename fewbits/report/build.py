@@ -85,6 +85,10 @@ def summary_lines(data: dict) -> list[str]:
     if limits:
         lines.append(f"training set limited to the first {', '.join(str(n) for n in limits)} examples "
                      "(limit_train): errors are higher than with the full set")
+    evals = sorted({x["limit_eval"] for x in data["rows"] if x.get("limit_eval")})
+    if evals:
+        lines.append(f"errors measured on the first {', '.join(str(n) for n in evals)} validation and test "
+                     "examples only (limit_eval): wider intervals than on the full sets")
     return lines
 
 

@@ -230,7 +230,8 @@ def build(store, budget: float, rule: str = "confidence") -> dict:
     within the budget; "mean": the mean within it, the old rule).
     """
     # the training-set limit, so a report of a limited run (the Fashion-MNIST demo) can say so
-    rows = [{**row_of(store, rec), "limit_train": (rec["config"].get("train") or {}).get("limit_train")}
+    rows = [{**row_of(store, rec), **{k: (rec["config"].get("train") or {}).get(k)
+                                      for k in ("limit_train", "limit_eval")}}
             for rec in store.points()]
     return assemble(rows, budget, rule)
 

@@ -115,3 +115,16 @@ def test_the_trainer_takes_the_run_spec_it_is_given():
     assert t.qs.controller.max_overflow == 0.02
     own = Trainer(TrainConfig(prop="dfixed:8", update="dfixed:10", paper_bits=True, **QUICK))
     assert own.spec.prop == DynamicFixed(9, symmetric=True, round=RNA) and own.range_every() != 3
+
+
+def test_limit_eval_evaluates_on_the_first_n_examples_only():
+    """limit_eval=N: the validation and test errors are counts over the first N images (the digits
+    set has 200 validation and 397 test images), and the config key says so only when set."""
+    cfg = TrainConfig(prop="fp32", update="fp32", seed=5, limit_eval=40, **QUICK)
+    t = Trainer(cfg)
+    r = t.run()
+    assert len(t.data.valid.y) == 40 and len(t.data.test.y) == 40 and r["test_examples"] == 40
+    assert (r["test_error"] * 40 / 100) == pytest.approx(round(r["test_error"] * 40 / 100))
+    full = Trainer(TrainConfig(prop="fp32", update="fp32", seed=5, **QUICK))
+    assert len(full.data.test.y) == 397 and "limit_eval" not in full.cfg.to_dict()
+    assert cfg.to_dict()["limit_eval"] == 40

@@ -296,3 +296,16 @@ def test_multiplier_reaches_the_array_spec(arch):
     assert fx and all(run_spec(p).mac(k).multiplier == arch for p in fx for k in ("forward", "weight_grad"))
     assert all("multiplier" not in p["hardware"] and run_spec(p).mac().multiplier == "yosys" for p in plain)
     assert [{**p, "hardware": {k: v for k, v in p["hardware"].items() if k != "multiplier"}} for p in chosen] == plain
+
+
+def test_limit_eval_reaches_the_train_stage_only_when_set():
+    base = parse_sweep(tiny_toml(), "s.toml").points
+    cfg = parse_sweep(tiny_toml().replace("limit_train = 100", "limit_train = 100\nlimit_eval = 50"), "s.toml")
+    from fewbits.flow.stages import plan
+
+    train = next(i for i in plan(cfg.points[0]) if i.stage.name == "train")
+    assert train.config["limit_eval"] == 50
+    assert "limit_eval" not in base[0]["train"]  # absent: the points (and store keys) of before
+    assert "limit_eval" not in next(i for i in plan(base[0]) if i.stage.name == "train").config
+    with pytest.raises(SweepConfigError, match="limit_eval"):
+        parse_sweep(tiny_toml().replace("limit_train = 100", "limit_train = 100\nlimit_eval = 0"), "s.toml")

@@ -30,3 +30,53 @@ def test_runs_on_the_engine_and_resumes(tmp_path, capsys):
     paper.main(args)  # everything is found in the store: nothing recomputed, the same table
     assert capsys.readouterr().out == out
     assert {p: p.read_text() for p in sorted((tmp_path / "repro" / "stages" / "train").glob("*.json"))} == before
+
+
+def test_seeds_are_replicates_with_a_mean_an_interval_and_a_paired_difference(tmp_path, capsys):
+    import pytest
+    from scipy import stats as st
+
+    out_dir = tmp_path / "repro"
+    paper.main(["--dataset", "digits", "--net", "mlp-small", "--epochs", "1", "--limit-train", "100",
+                "--limit-eval", "150", "--table-only", "--only", "fp32,dfixed:10", "--seeds", "3,4",
+                "--out", str(out_dir)])
+    out = capsys.readouterr().out
+    recs = [json.loads(p.read_text()) for p in sorted((out_dir / "stages" / "train").glob("*.json"))]
+    assert len(recs) == 4 and all(r["result"]["test_examples"] == 150 for r in recs)
+    err = {(r["config"]["prop"], r["config"]["seed"]): r["result"]["test_error"] for r in recs}
+    cells = {ln.split("|")[2].strip(): [c.strip() for c in ln.split("|")[1:-1]] for ln in out.splitlines()
+             if ln.startswith("| single") or ln.startswith("| dynamic")}
+    f, d = cells["`fp32`"], cells["`dfixed:10`"]
+    assert f[5] == d[5] == "2" and f[8] == "(reference)"
+    assert float(d[6]) == pytest.approx((err["dfixed:10", 3] + err["dfixed:10", 4]) / 2, abs=0.006)
+    diffs = [err["dfixed:10", s] - err["fp32", s] for s in (3, 4)]
+    half = st.t.ppf(0.975, 1) * abs(diffs[0] - diffs[1]) / 2 ** 0.5 / 2 ** 0.5
+    mean = sum(diffs) / 2
+    assert d[8] == f"{mean:+.2f} [{mean - half:+.2f}, {mean + half:+.2f}]"
+    assert d[9] == f"{err['dfixed:10', 3]:.2f} / {err['dfixed:10', 4]:.2f}"
+
+
+def test_bad_seeds_are_one_line_and_exit_2(tmp_path, capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as e:
+        paper.main(["--seeds", "0,x", "--out", str(tmp_path / "r")])
+    assert e.value.code == 2 and "--seeds '0,x'" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_an_interrupted_regeneration_is_one_line_and_exit_130(tmp_path, capsys, monkeypatch):
+    """Ctrl-C / SIGTERM reach main as the engine's Interrupted: one line (it was a traceback), status 130."""
+    import pytest
+
+    from fewbits.flow import engine
+
+    def stopped(points, *a, **k):
+        raise engine.Interrupted(1, len(points))
+
+    monkeypatch.setattr(engine, "run_sweep", stopped)
+    with pytest.raises(SystemExit) as e:
+        paper.main(["--table-only", "--only", "fp32", "--seeds", "0,1", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert e.value.code == 130 and err == "fewbits: interrupted: 1 of 2 points finished and kept; " \
+        "run the same command again to finish the rest\n"

@@ -122,6 +122,11 @@ def test_a_limited_training_set_is_stated():
     assert "training set limited to the first 10000 examples" in summary_lines(D.assemble(rows, 0.5))[-1]
     rows = [_row(r["family"], r["prop"], r["seed"], r["test_error"], r["transistors"]) for r in sweep()]
     assert not any("limited" in line for line in summary_lines(D.assemble(rows, 0.5)))
+    rows = [dict(_row(r["family"], r["prop"], r["seed"], r["test_error"], r["transistors"]), limit_eval=1000)
+            for r in sweep()]
+    assert "errors measured on the first 1000 validation and test examples" in summary_lines(D.assemble(rows, 0.5))[-1]
+    assert not any("limit_eval" in line for line in summary_lines(D.assemble(
+        [_row(r["family"], r["prop"], r["seed"], r["test_error"], r["transistors"]) for r in sweep()], 0.5)))
 
 
 def test_accumulators_are_configurations_of_their_own_and_fp32_with_an_fp32_accumulator_is_the_baseline():
