@@ -24,15 +24,24 @@ def _codes(fmt, rng, n, specials=False):
     return out
 
 
-def _run(spec, tiles):
-    pe = FloatAccPE(spec)
+def _mismatches(spec, tiles, pe=None):
+    """The tiles where a PE (default ``FloatAccPE(spec)``) differs from ``mac_reference`` under ``spec``."""
+    pe = FloatAccPE(spec) if pe is None else pe
     outs, lats = run_tiles(pe, [{"a": [t["a"]], "b": [[x] for x in t["b"]], "bias": [t["bias"]]} for t in tiles])
     assert len(outs) == len(tiles) and set(lats) == {pe.latency}
+    bad = []
     for (z, ovf), t in zip(outs, tiles):
         K = len(t["a"])
         wz, wo = mac_reference(torch.tensor([t["a"]]), torch.tensor(t["b"]).reshape(K, 1), spec.a_fmt, spec.b_fmt,
                                spec.acc_fmt, spec.out_fmt, torch.tensor([t["bias"]]), spec.bias_fmt)
-        assert (z[0][0], ovf[0][0]) == (int(wz[0, 0]), bool(wo[0, 0])), t
+        if (z[0][0], ovf[0][0]) != (int(wz[0, 0]), bool(wo[0, 0])):
+            bad.append((t, (z[0][0], ovf[0][0]), (int(wz[0, 0]), bool(wo[0, 0]))))
+    return bad
+
+
+def _run(spec, tiles):
+    bad = _mismatches(spec, tiles)
+    assert not bad, f"{len(bad)} of {len(tiles)} tiles differ; first (tile, hw, sim): {bad[0]}"
 
 
 CASES = [  # a/b, accumulator, output, bias, k_max
@@ -115,3 +124,176 @@ def test_pe_window_edges(ops, k_max):
              {"a": [e(f.max)] * k_max, "b": [e(f.max)] * k_max, "bias": e(f.max)},
              {"a": [e(-f.max)] * k_max, "b": [e(f.max)] * k_max, "bias": e(-f.max)}]
     _run(spec, tiles)
+
+
+# ---- the adder's hard cases: cancellation, ties, sticky bits, subnormals, overflow, specials -------------
+def _value(fmt, code):
+    return float(fmt.decode(torch.tensor([code]))[0])
+
+
+def _pow2_code(fmt, e):
+    return int(fmt.encode(torch.tensor([math.ldexp(1.0, e)], dtype=torch.float64))[0])
+
+
+def _running_sum(spec, a, b, bias):
+    """The accumulator's value after the products so far (the golden model, output = the accumulator)."""
+    fmt = spec.acc_fmt.fmt
+    if not a:
+        return _value(fmt, int(fmt.encode(torch.tensor([_value(spec.bias_fmt, bias)], dtype=torch.float64))[0]))
+    z, _ = mac_reference(torch.tensor([a]), torch.tensor(b).reshape(-1, 1), spec.a_fmt, spec.b_fmt, spec.acc_fmt,
+                         fmt, torch.tensor([bias]), spec.bias_fmt)
+    return _value(fmt, int(z[0, 0]))
+
+
+def _product_near(spec, rng, target):
+    """(a, b) codes with a * b close to ``target``: a a power of two (or 1 + 2**-man times one), b = target / a."""
+    fa, fb = spec.a_fmt, spec.b_fmt
+    if target == 0 or not math.isfinite(target):
+        return 0, rng.randrange(1 << fb.width)
+    ea = max(fa.emin - fa.man, min(fa.emax, round(math.log2(abs(target)) / 2) + rng.randint(-2, 2)))
+    av = math.ldexp(1.0 + (2.0 ** -fa.man if rng.random() < 0.3 else 0.0), ea)
+    a = int(fa.encode(torch.tensor([av], dtype=torch.float64))[0])
+    av = _value(fa, a)
+    b = int(fb.encode(torch.tensor([target / av], dtype=torch.float64))[0]) if av else 0
+    return a, b
+
+
+def _hard_tile(spec, rng, K):
+    """A tile built product by product against the running sum: each k cancels it (exactly or nearly, at
+    exponent difference 0, 1, 2), lands on a tie or just beside one (half an ulp, a sticky-sized tail),
+    or is random, subnormal, the largest product, or (rarely) NaN/inf."""
+    fa, fb, fmt = spec.a_fmt, spec.b_fmt, spec.acc_fmt.fmt
+    bias = _codes(spec.bias_fmt, rng, 1)[0] if rng.random() < 0.7 else 0
+    a, b = [], []
+    for k in range(K):
+        s = _running_sum(spec, a, b, bias)
+        ulp = math.ldexp(1.0, max(math.frexp(s)[1] - 1, fmt.emin) - fmt.man) if s and math.isfinite(s) else 0.0
+        kind = rng.choice(["cancel", "cancel", "near", "tie", "tie", "sticky", "sticky", "negate", "random",
+                           "subnormal", "max"] + (["special"] if k % 5 == 4 else []))
+        if kind == "cancel":       # -s, -s/2, -s/4, -2s: exponent difference 0, 1, 2 (and the other way)
+            x, y = _product_near(spec, rng, -s * rng.choice([1, 1, 0.5, 0.25, 2, 0.75]))
+        elif kind == "near":       # -s off by a few ulps of s
+            x, y = _product_near(spec, rng, -s + rng.choice([-3, -1, 1, 2]) * ulp)
+        elif kind == "tie":        # half an ulp of s (either sign), or 3/2 of one
+            x, y = _product_near(spec, rng, rng.choice([-1, 1]) * rng.choice([0.5, 0.5, 1.5]) * ulp)
+        elif kind == "sticky":     # far below the round bit, or a tie plus a tail
+            tail = ulp * 2.0 ** -rng.randint(2, 14)
+            x, y = _product_near(spec, rng, rng.choice([-1, 1]) * (rng.choice([0, 0.5]) * ulp + tail))
+        elif kind == "negate" and a:   # cancels the previous product exactly
+            x, y = a[-1] ^ (1 << (fa.width - 1)), b[-1]
+        elif kind == "subnormal":
+            x, y = rng.randrange(1, 1 << fa.man), rng.choice([rng.randrange(1, 1 << fb.man), _codes(fb, rng, 1)[0]])
+            x |= rng.randrange(2) << (fa.width - 1)
+        elif kind == "max":
+            x = int(fa.encode(torch.tensor([rng.choice([1, -1]) * fa.max], dtype=torch.float64))[0])
+            y = _pow2_code(fb, fb.emax)
+        elif kind == "special":
+            x, y = _codes(fa, rng, 1, specials=True)[0], _codes(fb, rng, 1)[0]
+        else:
+            x, y = _codes(fa, rng, 1)[0], _codes(fb, rng, 1)[0]
+        a.append(x)
+        b.append(y)
+    return {"a": a, "b": b, "bias": bias}
+
+
+HARD = [  # a/b, accumulator, output, bias, k_max
+    ("fp16", "fp32", "fp16", "fp16", 8),                       # the issue's design
+    ("fp16", "fp32,round=rtz", "bf16", "fp16", 6),
+    ("fp16", "fp32,round=rdn", "fp16", "bf16", 6),
+    ("fp16", "fp32,round=rna,chunk=2", "fp16", "fp16", 7),
+    ("fp8_e4m3", "float:5:3", "bf16", "bf16", 8),              # a narrow accumulator: ties and overflow often
+    ("fp8_e4m3", "float:5:3,round=rtz,chunk=3", "fp8_e5m2", "fp8_e4m3", 7),
+    ("fp8_e5m2", "float:5:4,round=rdn,chunk=2", "fp16", "fp16", 6),
+    ("fp8_e4m3", "float:4:3,round=rna,special=fn", "fp8_e4m3", "fp8_e4m3", 5),
+    ("fp8_e4m3", "fp16", "fp16", "fp8_e4m3", 6),               # subnormal running sums and products
+    ("fp8_e4m3", "float:8:10,chunk=4", "bf16", "fp8_e4m3", 9),
+    ("bf16", "fp32,chunk=3", "bf16", "bf16", 7),
+    ("fp32", "fp32", "fp32", "fp32", 5),
+]
+
+
+@pytest.mark.parametrize("seed", [3, 4], ids=lambda s: f"seed{s}")
+@pytest.mark.parametrize("ops,acc,out,bias,k_max", HARD, ids=[f"{c[0]}-{c[1]}" for c in HARD])
+def test_pe_hard_cases(ops, acc, out, bias, k_max, seed):
+    rng = random.Random(f"{seed}-{ops}-{acc}")
+    f = parse_format(ops)
+    spec = MacSpec(f, f, parse_format(out), acc_fmt=acc, bias_fmt=bias, k_max=k_max)
+    Ks = [1, k_max, k_max - 1, 2, 1, k_max] + [rng.randint(1, k_max) for _ in range(4)]
+    _run(spec, [_hard_tile(spec, rng, K) for K in Ks])
+
+
+def _sticky_tiles(spec):
+    """fp16 x fp16 into fp32: 1 + 2**-24 (1 + 2**-10) (a tie and a tail 10 bits below it), 1 - 2**-30 (a tail
+    alone) and 1 - 2**-25 (1 + 2**-10) (just beyond the tie below 1): one rounding of the exact sum sees the
+    tail in every mode."""
+    f = spec.a_fmt
+    one = _pow2_code(spec.bias_fmt, 0)
+    e = lambda v: int(f.encode(torch.tensor([v], dtype=torch.float64))[0])  # noqa: E731
+    return [{"a": [e(2.0 ** -12 * (1 + 2.0 ** -10))], "b": [e(2.0 ** -12)], "bias": one},
+            {"a": [e(-2.0 ** -12 * (1 + 2.0 ** -10))], "b": [e(2.0 ** -12)], "bias": one ^ 0x8000},
+            {"a": [e(-2.0 ** -15)], "b": [e(2.0 ** -15)], "bias": one},
+            {"a": [e(2.0 ** -15)], "b": [e(2.0 ** -15)], "bias": one ^ 0x8000},
+            {"a": [e(-2.0 ** -12 * (1 + 2.0 ** -10))], "b": [e(2.0 ** -13)], "bias": one},
+            {"a": [e(1.0), e(-2.0 ** -15)], "b": [e(1.0), e(2.0 ** -15)], "bias": 0}]
+
+
+@pytest.mark.parametrize("ops,acc", [("fp32", "fp32"), ("bf16", "fp32,chunk=2"), ("fp8_e4m3", "float:4:3")])
+def test_negative_sum_rounded_to_zero_keeps_its_sign(ops, acc):
+    """A negative product below the accumulator's least subnormal rounds to -0 (not an exact zero), and the
+    output conversion keeps the sign; an exact zero sum (x - x) is +0."""
+    f = parse_format(ops)
+    spec = MacSpec(f, f, parse_format("bf16"), acc_fmt=acc, bias_fmt="bf16", k_max=4)
+    tiny = _pow2_code(f, f.q0)
+    neg = tiny | (1 << (f.width - 1))
+    _run(spec, [{"a": [neg], "b": [tiny], "bias": 0}, {"a": [0, neg], "b": [5, tiny], "bias": 0},
+                {"a": [neg, tiny], "b": [tiny, tiny], "bias": 0}])
+
+
+class _NoSticky(FloatAccPE):
+    """Mutant: the bits shifted out of the adder are dropped (no sticky bit)."""
+
+    def align_y(self, m, my, d, W):
+        y, _ = super().align_y(m, my, d, W)
+        return y, 0
+
+
+@pytest.mark.parametrize("mode", ["rne", "rna", "rtz", "rdn"])
+def test_sticky_bit_decides(mode):
+    """Cases decided by the sticky bit alone pass, and a PE without it fails them (the mutant)."""
+    spec = MacSpec("fp16", "fp16", "fp32", acc_fmt=f"fp32,round={mode}", bias_fmt="fp16", k_max=4)
+    tiles = _sticky_tiles(spec)
+    _run(spec, tiles)
+    assert _mismatches(spec, tiles, _NoSticky(spec))
+
+
+def test_rounding_once_per_tile_is_caught():
+    """Mutant: the PE of chunk = k_max (one rounding per tile) against the chunk = 1 contract fails the hard cases."""
+    spec = MacSpec("fp8_e4m3", "fp8_e4m3", "bf16", acc_fmt="float:5:3", bias_fmt="bf16", k_max=6)
+    once = MacSpec("fp8_e4m3", "fp8_e4m3", "bf16", acc_fmt="float:5:3,chunk=6", bias_fmt="bf16", k_max=6)
+    rng = random.Random(5)
+    tiles = [_hard_tile(spec, rng, 6) for _ in range(6)]
+    _run(spec, tiles)
+    assert _mismatches(spec, tiles, FloatAccPE(once))
+
+
+@pytest.mark.parametrize("seed", [6], ids=lambda s: f"seed{s}")
+def test_array_hard_cases(seed):
+    """A 2x3 MacArray (fp16 x fp16, fp32 accumulator, chunk 2) on tiles whose every element is a hard tile."""
+    from fewbits.hw.mac import MacArray
+
+    spec = MacSpec("fp16", "fp16", "bf16", acc_fmt="fp32,chunk=2", bias_fmt="fp16", rows=2, cols=3, k_max=5)
+    one = MacSpec("fp16", "fp16", "bf16", acc_fmt="fp32,chunk=2", bias_fmt="fp16", k_max=5)
+    rng = random.Random(seed)
+    neg = lambda c: c ^ 0x8000  # noqa: E731
+    tiles = []
+    for K in (1, 5, 3, 4, 5):
+        # elements (0, 0) and (1, 1) are hard tiles; column 2 is column 0 negated ((0, 2) = -(0, 0))
+        t0, t1 = _hard_tile(one, rng, K), _hard_tile(one, rng, K)
+        b = [[t0["b"][k], t1["b"][k], neg(t0["b"][k])] for k in range(K)]
+        tiles.append({"a": [t0["a"], t1["a"]], "b": b, "bias": [t0["bias"], t1["bias"], neg(t0["bias"])]})
+    outs, lats = run_tiles(MacArray(spec), tiles)
+    assert set(lats) == {2}
+    for (z, ovf), t in zip(outs, tiles):
+        wz, wo = mac_reference(torch.tensor(t["a"]), torch.tensor(t["b"]), spec.a_fmt, spec.b_fmt, spec.acc_fmt,
+                               spec.out_fmt, torch.tensor(t["bias"]), spec.bias_fmt)
+        assert z == wz.tolist() and ovf == wo.tolist()

@@ -48,3 +48,28 @@ def test_rounder(out, mode):
         dut = FloatRounder(acc, out)
         rng = random.Random(f"{acc}-{out}")
         check(dut, dut.standard_cases() + dut.random_cases(rng, 60))
+
+
+@pytest.mark.parametrize("lead", [False, True], ids=["count", "lead"])
+@pytest.mark.parametrize("mode", list(Rounding), ids=str)
+def test_rounder_runtime_exponent(mode, lead):
+    """``exp_range``: a W-bit value times 2**exp (exp a runtime input) rounds as a fixed grid 2**exp does;
+    with ``lead`` (fp32 significands into fp16: their top bit, or subnormal) the same."""
+    out = Float(5, 10, round=mode)
+    if lead:  # the significand of an fp32 code: normal (top bit set) or subnormal (exp at its least)
+        fmt = Float(8, 23)
+        dut = FloatRounder(Accumulator(25, 0), out, exp_range=(fmt.q0, fmt.q0 + 253), lead=23)
+        rng = random.Random(f"lead-{mode}")
+        cases = [(rng.choice([1, -1]) * ((1 << 23) | rng.randrange(1 << 23)), rng.randint(-60, 20)) for _ in range(120)]
+        cases += [(rng.choice([1, -1]) * rng.randrange(1 << 23), fmt.q0) for _ in range(20)] + [(0, fmt.q0), (0, 5)]
+    else:
+        dut = FloatRounder(Accumulator(20, 0), out, exp_range=(-60, 30))
+        rng = random.Random(f"count-{mode}")
+        cases = [(rng.randrange(-(1 << 19), 1 << 19) >> rng.randrange(20), rng.randint(-60, 30)) for _ in range(160)]
+        cases += [(v, e) for v in (0, 1, -1, (1 << 19) - 1, -(1 << 19)) for e in (-60, -45, -34, 0, 30)]
+    W = dut.acc_fmt.width
+    got = run_comb(dut, [(e, to_bits(v, Accumulator(W, 0)), 0, 0, 0) for v, e in cases],
+                   ["exp", "acc", "nan", "pinf", "ninf"], ["z", "ovf"])
+    for (v, e), g in zip(cases, got):
+        wz, wo = golden.requantize([v], Accumulator(W, -e), out)
+        assert (g[0], bool(g[1])) == (wz[0], wo[0]), f"value {v} * 2**{e}"
