@@ -6,7 +6,7 @@ and iCE40) and power, and still show the paper's story: fp32 and fp16 as
 references, fixed point degrading below ~16 bits, dynamic fixed point holding at
 about 10 bits.  The array is a single MAC unit (1x1): costs are per MAC either
 way.  The float points accumulate in fp32 (one rounding per product), as float
-MACs are built: the exact Kulisch accumulator (555 bits for fp32 products) is
+MACs are built: the exact Kulisch accumulator (over 550 bits for fp32 products) is
 available in sweeps (``acc = ["exact"]``) but is no baseline anyone would build,
 and it made the report's savings look several times larger than they are.
 ``--dataset fashion-mnist`` runs the same grid at a larger scale.

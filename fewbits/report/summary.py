@@ -90,7 +90,7 @@ def baseline(summaries: list[dict]) -> dict | None:
     """The fp32 configuration everything is compared with.
 
     Where the sweep has fp32 with a float accumulator (an fp32 MAC as hardware builds it) that
-    one, else any fp32 (an exact Kulisch accumulator, 555 bits: a cost no design pays); among
+    one, else any fp32 (an exact Kulisch accumulator, over 500 bits: a cost no design pays); among
     several, the lowest mean error.
     """
     fp = [s for s in summaries if has_result(s) and s["family"] == "fp32"]
