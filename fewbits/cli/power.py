@@ -76,8 +76,9 @@ def power(design, top, capture, matmuls, vectors, shape, seed, max_cycles, clock
 
     if capture is not None and vectors is not None:
         raise click.UsageError("give either --capture or --vectors, not both")
-    if liberty is not None and tech is not None:  # conflicting options before anything is read
-        raise click.BadParameter("give --liberty FILE or --tech NAME, not both", param_hint="--tech")
+    from fewbits.cli.tech import refuse_both
+
+    refuse_both(liberty, tech)  # conflicting options before anything is read
     # then the design: a missing design is the first thing to hear about, not the vectors
     designs = load_designs(design, top)
     for d in designs:

@@ -24,13 +24,16 @@ def liberty_for(tech: str, *, small: bool = False, jobs: int = 2, progress: bool
         raise click.ClickException(str(e)) from e
 
 
+def refuse_both(liberty, tech) -> None:
+    """``--liberty`` and ``--tech`` together: one usage error (checked before any input is read)."""
+    if liberty is not None and tech is not None:
+        raise click.BadParameter("give --liberty FILE or --tech NAME, not both", param_hint="--tech")
+
+
 def resolve_liberty(liberty, tech):
     """``--liberty FILE`` or ``--tech NAME`` (not both) -> the Liberty path, or None."""
-    if tech is None:
-        return liberty
-    if liberty is not None:
-        raise click.BadParameter("give --liberty FILE or --tech NAME, not both", param_hint="--tech")
-    return liberty_for(tech)
+    refuse_both(liberty, tech)
+    return liberty if tech is None else liberty_for(tech)
 
 
 @click.command("tech")
