@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -58,7 +57,7 @@ def demo_cmd(out_dir, rows, cols, dataset, epochs, workers, scheduler, budget, r
     cfg = parse_sweep(text, str(out / "sweep.toml"))
     atomic_write_text(out / "sweep.toml", text)
     workers = workers or max(1, min(2, os.cpu_count() or 1))
-    from fewbits.flow.engine import Interrupted, run_sweep
+    from fewbits.flow.engine import Interrupted, exit_interrupted, run_sweep
     from fewbits.report.build import write_report
 
     n_seeds = len({p["seed"] for p in cfg.points})
@@ -70,8 +69,7 @@ def demo_cmd(out_dir, rows, cols, dataset, epochs, workers, scheduler, budget, r
         recs = run_sweep(cfg.points, out / "results", workers=workers, scheduler=scheduler, progress=not quiet,
                          meta={"name": cfg.name, "source": str(out / "sweep.toml")})
     except Interrupted as e:
-        click.echo(f"fewbits: {e}", err=True)
-        sys.exit(130)
+        exit_interrupted(e)
     from fewbits.cli.sweep import summarize
 
     summarize(recs, out / "results")

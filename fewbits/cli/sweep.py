@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
 
 import click
 
@@ -57,7 +56,13 @@ def sweep_cmd(config, results, workers, scheduler, retry_failed, dry_run, quiet,
     cfg = load_sweep(config)  # SweepConfigError (a ValueError) -> one line, exit 2
     for path in sorted({p["model"]["path"] for p in cfg.points if p.get("model")}):
         click.echo(f"sweep {cfg.name}: running model code from {path}", err=True)
-    from fewbits.flow.engine import Interrupted, point_key, point_label, run_sweep
+    from fewbits.flow.engine import (
+        Interrupted,
+        exit_interrupted,
+        point_key,
+        point_label,
+        run_sweep,
+    )
 
     if dry_run:
         for p in cfg.points:
@@ -70,8 +75,7 @@ def sweep_cmd(config, results, workers, scheduler, retry_failed, dry_run, quiet,
         recs = run_sweep(cfg.points, results, workers=workers, scheduler=scheduler, progress=not quiet,
                          retry_failed=retry_failed, meta={"name": cfg.name, "source": str(config)})
     except Interrupted as e:
-        click.echo(f"fewbits: {e}", err=True)
-        sys.exit(130)
+        exit_interrupted(e)
     except OSError as e:
         if "scheduler" in str(e).lower() or "timed out" in str(e).lower():
             raise click.ClickException(f"cannot reach the Dask scheduler {scheduler}: {e}") from e

@@ -139,6 +139,18 @@ class Interrupted(Exception):
         self.done, self.total = done, total
 
 
+def exit_interrupted(e: Interrupted):
+    """Say what was kept and exit with status 130, ignoring any further Ctrl-C from here on.
+
+    A second SIGINT (a user pressing Ctrl-C twice) landing while the interpreter shuts down
+    killed the process by the signal (status -2, no message about the kept points) instead.
+    """
+    with contextlib.suppress(ValueError):  # not the main thread
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    print(f"fewbits: {e}", file=sys.stderr, flush=True)
+    raise SystemExit(130) from None
+
+
 def _worker_init():
     import torch
 
@@ -185,7 +197,7 @@ def run_sweep(points: list[dict], results_dir, *, workers: int = 1, scheduler: s
         bar = tqdm(total=len(points), initial=len(results), desc="sweep", unit="point", dynamic_ncols=True,
                    file=sys.stderr)
         status = tqdm(total=0, bar_format="{desc}", position=1, leave=False, dynamic_ncols=True, file=sys.stderr)
-    old_term = signal.getsignal(signal.SIGTERM)
+    old_term, old_int = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
 
     def on_term(signum, frame):
         raise KeyboardInterrupt
@@ -218,6 +230,8 @@ def run_sweep(points: list[dict], results_dir, *, workers: int = 1, scheduler: s
                 if bar is not None:
                     bar.update(1)
     except KeyboardInterrupt:
+        with contextlib.suppress(ValueError):  # a second Ctrl-C must not break off the clean-up below
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         if ex is not None:
             _terminate_pool(ex)
         if client is not None:
@@ -227,6 +241,7 @@ def run_sweep(points: list[dict], results_dir, *, workers: int = 1, scheduler: s
     finally:
         with contextlib.suppress(ValueError):
             signal.signal(signal.SIGTERM, old_term)
+            signal.signal(signal.SIGINT, old_int)
         if client is not None:
             with contextlib.suppress(Exception):
                 client.close()

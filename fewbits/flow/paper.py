@@ -14,7 +14,6 @@ its table; this module adds its sweeps and prints Markdown tables.
 from __future__ import annotations
 
 import argparse
-import sys
 
 PROP_WIDTHS = (4, 6, 8, 10, 12)
 UPDATE_WIDTHS = (6, 8, 10, 12, 14)
@@ -101,7 +100,7 @@ def table(todo, records, store, seeds=(0,)) -> str:
 
 
 def main(argv=None):
-    from fewbits.flow.engine import Interrupted, run_sweep
+    from fewbits.flow.engine import Interrupted, exit_interrupted, run_sweep
     from fewbits.flow.store import Store
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -132,8 +131,7 @@ def main(argv=None):
     try:
         records = run_sweep(pts, a.out, workers=a.jobs, progress=True, meta={"name": "paper reproduction"})
     except Interrupted as e:  # Ctrl-C / SIGTERM: one line, as `fewbits sweep` says it (it printed a traceback)
-        print(f"fewbits: {e}", file=sys.stderr)
-        raise SystemExit(130) from None
+        exit_interrupted(e)
     print(table(todo, records, Store(a.out), seeds))
 
 

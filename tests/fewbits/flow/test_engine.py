@@ -155,7 +155,8 @@ def test_sigkill_mid_sweep_then_resume_gives_the_same_report(tmp_path, seed):
     assert report_numbers(killed) == report_numbers(clean)
 
 
-def test_sigint_stops_cleanly_and_resumes(tmp_path):
+@pytest.mark.parametrize("second_after", [0.0, 0.02, 0.2], ids=lambda s: f"second-ctrl-c-after-{s}s")
+def test_sigint_stops_cleanly_and_resumes(tmp_path, second_after):
     cfg = tmp_path / "sweep.toml"
     cfg.write_text(RESUME_TOML)
     res = tmp_path / "res"
@@ -169,6 +170,9 @@ def test_sigint_stops_cleanly_and_resumes(tmp_path):
         assert proc.poll() is None, proc.stderr.read()
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
+    time.sleep(second_after)  # Ctrl-C pressed twice: the second lands during the clean-up or the shutdown
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "run the same command again" in err and "Traceback" not in err

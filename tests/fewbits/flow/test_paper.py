@@ -75,6 +75,9 @@ def test_an_interrupted_regeneration_is_one_line_and_exit_130(tmp_path, capsys, 
         raise engine.Interrupted(1, len(points))
 
     monkeypatch.setattr(engine, "run_sweep", stopped)
+    import signal
+
+    monkeypatch.setattr(signal, "signal", lambda *a: None)  # exit_interrupted ignores SIGINT: not in pytest's process
     with pytest.raises(SystemExit) as e:
         paper.main(["--table-only", "--only", "fp32", "--seeds", "0,1", "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err
