@@ -53,12 +53,16 @@ class TrainConfig:
     warmup_width: int = 21  # high-precision width (with sign) of the warm-up: 21+21+log2(K) <= 53
     capture: tuple = ()
     capture_step: int = 0
+    keep_float: tuple = ()  # a user model's modules left in float (``lowp.convert``), stated in its result
     limit_train: int | None = None  # use only the first N training examples (tests, quick looks)
     limit_eval: int | None = None  # evaluate on the first N validation and N test examples only (short studies)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["capture"] = list(self.capture)
+        d["keep_float"] = list(self.keep_float)
+        if not d["keep_float"]:
+            del d["keep_float"]  # nothing kept in float: the same keys (checkpoints, results) as before
         if d["acc"] == "exact":
             del d["acc"]  # the exact accumulator: the same keys (checkpoints, results) as before accumulators
         for k in ("model", "model_sha256", "limit_eval"):
@@ -372,7 +376,7 @@ def _user_net(config: TrainConfig, spec: RunSpec, data: ds.Dataset):
     if config.model_sha256 and ref.sha256() != config.model_sha256:
         raise ModelError(f"{config.model}: the file changed since the run was planned (sha256 {ref.sha256()[:12]}, "
                          f"expected {config.model_sha256[:12]}); plan it again")
-    return UserNet(ref, spec, data.input_shape, data.n_classes, config.seed)
+    return UserNet(ref, spec, data.input_shape, data.n_classes, config.seed, keep_float=tuple(config.keep_float))
 
 
 def train(config: TrainConfig, out_dir=None, resume: bool = False, progress: bool = False,

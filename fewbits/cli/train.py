@@ -29,6 +29,9 @@ def _fail(msg: str):
               help="Your own PyTorch model instead of --net: FUNCTION(input_shape, n_classes) in FILE.py returns "
                    "an nn.Module mapping a batch to logits (see examples/lenet.py). FILE.py is run as Python: "
                    "only give files you trust.")
+@click.option("--keep-float", "keep_float", multiple=True, metavar="MODULE",
+              help="With --model: a module path (as in named_modules()) to leave in float, outside the MAC "
+                   "contract (e.g. an nn.LSTM); repeat for several. The run's result lists them.")
 @click.option("--epochs", default=30, show_default=True, type=click.IntRange(min=1))
 @click.option("--batch-size", default=None, type=click.IntRange(min=1), help="Default: the network's (50 small, 100 paper MLP).")
 @click.option("--lr", default=None, type=click.FloatRange(min=0, min_open=True),
@@ -59,7 +62,7 @@ def _fail(msg: str):
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1),
               help="torch threads (1 is fastest for small nets and on a busy machine).")
 @click.option("--quiet", is_flag=True, help="No progress bars; print only the final JSON summary line.")
-def train_cmd(dataset, data_dir, net, model, epochs, batch_size, lr, seed, prop, update, acc, paper_bits, max_overflow,
+def train_cmd(dataset, data_dir, net, model, keep_float, epochs, batch_size, lr, seed, prop, update, acc, paper_bits, max_overflow,
               range_every, range_warmup, out_dir, resume, force, capture, capture_step, threads, quiet):
     """Train a built-in maxout network or your own PyTorch model with every multiplication at low precision.
 
@@ -86,6 +89,8 @@ def train_cmd(dataset, data_dir, net, model, epochs, batch_size, lr, seed, prop,
 
     if net is not None and model is not None:
         _fail("--net and --model are alternatives: give a built-in network or your own model file, not both")
+    if keep_float and model is None:
+        _fail("--keep-float applies to --model FILE.py:FUNCTION (a built-in network has nothing to keep in float)")
     if model is not None:
         from fewbits.training.usermodel import ModelError, parse_ref
 
@@ -103,7 +108,8 @@ def train_cmd(dataset, data_dir, net, model, epochs, batch_size, lr, seed, prop,
     layers = tuple(s.strip() for s in capture.split(",") if s.strip()) if capture else ()
     cfg = TrainConfig(dataset=dataset, data_dir=data_dir, net=net, model=model, epochs=epochs, batch_size=batch_size, lr=lr,
                       seed=seed, prop=prop, update=update, acc=acc, paper_bits=paper_bits, max_overflow=max_overflow,
-                      range_every=range_every, range_warmup=range_warmup, capture=layers, capture_step=capture_step)
+                      range_every=range_every, range_warmup=range_warmup, capture=layers, capture_step=capture_step,
+                      keep_float=tuple(keep_float))
     try:
         spec = cfg.run_spec()  # the one place this run's formats and range settings are decided
     except FormatError as e:
@@ -149,7 +155,8 @@ def train_cmd(dataset, data_dir, net, model, epochs, batch_size, lr, seed, prop,
             shutil.rmtree(old) if old.is_dir() else old.unlink()
     if not quiet:
         click.echo(f"training {model or net} on {dataset}: prop {prop}, update {update}, acc {acc}"
-                   f"{' (paper bits)' if paper_bits else ''}, {epochs} epochs, batch {trainer.batch_size}", err=True)
+                   f"{' (paper bits)' if paper_bits else ''}, {epochs} epochs, batch {trainer.batch_size}"
+                   f"{'; in float, outside the MAC contract: ' + ', '.join(keep_float) if keep_float else ''}", err=True)
     if not quiet:
         trainer.on_epoch = lambda h: click.echo(
             f"epoch {h['epoch']:3d}: train {h['train_error']:6.2f}%  valid {h['valid_error']:6.2f}%  "
@@ -157,7 +164,7 @@ def train_cmd(dataset, data_dir, net, model, epochs, batch_size, lr, seed, prop,
     r = trainer.run()
     click.echo(json.dumps({"test_error": r["test_error"], "valid_error": r["valid_error"], "epochs": r["epochs"],
                            "seconds_per_epoch": sum(r["seconds_per_epoch"]) / max(1, len(r["seconds_per_epoch"])),
-                           "out": out_dir}))
+                           "out": out_dir, **({"keep_float": list(keep_float)} if keep_float else {})}))
 
 
 command = train_cmd  # found by fewbits.cli's lazy group

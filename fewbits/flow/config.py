@@ -19,6 +19,7 @@ A sweep file::
     range_every = 100                # dynamic fixed point: batches between range updates (default: the trainer's)
     range_warmup = 0
     paper_bits = false               # widths count no sign bit (the paper's convention)
+    keep_float = ["rnn"]             # model files only: modules left in float, outside the MAC contract
 
     [hardware]                       # the MAC array generated for every point
     rows = 2                         # (a model file's default: its largest layer's, see below)
@@ -79,7 +80,7 @@ SIMULATORS = ("icarus", "verilator")
 TOP = {"datasets", "networks", "epochs", "seeds", "name", "train", "hardware", "cosim", "synth", "power", "grid"}
 TABLES = {
     "train": {"limit_train", "limit_eval", "batch_size", "lr", "range_every", "range_warmup", "paper_bits", "data_dir",
-              "capture_step"},
+              "capture_step", "keep_float"},
     "hardware": {"rows", "cols", "k_max", "multiplier"},
     "cosim": {"vectors", "simulator", "seed", "matmuls", "max_tiles", "enabled"},
     "synth": {"targets", "parts", "timeout"},
@@ -404,6 +405,12 @@ def _train_settings(chk, d) -> dict:
         chk.fail(w, "lr", f"{train['lr']!r}: accepted a positive number")
     if train["data_dir"] is not None and not isinstance(train["data_dir"], str):
         chk.fail(w, "data_dir", "accepted a path string")
+    kf = d.get("keep_float")
+    if kf is not None:  # model files only (``_user_models``); only when set, so other keys stay as before
+        if not isinstance(kf, list) or not kf or not all(isinstance(k, str) and k for k in kf):
+            chk.fail(w, "keep_float", f"{kf!r}: accepted a list of module paths of your model "
+                                      "(as in named_modules(), e.g. [\"rnn\"]) to leave in float")
+        train["keep_float"] = kf
     return train
 
 
@@ -485,6 +492,10 @@ def _user_models(chk, networks, datasets, train: dict, base: Path) -> dict:
     file: the file confined to ``base`` (the sweep file's folder), run and probed on the data set's
     input shape; any problem is one line naming ``networks``."""
     refs = [n for n in networks if ".py:" in n]
+    keep_float = train.get("keep_float")
+    if keep_float and not refs:
+        chk.fail(("train", None), "keep_float", "applies to model files (networks = [\"FILE.py:FUNCTION\"]); "
+                                               "this sweep has only built-in networks")
     if not refs:
         return {}
     from fewbits.training import datasets as ds
@@ -504,11 +515,11 @@ def _user_models(chk, networks, datasets, train: dict, base: Path) -> dict:
                     chk.fail(top, "datasets", f"{name}: {e} (a model file is built on the data set's input shape)")
                 shapes[name] = (data.input_shape, data.n_classes)
             try:
-                p = probe(ref, *shapes[name])
+                p = probe(ref, *shapes[name], keep_float or ())
             except ModelError as e:
                 chk.fail(top, "networks", f"on {name}: {e}")
             out[(net, name)] = {"model": {"path": str(ref.path), "function": ref.function, "sha256": ref.sha256(),
-                                          "capture": p.largest},
+                                          "capture": p.largest, **({"keep_float": keep_float} if keep_float else {})},
                                 "hardware": p.hardware}
     return out
 
@@ -536,6 +547,7 @@ def _points(axes, formats, shared, models: dict | None = None) -> list[dict]:
         first = {} if seed == seeds[0] else {"hw_seed": seeds[0]}
         user = models.get((net, ds))
         pt = {"dataset": ds, "net": net, "epochs": epochs, "seed": seed, **first, **f, **shared,
+              "train": {k: v for k, v in shared["train"].items() if k != "keep_float"},  # in pt["model"]
               "hardware": _network_hardware(shared, user)}
         if user:
             pt["model"] = user["model"]

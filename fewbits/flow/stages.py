@@ -95,6 +95,8 @@ def _train_config(point: dict, spec) -> dict:
     if m:  # a user's model file: its path, function and digest (an edited file trains again)
         cfg.update({"net": None, "model": f"{m['path']}:{m['function']}", "model_sha256": m["sha256"],
                     "capture": [m["capture"]]})
+        if m.get("keep_float"):  # modules left in float (absent: none, and the stage key as before)
+            cfg["keep_float"] = list(m["keep_float"])
     if point.get("acc"):  # a float accumulator (absent: exact, and the stage key as before)
         cfg["acc"] = point["acc"]
     if t.get("limit_eval"):  # smaller evaluation sets (absent: all, and the stage key as before)
@@ -112,6 +114,7 @@ def _train_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
 
     cfg = dict(config)
     cfg["capture"] = tuple(cfg["capture"])
+    cfg["keep_float"] = tuple(cfg.get("keep_float", ()))
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     tc = TrainConfig(**{k: v for k, v in cfg.items() if k in known and (v is not None or k == "net")})
     torch.set_num_threads(1)
@@ -128,6 +131,7 @@ def _train_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
         "best_valid_error": r.get("best_valid_error"),
         "test_error_at_best_valid": r.get("test_error_at_best_valid"), "epochs": r.get("epochs"),
         "history": hist, "ranges": r.get("ranges"), "formats": r.get("formats"),
+        **({"keep_float": list(tc.keep_float)} if tc.keep_float else {}),
         "capture": store.rel(Path(cap).parent) if cap else None,
         "result_json": store.rel(workdir / "result.json"),
     }

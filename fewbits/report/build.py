@@ -304,6 +304,10 @@ def render_html(data: dict, figs: list[dict], store: Store, out: Path) -> str:
         parts.append(f"<tr><td class='l fam-{p['family']}'>{_e(p['format'])}</td><td>{p['prop_bits']}</td>"
                      f"<td>{p['update_bits']}</td><td>{p['test_error']:.2f}</td><td>{_fmt(p['ours'])}</td></tr>")
     parts.append("</table>")
+    kept = sorted({(r["net"], r["keep_float"]) for r in rows if r.get("keep_float")})
+    if kept:
+        parts.append("<p class='note'>Kept in float, outside the MAC contract (keep_float): "
+                     + _e("; ".join(f"{net}: {', '.join(k.split())}" for net, k in kept)) + ".</p>")
     models = sorted({r["power_model"] for r in rows if r.get("power_model")})
     if models:
         parts.append(f"<p class='note'>Energy model: {_e(', '.join(models))} (see the power records).</p>")

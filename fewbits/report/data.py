@@ -53,7 +53,7 @@ FIELDS = ["key", "config", "status", "reason", "dataset", "net", "epochs", "seed
           "prop_bits", "update_bits", "prop_bits_paper", "update_bits_paper", "int_bits", "max_overflow",
           "test_error", "valid_error", "test_examples", "accumulator", "acc", "transistors", "mult_transistors", "cells", "depth", "luts", "dsps", "ice40_ffs",
           "energy_pj", "toggles_per_mac", "power_model", "cosim_macs", "cosim_capture_elements", "cosim_simulator",
-          "rows", "cols", "k_max", "train_seconds", "pareto", "recommended"]
+          "rows", "cols", "k_max", "train_seconds", "keep_float", "pareto", "recommended"]
 LINKS = ["train_result", "capture", "verilog", "manifest", "cosim_report", "synth_cmos", "synth_ice40",
          "synth_xilinx", "synth_ecp5", "synth_multiplier", "power_record"]
 
@@ -86,6 +86,7 @@ def row_of(store, rec: dict) -> dict:
     if tr:
         row["test_error"], row["valid_error"] = tr["test_error"], tr["valid_error"]
         row["test_examples"] = tr.get("test_examples")  # the one-seed (Wilson) interval needs the test-set size
+        row["keep_float"] = " ".join(tr.get("keep_float") or []) or None  # a model's modules run in float
         links["train_result"] = tr.get("result_json")
         links["capture"] = tr.get("capture")
         full = store.get_stage("train", rec["stages"]["train"]["key"])

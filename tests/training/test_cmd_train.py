@@ -155,6 +155,17 @@ def test_model_capture_records_the_run_spec_of_its_largest_layer(tmp_path):
     assert all(replay(out / "capture").values())
 
 
+MODELS_PY = (
+    "import torch\nfrom torch import nn\nthree = 3\n"
+    "def tensor(s, n):\n    return torch.zeros(3)\n"
+    "def small(s, n):\n    return nn.Linear(5, n)\n"
+    "def good(s, n):\n    return nn.Sequential(nn.Flatten(), nn.Linear(64, n))\n"
+    "class R(nn.Module):\n    def __init__(self, n):\n        super().__init__()\n"
+    "        self.rnn = nn.RNN(8, 4)\n        self.fc = nn.Linear(4, n)\n"
+    "    def forward(self, x):\n        return self.fc(self.rnn(x.reshape(-1, 8, 8))[0][:, -1])\n"
+    "def rnn(s, n):\n    return R(n)\n")
+
+
 @pytest.mark.parametrize("args,needle", [
     (["--model", "MODELS/m.py:nope"], "defines no 'nope'"),
     (["--model", "MODELS/m.py:three"], "is a int, not a function"),
@@ -165,22 +176,30 @@ def test_model_capture_records_the_run_spec_of_its_largest_layer(tmp_path):
     (["--model", "MODELS/m.py"], "accepted FILE.py:FUNCTION"),
     (["--model", "MODELS/m.py:good", "--net", "pi-mlp"], "--net and --model are alternatives"),
     (["--model", "MODELS/m.py:good", "--capture", "fc9", "--out", "OUT"], "this model has 1"),
+    (["--model", "MODELS/m.py:rnn", "--keep-float", "rnm"], "keep_float names no module: 'rnm'"),
+    (["--net", "pi-mlp", "--keep-float", "L0"], "--keep-float applies to --model"),
 ])
 def test_bad_model_is_one_line(tmp_path, args, needle):
     models = tmp_path / "models"
     models.mkdir()
-    (models / "m.py").write_text(
-        "import torch\nfrom torch import nn\nthree = 3\n"
-        "def tensor(s, n):\n    return torch.zeros(3)\n"
-        "def small(s, n):\n    return nn.Linear(5, n)\n"
-        "def good(s, n):\n    return nn.Sequential(nn.Flatten(), nn.Linear(64, n))\n"
-        "class R(nn.Module):\n    def __init__(self, n):\n        super().__init__()\n"
-        "        self.rnn = nn.RNN(8, 4)\n        self.fc = nn.Linear(4, n)\n"
-        "    def forward(self, x):\n        return self.fc(self.rnn(x.reshape(-1, 8, 8))[0][:, -1])\n"
-        "def rnn(s, n):\n    return R(n)\n")
+    (models / "m.py").write_text(MODELS_PY)
     args = [str(tmp_path / "out") if a == "OUT" else a.replace("MODELS", str(models)) for a in args]
     r = CliRunner().invoke(main, ["train", *args])
     assert r.exit_code == 2, r.output
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("fewbits: error: ") and needle in lines[0], r.stderr
     assert "Traceback" not in r.output
+
+
+def test_keep_float_trains_a_model_with_an_unsupported_layer_and_states_it(tmp_path):
+    """An nn.RNN refused under the contract trains once listed in --keep-float; result and summary name it."""
+    (tmp_path / "m.py").write_text(MODELS_PY)
+    out = tmp_path / "run"
+    r = _run(["--model", f"{tmp_path / 'm.py'}:rnn", "--keep-float", "rnn", "--prop", "fixed:12:6",
+              "--update", "fixed:16:10", "--epochs", "1", "--seed", "3", "--out", str(out), "--quiet"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    assert summary["keep_float"] == ["rnn"]
+    res = json.loads((out / "result.json").read_text())
+    assert res["config"]["keep_float"] == ["rnn"] and res["model"]["keep_float"] == ["rnn"]
+    assert set(res["model"]["sites"]) == {"fc"}  # the RNN ran in float: only the linear layer is a MAC site

@@ -283,6 +283,52 @@ def test_bad_model_networks_are_one_line_with_the_key_line(tmp_path, net, needle
     assert msg.startswith(f"{f}:2: networks: ") and needle in msg and "\n" not in msg, msg
 
 
+RNN_MODEL = ("from torch import nn\n"
+             "class R(nn.Module):\n    def __init__(self, n):\n        super().__init__()\n"
+             "        self.rnn = nn.RNN(8, 4)\n        self.fc = nn.Linear(4, n)\n"
+             "    def forward(self, x):\n        return self.fc(self.rnn(x.reshape(-1, 8, 8))[0][:, -1])\n"
+             "def rnn(s, n):\n    return R(n)\n")
+
+
+def test_keep_float_reaches_the_model_points_training_only(tmp_path):
+    """``[train] keep_float``: probed with the model (an nn.RNN passes), carried by the model points and
+    their training stage config; built-in points of the same sweep and sweeps without it keep their keys."""
+    from fewbits.flow import stages
+    from fewbits.flow.config import load_sweep, run_spec
+    from fewbits.flow.engine import point_key
+
+    (tmp_path / "m.py").write_text(RNN_MODEL)
+    f = _user_sweep(tmp_path, ["m.py:rnn", "mlp-small"])
+    f.write_text(f.read_text().replace("epochs = 1\n", 'epochs = 1\n[train]\nkeep_float = ["rnn"]\n'))
+    user, builtin = load_sweep(f).points
+    assert user["model"]["keep_float"] == ["rnn"] and "keep_float" not in user["train"]
+    cfg = stages._train_config(user, run_spec(user))
+    assert cfg["keep_float"] == ["rnn"] and cfg["model"].endswith("m.py:rnn")
+    assert "keep_float" not in stages._train_config(builtin, run_spec(builtin))
+    plain = load_sweep(_user_sweep(tmp_path, ["mlp-small"])).points[0]
+    assert point_key(plain) == point_key(builtin)
+
+
+@pytest.mark.parametrize("value,networks,needle", [
+    ('["rnm"]', '"m.py:rnn"', "keep_float names no module: 'rnm'"),
+    ('"rnn"', '"m.py:rnn"', "accepted a list of module paths"),
+    ("[]", '"m.py:rnn"', "accepted a list of module paths"),
+    ('["L0"]', '"mlp-small"', "applies to model files"),
+    (None, '"m.py:rnn"', "cannot put rnn (RNN) under the MAC contract"),
+])
+def test_bad_keep_float_is_one_line(tmp_path, value, networks, needle):
+    from fewbits.flow.config import SweepConfigError, load_sweep
+
+    (tmp_path / "m.py").write_text(RNN_MODEL)
+    f = tmp_path / "sweep.toml"
+    f.write_text(USER_SWEEP.format(nets=networks, hardware="")
+                 + (f"[train]\nkeep_float = {value}\n" if value is not None else ""))
+    with pytest.raises(SweepConfigError) as e:
+        load_sweep(f)
+    msg = str(e.value)
+    assert needle in msg and "\n" not in msg, msg
+
+
 @pytest.mark.parametrize("arch", ["booth", "dadda"])
 def test_multiplier_reaches_the_array_spec(arch):
     """``[hardware] multiplier``: the run spec's MacSpec of every matmul builds that architecture; the

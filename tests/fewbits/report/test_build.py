@@ -236,3 +236,25 @@ def test_headless_chromium_finds_no_broken_image_and_no_fetch(report, tmp_path):
                     f"--screenshot={png}", "--window-size=1280,3000", (out / "index.html").as_uri()],
                    capture_output=True, timeout=120, check=False)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_model_run_with_keep_float_is_stated_in_results_and_page(tmp_path):
+    """A sweep over a model file whose nn.RNN is kept in float: results.csv and the page say so."""
+    from fewbits.flow.config import load_sweep
+    from fewbits.flow.engine import run_sweep
+
+    from ..flow.test_config import RNN_MODEL
+
+    (tmp_path / "m.py").write_text(RNN_MODEL)
+    f = tmp_path / "sweep.toml"
+    f.write_text('datasets = ["digits"]\nnetworks = ["m.py:rnn"]\nepochs = 1\nseeds = [4]\n'
+                 '[train]\nlimit_train = 200\nkeep_float = ["rnn"]\n[cosim]\nenabled = false\n'
+                 '[synth]\ntargets = []\n[power]\nenabled = false\n[[grid]]\nfamily = "fixed"\nwidths = [12]\n'
+                 'int_bits = [3]\n')
+    recs = run_sweep(load_sweep(f).points, tmp_path / "res", workers=1, progress=False)
+    assert recs[0]["stages"]["train"]["status"] == "ok", recs[0]
+    write_report(tmp_path / "res", tmp_path / "rep", budget=0.5)
+    rows = list(csv.DictReader((tmp_path / "rep" / "results.csv").open()))
+    assert [r["keep_float"] for r in rows] == ["rnn"]
+    page = (tmp_path / "rep" / "index.html").read_text()
+    assert "Kept in float, outside the MAC contract (keep_float): m.py:rnn: rnn." in page
