@@ -30,7 +30,10 @@ A sweep file::
     simulator = "icarus"
 
     [synth]
-    targets = ["cmos", "ice40"]
+    targets = ["cmos", "ice40"]      # cmos | ice40 | xilinx | ecp5 | sky130 (the characterized
+                                     # sky130_fd_sc_hd cells: µm², maximum clock, and pJ with [power];
+                                     # the library is built once under the fewbits cache, ~5 min)
+    sky130_cells = "full"            # full (34 cells) | small (inv, buf, nand2, dfxtp: a quick check)
 
     [[grid]]                         # one table per format family; their union is the grid
     family = "fixed"                 # fp32 | float | fixed | dfixed
@@ -73,7 +76,8 @@ from pathlib import Path
 
 DATASETS = ("digits", "fashion-mnist", "mnist", "cifar10", "svhn")
 FAMILIES = ("fp32", "float", "fixed", "dfixed")
-SYNTH_TARGETS = ("cmos", "ice40", "xilinx", "ecp5")
+SYNTH_TARGETS = ("cmos", "ice40", "xilinx", "ecp5", "sky130")
+SKY130_CELLS = ("full", "small")
 SIMULATORS = ("icarus", "verilator")
 
 TOP = {"datasets", "networks", "epochs", "seeds", "name", "train", "hardware", "cosim", "synth", "power", "grid"}
@@ -82,7 +86,7 @@ TABLES = {
               "capture_step"},
     "hardware": {"rows", "cols", "k_max", "multiplier"},
     "cosim": {"vectors", "simulator", "seed", "matmuls", "max_tiles", "enabled"},
-    "synth": {"targets", "parts", "timeout"},
+    "synth": {"targets", "parts", "timeout", "sky130_cells"},
     "power": {"enabled", "max_cycles"},
 }
 GRID = {
@@ -450,6 +454,10 @@ def _synth_settings(chk, d) -> dict:
     }
     if not isinstance(synth["parts"], list) or not all(p in ("multiplier", "mac_unit") for p in synth["parts"]):
         chk.fail(w, "parts", f"{synth['parts']!r}: accepted a list of multiplier, mac_unit")
+    if "sky130_cells" in d:   # only when given: the points (and their store keys) stay as before otherwise
+        if d["sky130_cells"] not in SKY130_CELLS:
+            chk.fail(w, "sky130_cells", f"{d['sky130_cells']!r}: accepted {', '.join(SKY130_CELLS)}")
+        synth["sky130_cells"] = d["sky130_cells"]
     return synth
 
 
