@@ -210,6 +210,7 @@ def _cosim_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
 
 SKY130 = "sky130"   # the synthesis target on the characterized sky130_fd_sc_hd cells (and its power)
 TECH = f"tech.{SKY130}"
+SKY130_TIMEOUT = 1800   # s, as synthesis (a timeout is no part of a result: not in the stage key)
 
 
 def _tech_cells(name: str) -> tuple[str, ...]:
@@ -333,8 +334,10 @@ def _power_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
         ops = [power_vectors.synthetic(spec, "random", config["seed"], 4 * spec.rows, 64, 4 * spec.cols)]
         source = "random"
     if config.get("tech") == SKY130:   # its energies, at the design's own maximum clock
+        # the synthesis stage's time limit, not power's default 600 s: compiling the demo's fp32 MAC
+        # mapped to sky130 (a 1.3 MB gate netlist) with iverilog overran 600 s on a loaded machine
         rec = power.estimate(design, ops, spec=spec, max_cycles=config["max_cycles"], clock_mhz=None,
-                             liberty=_liberty(inputs[TECH]["result"]["cells"]))
+                             liberty=_liberty(inputs[TECH]["result"]["cells"]), timeout=SKY130_TIMEOUT)
     else:
         rec = power.estimate(design, ops, spec=spec, max_cycles=config["max_cycles"])
     power.write_record(rec, workdir / "power.json")
