@@ -38,7 +38,7 @@ vectors = 16
 max_tiles = 64
 
 [synth]
-targets = ["cmos", "ice40"]
+targets = ["cmos", "ice40", "sky130"]   # sky130: characterized cells, built once (`fewbits tech sky130`)
 parts = ["multiplier"]
 
 [[grid]]
