@@ -26,7 +26,7 @@ TOOLS := yosys:yosys yosys-abc:yosys iverilog:iverilog ngspice:ngspice g++:g++ p
 TEST_TOOLS := $(TOOLS) nextpnr-ice40:nextpnr-ice40 chromium:chromium \
 	/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz:dataset-fashion-mnist
 
-.PHONY: test demo bench venv tools test-tools clean distclean
+.PHONY: test demo sky130 bench venv tools test-tools clean distclean
 
 test: venv test-tools
 	$(PY) -m pytest -n $(JOBS) $(PYTEST_ARGS)
@@ -36,8 +36,13 @@ bench: venv tools
 	@# Exit code 5 (no benchmark collected yet) is reported, not hidden behind success.
 	$(PY) -m pytest -m bench -p no:xdist $(PYTEST_ARGS)
 
-demo: venv tools
+demo: venv tools sky130
 	$(VENV)/bin/fewbits demo -o build/demo
+
+# the characterized sky130_fd_sc_hd Liberty the demo's sky130 target uses: built once (ngspice, about
+# 5 min on 2 cores) under the fewbits cache, found there afterwards (the command checks its digests)
+sky130: venv tools
+	$(VENV)/bin/fewbits tech sky130
 
 venv: $(STAMP)
 

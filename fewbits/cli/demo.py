@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from fewbits.cli.options import cost_option
 from fewbits.cli.paths import OutputDir
 
 EXAMPLES = """
@@ -38,8 +39,9 @@ report OUT/report/index.html.
               help="Error budget (percentage points over fp32) of the recommendation.")
 @click.option("--rule", type=click.Choice(["confidence", "mean"]), default="confidence", show_default=True,
               help="confidence: the paired 95 % upper bound over fp32 within --budget; mean: the mean within it.")
+@cost_option
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def demo_cmd(out_dir, rows, cols, dataset, epochs, workers, scheduler, budget, rule, quiet):
+def demo_cmd(out_dir, rows, cols, dataset, epochs, workers, scheduler, budget, rule, cost, quiet):
     """Run the main job end to end on a small example: sweep over 3 seeds, report, the recommendation."""
     from fewbits.flow.config import parse_sweep
     from fewbits.flow.demo import demo_toml
@@ -55,6 +57,9 @@ def demo_cmd(out_dir, rows, cols, dataset, epochs, workers, scheduler, budget, r
             raise click.ClickException(str(e)) from e
     text = demo_toml(dataset, epochs, rows, cols)
     cfg = parse_sweep(text, str(out / "sweep.toml"))
+    from fewbits.report.costs import check_sweep
+
+    check_sweep(cost, cfg.points)
     atomic_write_text(out / "sweep.toml", text)
     workers = workers or max(1, min(2, os.cpu_count() or 1))
     from fewbits.flow.engine import Interrupted, exit_interrupted, run_sweep
@@ -63,7 +68,7 @@ def demo_cmd(out_dir, rows, cols, dataset, epochs, workers, scheduler, budget, r
     n_seeds = len({p["seed"] for p in cfg.points})
     click.echo(f"fewbits demo: {len(cfg.points)} runs on {dataset} ({len(cfg.points) // n_seeds} configurations x "
                f"{n_seeds} seeds; fp32, fp16, fixed, dynamic fixed): train -> Verilog -> co-simulate -> synthesize "
-               f"(cmos, ice40) -> power, once per configuration -> report", err=True)
+               f"(cmos, ice40, sky130) -> power, once per configuration -> report", err=True)
     t0 = time.time()
     try:
         recs = run_sweep(cfg.points, out / "results", workers=workers, scheduler=scheduler, progress=not quiet,
@@ -73,7 +78,7 @@ def demo_cmd(out_dir, rows, cols, dataset, epochs, workers, scheduler, budget, r
     from fewbits.cli.sweep import summarize
 
     summarize(recs, out / "results")
-    r = write_report(out / "results", out / "report", budget, rule)
+    r = write_report(out / "results", out / "report", budget, rule, cost)
     click.echo(f"wall time {time.time() - t0:.0f} s")
     for line in r["summary"]:
         click.echo(line)

@@ -6,6 +6,7 @@ import re
 
 import click
 
+from fewbits.cli.options import cost_option
 from fewbits.cli.paths import OutputDir
 
 EXAMPLES = """
@@ -46,7 +47,8 @@ _SCHED = re.compile(r"^(tcp|tls|inproc|ucx|ws|wss)://[^\s]+$")
               help="Error budget (percentage points over fp32) of the recommendation printed at the end.")
 @click.option("--rule", type=click.Choice(["confidence", "mean"]), default="confidence", show_default=True,
               help="confidence: the paired 95 % upper bound over fp32 within --budget; mean: the mean within it.")
-def sweep_cmd(config, results, workers, scheduler, retry_failed, dry_run, quiet, budget, rule):
+@cost_option
+def sweep_cmd(config, results, workers, scheduler, retry_failed, dry_run, quiet, budget, rule, cost):
     """Run every point of CONFIG through training, Verilog, co-simulation, synthesis and power."""
     from fewbits.flow.config import load_sweep
 
@@ -54,6 +56,9 @@ def sweep_cmd(config, results, workers, scheduler, retry_failed, dry_run, quiet,
         raise click.BadParameter(f"{scheduler!r}: accepted a Dask scheduler address like tcp://HOST:PORT",
                                  param_hint="--scheduler")
     cfg = load_sweep(config)  # SweepConfigError (a ValueError) -> one line, exit 2
+    from fewbits.report.costs import check_sweep
+
+    check_sweep(cost, cfg.points)  # a --cost no point computes: refused before any work (CostError, exit 2)
     for path in sorted({p["model"]["path"] for p in cfg.points if p.get("model")}):
         click.echo(f"sweep {cfg.name}: running model code from {path}", err=True)
     from fewbits.flow.engine import (
@@ -81,17 +86,17 @@ def sweep_cmd(config, results, workers, scheduler, retry_failed, dry_run, quiet,
             raise click.ClickException(f"cannot reach the Dask scheduler {scheduler}: {e}") from e
         raise
     summarize(recs, results)
-    for line in recommendation_lines(results, budget, rule):
+    for line in recommendation_lines(results, budget, rule, cost):
         click.echo(line)
 
 
-def recommendation_lines(results, budget: float, rule: str) -> list[str]:
+def recommendation_lines(results, budget: float, rule: str, cost: str | None = None) -> list[str]:
     """The report's first lines (recommendation with its interval and seeds, saving, front) from the store."""
     from fewbits.flow.store import Store
     from fewbits.report.build import summary_lines
     from fewbits.report.data import build
 
-    return summary_lines(build(Store(results), budget, rule))
+    return summary_lines(build(Store(results), budget, rule, cost))
 
 
 def summarize(recs: list[dict], results) -> None:

@@ -31,7 +31,10 @@ A sweep file::
     simulator = "icarus"
 
     [synth]
-    targets = ["cmos", "ice40"]
+    targets = ["cmos", "ice40"]      # cmos | ice40 | xilinx | ecp5 | sky130 (the characterized
+                                     # sky130_fd_sc_hd cells: µm², maximum clock, and pJ with [power];
+                                     # the library is built once under the fewbits cache, ~5 min)
+    sky130_cells = "full"            # full (34 cells) | small (inv, buf, nand2, dfxtp: a quick check)
 
     [[grid]]                         # one table per format family; their union is the grid
     family = "fixed"                 # fp32 | float | fixed | dfixed
@@ -74,7 +77,8 @@ from pathlib import Path
 
 DATASETS = ("digits", "fashion-mnist", "mnist", "cifar10", "svhn")
 FAMILIES = ("fp32", "float", "fixed", "dfixed")
-SYNTH_TARGETS = ("cmos", "ice40", "xilinx", "ecp5")
+SYNTH_TARGETS = ("cmos", "ice40", "xilinx", "ecp5", "sky130")
+SKY130_CELLS = ("full", "small")
 SIMULATORS = ("icarus", "verilator")
 
 TOP = {"datasets", "networks", "epochs", "seeds", "name", "train", "hardware", "cosim", "synth", "power", "grid"}
@@ -83,8 +87,8 @@ TABLES = {
               "capture_step", "keep_float"},
     "hardware": {"rows", "cols", "k_max", "multiplier"},
     "cosim": {"vectors", "simulator", "seed", "matmuls", "max_tiles", "enabled"},
-    "synth": {"targets", "parts", "timeout"},
-    "power": {"enabled", "max_cycles"},
+    "synth": {"targets", "parts", "timeout", "sky130_cells"},
+    "power": {"enabled", "max_cycles", "sky130"},
 }
 GRID = {
     "fp32": {"family", "acc"},
@@ -457,12 +461,19 @@ def _synth_settings(chk, d) -> dict:
     }
     if not isinstance(synth["parts"], list) or not all(p in ("multiplier", "mac_unit") for p in synth["parts"]):
         chk.fail(w, "parts", f"{synth['parts']!r}: accepted a list of multiplier, mac_unit")
+    if "sky130_cells" in d:   # only when given: the points (and their store keys) stay as before otherwise
+        if d["sky130_cells"] not in SKY130_CELLS:
+            chk.fail(w, "sky130_cells", f"{d['sky130_cells']!r}: accepted {', '.join(SKY130_CELLS)}")
+        synth["sky130_cells"] = d["sky130_cells"]
     return synth
 
 
 def _power_settings(chk, d) -> dict:
     w = ("power", None)
-    return {"enabled": chk.flag(w, d, "enabled", True), "max_cycles": chk.int_value(w, d, "max_cycles", 2000, lo=1)}
+    power = {"enabled": chk.flag(w, d, "enabled", True), "max_cycles": chk.int_value(w, d, "max_cycles", 2000, lo=1)}
+    if not chk.flag(w, d, "sky130", True):  # only when off: the points (and their store keys) stay as before otherwise
+        power["sky130"] = False
+    return power
 
 
 # ---------------------------------------------------------------- points and their run specs

@@ -38,8 +38,11 @@ vectors = 16
 max_tiles = 64
 
 [synth]
-targets = ["cmos", "ice40"]
+targets = ["cmos", "ice40", "sky130"]   # sky130: characterized cells, built once (`fewbits tech sky130`)
 parts = ["multiplier"]
+
+[power]
+sky130 = false   # sky130 pJ/MAC: a gate-level simulation of the sky130 netlist, minutes per design (docs/HARDWARE.md)
 
 [[grid]]
 family = "fp32"

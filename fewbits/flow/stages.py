@@ -210,6 +210,71 @@ def _cosim_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
             "report_txt": store.rel(workdir / "report.txt"), "wall_seconds": s.get("wall_seconds")}
 
 
+# ---------------------------------------------------------------- tech (a characterized standard-cell library)
+
+SKY130 = "sky130"   # the synthesis target on the characterized sky130_fd_sc_hd cells (and its power)
+TECH = f"tech.{SKY130}"
+SKY130_TIMEOUT = 1800   # s, as synthesis (a timeout is no part of a result: not in the stage key)
+
+
+def _tech_cells(name: str) -> tuple[str, ...]:
+    from fewbits.hw.eda.tech import build
+
+    return build.SMALL if name == "small" else build.FULL
+
+
+def _tech_config(point: dict, spec) -> dict:
+    """The library's identity: the cell set and the build's own cache key (PDK version, settings,
+    cells, the characterizer's sources), so a changed characterizer re-keys every sky130 result."""
+    from fewbits.hw.eda.tech import build, characterize, pdk
+
+    cells = point["synth"].get("sky130_cells", "full")
+    try:
+        key = build.key(_tech_cells(cells), characterize.Settings())
+    except pdk.PdkError:   # no PDK: the stage is unavailable (``_tech_missing``) and never keyed
+        key = None
+    return {"tech": SKY130, "cells": cells, "library": key}
+
+
+def _tech_missing() -> str | None:
+    import shutil
+
+    from fewbits.hw.eda.tech import pdk
+
+    try:
+        pdk.root()
+        pdk.pdk_version()
+    except pdk.PdkError as e:
+        return str(e)
+    return None if shutil.which("ngspice") else "ngspice is not installed (apt-get install ngspice)"
+
+
+def _liberty(cells: str) -> Path:
+    """The characterized Liberty (built once under the fewbits cache's own lock; a digest check after)."""
+    from fewbits.hw.eda.tech import build
+
+    return build.build(_tech_cells(cells), progress=False)
+
+
+def _tech_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
+    import json
+
+    from fewbits.hw.eda.tech import build
+
+    lib = _liberty(config["cells"])
+    meta = json.loads((lib.parent / build.MANIFEST).read_text())["meta"]
+    return {"tech": SKY130, "cells": config["cells"], "model": meta["model"], "liberty": str(lib),
+            "build_seconds": meta.get("seconds"), "build_cpu_seconds": meta.get("cpu_seconds"),
+            "n_cells": len(meta.get("cells", ()))}
+
+
+def _tech_instances(stage: Stage, point: dict, spec) -> list[Instance]:
+    """One library for a point with the sky130 target (every point shares its key: built once)."""
+    if SKY130 not in point["synth"]["targets"]:
+        return []
+    return [Instance(TECH, stage, stage.config(point, spec), stage.needs)]
+
+
 # ---------------------------------------------------------------- synth
 
 def _synth_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
@@ -225,7 +290,11 @@ def _synth_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
         from fewbits.hw.eda.synth_parts import part_design
 
         design = part_design(design, config["part"])
-    rec = synth.synthesize(design, config["target"], timeout=config.get("timeout", 1800))
+    if config["target"] == SKY130:
+        rec = synth.synthesize(design, "liberty", liberty=_liberty(inputs[TECH]["result"]["cells"]),
+                               timeout=config.get("timeout", 1800))
+    else:
+        rec = synth.synthesize(design, config["target"], timeout=config.get("timeout", 1800))
     workdir.mkdir(parents=True, exist_ok=True)
     log = rec.get("log")
     if log and Path(log).is_file():
@@ -236,7 +305,7 @@ def _synth_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
             "per_pe": rec.get("per_pe", {}), "pe_count": rec.get("pe_count"),
             "record": store.rel(workdir / "synth.json"),
             "log": store.rel(workdir / "yosys.log") if (workdir / "yosys.log").exists() else None,
-            "tools": rec.get("tools"), "seconds": rec.get("seconds")}
+            "tools": rec.get("tools"), "seconds": rec.get("seconds"), "model": rec.get("model")}
 
 
 # ---------------------------------------------------------------- power
@@ -268,12 +337,18 @@ def _power_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
     else:  # fp32 training quantizes nothing, so its capture holds no codes: random operands
         ops = [power_vectors.synthetic(spec, "random", config["seed"], 4 * spec.rows, 64, 4 * spec.cols)]
         source = "random"
-    rec = power.estimate(design, ops, spec=spec, max_cycles=config["max_cycles"])
+    if config.get("tech") == SKY130:   # its energies, at the design's own maximum clock
+        # the synthesis stage's time limit, not power's default 600 s: compiling the demo's fp32 MAC
+        # mapped to sky130 (a 1.3 MB gate netlist) with iverilog overran 600 s on a loaded machine
+        rec = power.estimate(design, ops, spec=spec, max_cycles=config["max_cycles"], clock_mhz=None,
+                             liberty=_liberty(inputs[TECH]["result"]["cells"]), timeout=SKY130_TIMEOUT)
+    else:
+        rec = power.estimate(design, ops, spec=spec, max_cycles=config["max_cycles"])
     power.write_record(rec, workdir / "power.json")
     f = rec["figures"]
     return {"energy_per_mac_pj": f.get("energy_per_mac_pj"), "toggles_per_mac": f.get("toggles_per_mac"),
             "power_mw": f.get("power_mw"), "model": f.get("model"), "vectors": source,
-            "record": store.rel(workdir / "power.json")}
+            "clock_mhz": f.get("clock_mhz"), "record": store.rel(workdir / "power.json")}
 
 
 # ---------------------------------------------------------------- bare parts (``fewbits synth --sweep``)
@@ -380,11 +455,22 @@ def _when_enabled(section: str):
     return instances
 
 
+def _power_instances(stage: Stage, point: dict, spec) -> list[Instance]:
+    """The fewbits-45nm-v1 estimate and, with the sky130 target, ``power.sky130`` on its cells."""
+    out = _when_enabled("power")(stage, point, spec)
+    if out and SKY130 in point["synth"]["targets"] and point["power"].get("sky130", True):
+        base = out[0]
+        out.append(Instance(f"power.{SKY130}", stage, {**base.config, "tech": SKY130}, (*stage.needs, TECH),
+                            sources=base.sources))
+    return out
+
+
 def _synth_instances(stage: Stage, point: dict, spec) -> list[Instance]:
-    """One instance per target; the bare parts (multiplier, MAC unit) on generic CMOS only."""
+    """One instance per target (sky130 also needs its library); the bare parts on generic CMOS only."""
     out = []
     for target in point["synth"]["targets"]:
-        out.append(Instance(f"synth.{target}", stage, {"target": target}, stage.needs))
+        needs = (*stage.needs, TECH) if target == SKY130 else stage.needs
+        out.append(Instance(f"synth.{target}", stage, {"target": target}, needs))
         for part in point["synth"].get("parts", []) if target == "cmos" else []:
             out.append(Instance(f"synth.{part}.{target}", stage, {"target": target, "part": part}, stage.needs))
     return out
@@ -402,14 +488,17 @@ STAGES: tuple[Stage, ...] = (
           _module_missing("fewbits.cosim.verify", "fewbits.cosim.vectors", "fewbits.sim.capture"),
           summary=lambda r: {"macs_checked": r["macs_checked"], "report": r["report"]},
           instances=_when_enabled("cosim")),
+    Stage("tech", (), _tech_config, _tech_run, _tech_missing,
+          summary=lambda r: {"model": r["model"], "build_seconds": r["build_seconds"]}, instances=_tech_instances),
     Stage("synth", ("verilog",), lambda p, spec: {}, _synth_run, _module_missing("fewbits.hw.eda.synth"),
-          summary=lambda r: {k: r["per_pe"].get(k) for k in ("transistors", "luts", "cells", "dsps")
-                             if k in r["per_pe"]},
+          summary=lambda r: {**{k: r["per_pe"].get(k) for k in ("transistors", "luts", "cells", "dsps", "area")
+                                if k in r["per_pe"]},
+                             **{k: r["figures"][k] for k in ("fmax_mhz",) if k in r["figures"]}},
           instances=_synth_instances),
     Stage("power", ("train", "verilog"), _power_config, _power_run,
           _module_missing("fewbits.hw.eda.power", "fewbits.hw.eda.power_vectors"), version=2,
           summary=lambda r: {"energy_per_mac_pj": r["energy_per_mac_pj"]},
-          instances=_when_enabled("power")),
+          instances=_power_instances),
     Stage("part_synth", (), lambda p, spec: {}, _part_synth_run, _module_missing("fewbits.hw.eda.synth_parts"),
           summary=lambda r: {"target": r["target"]}, instances=_part_synth_instances, kinds=("parts",)),
     Stage("part_power", (), lambda p, spec: {}, _part_power_run, _module_missing("fewbits.hw.eda.power"),

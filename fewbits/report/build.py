@@ -16,8 +16,8 @@ import os
 from pathlib import Path
 
 from fewbits.flow.store import Store, atomic_write_json, atomic_write_text
+from fewbits.report import costs, stats, summary
 from fewbits.report import data as rd
-from fewbits.report import stats, summary
 
 
 def _fmt(v, digits=2) -> str:
@@ -56,7 +56,7 @@ def summary_lines(data: dict) -> list[str]:
         r, base = rec["row"], rec.get("baseline")
         head = f"[{g['dataset']}, {g['net']}, {g['epochs']} epochs] " if len(groups) > 1 else ""
         rule = ("its 95 % upper bound" if g["rule"] == "confidence" else "its mean")
-        lines.append(f"{head}cheapest precision whose error over fp32 is within {data['budget']:g} points by {rule}: "
+        lines.append(f"{head}{_cheapest(rec['metric'])}, error within {data['budget']:g} points of fp32 by {rule}: "
                      + g["text"])
         if base is not None:
             lines.append(f"fp32: {_interval_text(base)}" + (f"; {r['config']}: {_interval_text(r)}" if r else ""))
@@ -69,27 +69,45 @@ def summary_lines(data: dict) -> list[str]:
         if r is not None and base is not None and g["saving"]:
             parts = []
             for c, lab in (("mult_transistors", "multiplier transistors"), ("transistors", "MAC transistors"),
-                           ("luts", "iCE40 LUTs"), ("energy_pj", "pJ/MAC")):
+                           ("luts", "iCE40 LUTs"), ("energy_pj", "pJ/MAC (fewbits-45nm-v1)"),
+                           ("area_um2", "sky130 µm²/MAC"), ("energy_sky130_pj", "sky130 pJ/MAC")):
                 if c in g["saving"]:
                     parts.append(f"{_fmt(r[c])} vs {_fmt(base[c])} {lab} ({100 * g['saving'][c]:.0f}% less)")
+            if isinstance(r.get("fmax_mhz"), (int, float)) and isinstance(base.get("fmax_mhz"), (int, float)):
+                parts.append(f"{_fmt(r['fmax_mhz'], 0)} vs {_fmt(base['fmax_mhz'], 0)} MHz sky130 maximum clock "
+                             f"({r['fmax_mhz'] / base['fmax_mhz']:.2f}x)")
             lines.append(f"vs {_baseline_mac(base)}: " + "; ".join(parts))
         else:
             lines.append(f"cost metric: {rec['metric']}")
-        front = g["pareto"].get(rec["metric"]) or g["pareto"].get("transistors") or []
+        axis = rec["metric"] if rec["metric"] in g["pareto"] else "transistors"
+        front = g["pareto"].get(axis) or []
         lab = {x["key"]: x["config"] for x in data["summaries"]}
         fails = sum(1 for x in data["rows"] if x["status"] == "failed")
-        lines.append(f"Pareto front of the means ({rec['metric'] if rec['metric'] in g['pareto'] else 'transistors'}): "
+        lines.append(f"Pareto front of the means ({axis}): "
                      + (", ".join(lab[k] for k in front) if front else "—")
                      + (f"; {fails} failed run{'s' * (fails != 1)}" if fails else ""))
     limits = sorted({x["limit_train"] for x in data["rows"] if x.get("limit_train")})
     if limits:
         lines.append(f"training set limited to the first {', '.join(str(n) for n in limits)} examples "
                      "(limit_train): errors are higher than with the full set")
+    sources = [c for c in costs.COSTS if any(isinstance(x.get(c.field), (int, float)) for x in data["rows"])]
+    sky = sorted({x["sky130_model"] for x in data["rows"] if x.get("sky130_model")})
+    if any(c.target == "sky130" for c in sources):
+        lines.append(f"sky130 figures: {', '.join(sky) or costs.SKY130_SOURCE}; per MAC unit, the maximum clock "
+                     "from static timing of the mapped netlist")
     evals = sorted({x["limit_eval"] for x in data["rows"] if x.get("limit_eval")})
     if evals:
         lines.append(f"errors measured on the first {', '.join(str(n) for n in evals)} validation and test "
                      "examples only (limit_eval): wider intervals than on the full sets")
     return lines
+
+
+def _cheapest(metric: str) -> str:
+    """'cheapest by sky130 area' (the axis the recommendation ranked by; the fastest for a clock)."""
+    c = costs.BY_FIELD.get(metric)
+    if c is None:
+        return f"cheapest by {metric}"
+    return f"{'fastest' if c.higher_is_better else 'cheapest'} by {c.name}"
 
 
 def _baseline_mac(base: dict) -> str:
@@ -125,15 +143,19 @@ def _table(rows: list[dict], fields: list[str]) -> str:
     return buf.getvalue()
 
 
-def write_report(results_dir, out_dir, budget: float = 0.5, rule: str = "confidence") -> dict:
-    """Write the report of the store at ``results_dir`` into ``out_dir``; returns paths and summary."""
+def write_report(results_dir, out_dir, budget: float = 0.5, rule: str = "confidence", cost: str | None = None) -> dict:
+    """Write the report of the store at ``results_dir`` into ``out_dir``; returns paths and summary.
+
+    ``cost``: the axis the recommendation ranks by (None: the first every result has); one no
+    result has is refused before anything is written.
+    """
     store = Store(results_dir)
     if not store.points_dir.is_dir():
         raise ValueError(f"{results_dir}: not a results store (no points/ folder; accepted the --results "
                          "folder of `fewbits sweep`)")
+    data = rd.build(store, budget, rule, cost)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    data = rd.build(store, budget, rule)
     rows = data["rows"]
     from fewbits.report.plots import all_figures
 
@@ -142,7 +164,9 @@ def write_report(results_dir, out_dir, budget: float = 0.5, rule: str = "confide
     public_groups = [{k: v for k, v in g.items() if k != "_rec"} for g in data["groups"]]
     atomic_write_json(out / "results.json", {
         "budget": budget, "results_dir": os.path.relpath(Path(results_dir).resolve(), out.resolve()),
-        "rule": rule, "points": rows, "configurations": data["summaries"], "groups": public_groups, "paper": data["paper"], "paper_source": data["paper_source"],
+        "rule": rule, "cost": data["groups"][0]["metric"] if data["groups"] else cost,
+        "cost_axes": [{"field": c.field, "label": c.label, "source": c.source} for c in costs.COSTS],
+        "points": rows, "configurations": data["summaries"], "groups": public_groups, "paper": data["paper"], "paper_source": data["paper_source"],
         "figures": [{"name": f["name"], "png": f["png"], "svg": f["svg"]} for f in figs],
         "summary": summary_lines(data)})
     atomic_write_text(out / "results.csv", _table(_csv_rows(rows), rd.FIELDS + [f"link_{k}" for k in rd.LINKS]))
@@ -186,7 +210,7 @@ def _configurations_html(data: dict) -> str:
     parts = ["<h2>Configurations (seeds as replicates)</h2><table><tr><th class='l'>configuration</th>"
              "<th class='l'>dataset / net</th><th>seeds</th><th>mean test error %</th><th>std</th>"
              "<th>95 % interval</th><th class='l'>interval method</th><th>over fp32 (paired)</th>"
-             "<th>95 % upper bound</th><th>transistors / MAC</th><th>LUTs / MAC</th><th>pJ / MAC</th></tr>"]
+             "<th>95 % upper bound</th>" + "".join(_cost_th(c) for c in costs.COSTS) + "</tr>"]
     for s in data["summaries"]:
         cls = "rec" if s.get("recommended") else ("failed" if s["status"] == "failed" else "")
         mark = (" ★" if s.get("recommended") else "") + (" ◆" if s.get("pareto") else "")
@@ -197,14 +221,29 @@ def _configurations_html(data: dict) -> str:
             f"<td>{_fmt(s.get('test_error_mean'))}</td><td>{_fmt(s.get('test_error_std'))}</td>"
             f"<td>{_fmt(s.get('test_error_lo'))} to {_fmt(s.get('test_error_hi'))}</td>"
             f"<td class='l'>{_e(s['interval'])}</td><td>{_signed(s.get('diff_mean'))}</td>"
-            f"<td>{_signed(s.get('diff_upper'))}</td><td>{_fmt(s.get('transistors'))}</td>"
-            f"<td>{_fmt(s.get('luts'))}</td><td>{_fmt(s.get('energy_pj'), 3)}</td></tr>")
+            f"<td>{_signed(s.get('diff_upper'))}</td>" + "".join(_cost_td(s, c) for c in costs.COSTS) + "</tr>")
     parts.append("</table><p class='note'>Runs that differ only in the seed are one configuration; its hardware "
                  "is built, co-simulated and measured once. Interval: Student t over the seeds, or with one seed the "
                  "Wilson score interval of the test-set error count. Over fp32: the mean difference paired by seed "
                  "(percentage points) and its one-sided 95 % upper bound. Seeds \"2 of 3\": a run failed (see "
                  "Failed points).</p>")
+    parts.append(_sources_html())
     return "\n".join(parts)
+
+
+def _cost_th(c: costs.Cost) -> str:
+    """A cost column's header, its source as the tooltip."""
+    return f"<th title='{_e(c.source)}'>{_e(c.label)}</th>"
+
+
+def _cost_td(row: dict, c: costs.Cost) -> str:
+    return f"<td>{_fmt(row.get(c.field), 3 if 'pj' in c.field else 2)}</td>"
+
+
+def _sources_html() -> str:
+    """Where every cost column comes from (the report names the model behind each number)."""
+    return ("<p class='note'>Cost sources: " + "; ".join(f"{_e(c.label)}: {_e(c.source)}" for c in costs.COSTS)
+            + ".</p>")
 
 
 def _signed(v) -> str:
@@ -245,11 +284,11 @@ def render_html(data: dict, figs: list[dict], store: Store, out: Path) -> str:
     labels = {r["key"]: r for r in data["summaries"]}
     parts.append("<h2>Pareto fronts (of the means over seeds)</h2>")
     for g in data["groups"]:
-        for cost, label in rd.COSTS:
-            keys = g["pareto"].get(cost) or []
+        for c in costs.COSTS:
+            cost, keys = c.field, g["pareto"].get(c.field) or []
             if not keys:
                 continue
-            parts.append(f"<p><b>{_e(g['dataset'])}, {_e(g['net'])}</b> — {_e(label)}:</p><table><tr>"
+            parts.append(f"<p><b>{_e(g['dataset'])}, {_e(g['net'])}</b> — {_e(c.label)} ({_e(c.source)}):</p><table><tr>"
                          "<th class='l'>configuration</th><th>cost</th><th>mean test error %</th>"
                          "<th>95 % interval</th></tr>")
             for k in keys:
@@ -263,6 +302,7 @@ def render_html(data: dict, figs: list[dict], store: Store, out: Path) -> str:
                  "<th class='l'>family</th><th class='l'>propagation</th><th class='l'>update</th>"
                  "<th>bits (with sign / paper)</th><th>int bits</th><th>max ovf</th><th>test error %</th>"
                  "<th>valid %</th><th>transistors / MAC</th><th>multiplier transistors</th><th>LUTs / MAC</th><th>DSPs</th><th>pJ / MAC</th>"
+                 "<th>sky130 µm² / MAC</th><th>sky130 pJ / MAC</th><th>sky130 MHz</th>"
                  "<th>co-sim MACs</th><th class='l'>artifacts</th></tr>")
     for r in rows:
         cls = "failed" if r["status"] == "failed" else ("rec" if r.get("recommended") else r["status"])
@@ -270,7 +310,8 @@ def render_html(data: dict, figs: list[dict], store: Store, out: Path) -> str:
         links = " ".join(x for x in [
             _link(store, out, L.get("verilog"), "Verilog"), _link(store, out, L.get("manifest"), "manifest"),
             _link(store, out, L.get("cosim_report"), "co-sim"), _link(store, out, L.get("synth_cmos"), "synth cmos"),
-            _link(store, out, L.get("synth_ice40"), "synth ice40"),
+            _link(store, out, L.get("synth_ice40"), "synth ice40"), _link(store, out, L.get("synth_sky130"), "synth sky130"),
+            _link(store, out, L.get("power_sky130"), "power sky130"),
             _link(store, out, L.get("synth_multiplier"), "synth multiplier"), _link(store, out, L.get("power_record"), "power"),
             _link(store, out, L.get("train_result"), "training")] if x)
         status = r["status"] + (" ★" if r.get("recommended") else "") + (" ◆" if r.get("pareto") else "")
@@ -283,7 +324,8 @@ def render_html(data: dict, figs: list[dict], store: Store, out: Path) -> str:
             f"{r['prop_bits_paper']}/{r['update_bits_paper']}</td><td>{_fmt(r.get('int_bits'))}</td>"
             f"<td>{_fmt(r.get('max_overflow'))}</td><td>{_fmt(r.get('test_error'))}</td>"
             f"<td>{_fmt(r.get('valid_error'))}</td><td>{_fmt(r.get('transistors'))}</td><td>{_fmt(r.get('mult_transistors'))}</td><td>{_fmt(r.get('luts'))}</td>"
-            f"<td>{_fmt(r.get('dsps'))}</td><td>{_fmt(r.get('energy_pj'), 3)}</td><td>{_fmt(r.get('cosim_macs'))}</td>"
+            f"<td>{_fmt(r.get('dsps'))}</td><td>{_fmt(r.get('energy_pj'), 3)}</td><td>{_fmt(r.get('area_um2'))}</td>"
+            f"<td>{_fmt(r.get('energy_sky130_pj'), 3)}</td><td>{_fmt(r.get('fmax_mhz'), 0)}</td><td>{_fmt(r.get('cosim_macs'))}</td>"
             f"<td class='l'>{links}</td></tr>")
     parts.append("</table><p class='note'>★ recommended · ◆ on a Pareto front · bits: as the hardware counts them "
                  "(with the sign bit) and as the paper counts them (without) · costs per MAC unit (array figures "

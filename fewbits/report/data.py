@@ -11,6 +11,8 @@ import math
 
 from fewbits.flow.config import run_spec
 from fewbits.report import summary
+from fewbits.report.costs import COSTS, check_results
+from fewbits.report.costs import get as get_cost
 from fewbits.sim.run import RunSpec
 
 
@@ -44,18 +46,17 @@ def paper_run(p: dict) -> tuple[str, str, bool]:
         return (f"fixed:{pb}:{pb - PAPER_FIXED_INT_BITS}", f"fixed:{ub}:{ub - PAPER_FIXED_INT_BITS}", True)
     return f"dfixed:{pb}", f"dfixed:{ub}", True
 
-# cost axes: (row field, axis label); the first one present ranks the recommendation
-COSTS = [("transistors", "transistors per MAC unit (Yosys generic CMOS)"),
-         ("luts", "iCE40 LUTs per MAC unit"),
-         ("energy_pj", "energy per MAC (pJ, gate-level toggles)")]
+# the cost axes (``costs.COSTS``): with no ``--cost``, the first one every result has ranks the recommendation
+SAVINGS = [c.field for c in COSTS if not c.higher_is_better] + ["mult_transistors"]  # 1 - best / fp32
 
 FIELDS = ["key", "config", "status", "reason", "dataset", "net", "epochs", "seed", "family", "prop", "update",
           "prop_bits", "update_bits", "prop_bits_paper", "update_bits_paper", "int_bits", "max_overflow",
           "test_error", "valid_error", "test_examples", "accumulator", "acc", "transistors", "mult_transistors", "cells", "depth", "luts", "dsps", "ice40_ffs",
-          "energy_pj", "toggles_per_mac", "power_model", "cosim_macs", "cosim_capture_elements", "cosim_simulator",
+          "energy_pj", "toggles_per_mac", "power_model", "area_um2", "delay_ps", "fmax_mhz", "energy_sky130_pj",
+          "power_sky130_mw", "sky130_model", "cosim_macs", "cosim_capture_elements", "cosim_simulator",
           "rows", "cols", "k_max", "train_seconds", "keep_float", "pareto", "recommended"]
 LINKS = ["train_result", "capture", "verilog", "manifest", "cosim_report", "synth_cmos", "synth_ice40",
-         "synth_xilinx", "synth_ecp5", "synth_multiplier", "power_record"]
+         "synth_xilinx", "synth_ecp5", "synth_sky130", "synth_multiplier", "power_record", "power_sky130"]
 
 
 def _stage(store, rec: dict, name: str) -> dict | None:
@@ -114,6 +115,17 @@ def row_of(store, rec: dict) -> dict:
             row["transistors"], row["cells"], row["depth"] = pe.get("transistors"), pe.get("cells"), fig.get("depth")
         elif target == "ice40":
             row["luts"], row["dsps"], row["ice40_ffs"] = pe.get("luts"), pe.get("dsps"), pe.get("ffs")
+    sk = _stage(store, rec, "synth.sky130")
+    if sk:  # the characterized sky130 cells: µm² per MAC unit, the critical path and the clock it allows
+        links["synth_sky130"] = sk.get("record")
+        fig = sk.get("figures") or {}
+        row["area_um2"] = (sk.get("per_pe") or {}).get("area")
+        row["delay_ps"], row["fmax_mhz"], row["sky130_model"] = fig.get("delay_ps"), fig.get("fmax_mhz"), sk.get("model")
+    ps = _stage(store, rec, "power.sky130")
+    if ps:  # its energies on the captured vectors, at the design's own maximum clock
+        row["energy_sky130_pj"], row["power_sky130_mw"] = ps.get("energy_per_mac_pj"), ps.get("power_mw")
+        row["sky130_model"] = row.get("sky130_model") or ps.get("model")
+        links["power_sky130"] = ps.get("record")
     sm = _stage(store, rec, "synth.multiplier.cmos")
     if sm:  # the bare multiplier of the same formats: what "fp32-sized multipliers" cost
         row["mult_transistors"] = (sm.get("figures") or {}).get("transistors")
@@ -138,9 +150,10 @@ def group_of(row: dict) -> tuple:
 
 
 def pareto(rows: list[dict], cost: str) -> list[dict]:
-    """Points no other point beats on both ``cost`` and test error (cheapest first)."""
+    """Points no other point beats on both ``cost`` and test error (cheapest, or fastest, first)."""
+    c = get_cost(cost)
     pts = sorted((r for r in rows if is_result(r) and isinstance(r.get(cost), (int, float))),
-                 key=lambda r: (r[cost], r["test_error"]))
+                 key=lambda r: (c.rank(r[cost]), r["test_error"]))
     front, best = [], math.inf
     for r in pts:
         if r["test_error"] < best:
@@ -157,9 +170,9 @@ def baseline(rows: list[dict]) -> dict | None:
 def cost_metric(rows: list[dict]) -> str:
     """The first cost axis every result row has (transistors, LUTs, energy), else the propagation width."""
     res = [r for r in rows if is_result(r)]
-    for c, _ in COSTS:
-        if res and all(isinstance(r.get(c), (int, float)) for r in res):
-            return c
+    for c in COSTS:
+        if res and all(isinstance(r.get(c.field), (int, float)) for r in res):
+            return c.field
     return "prop_bits"
 
 
@@ -176,7 +189,7 @@ def recommend(rows: list[dict], budget: float) -> dict:
     best = min(ok, key=lambda r: (r[metric], r["test_error"], r["prop_bits"]))
     saving = {}
     if base:
-        for c in [c for c, _ in COSTS] + ["mult_transistors"]:
+        for c in SAVINGS:
             if isinstance(best.get(c), (int, float)) and isinstance(base.get(c), (int, float)) and base[c]:
                 saving[c] = 1.0 - best[c] / base[c]
     return {"row": best, "baseline": base, "reference_error": ref, "budget": budget, "metric": metric,
@@ -219,28 +232,33 @@ def _saving(best: dict | None, base: dict | None) -> dict:
     """1 - cost(best) / cost(fp32) for every cost both have."""
     if not best or not base:
         return {}
-    return {c: 1.0 - best[c] / base[c] for c in [c for c, _ in COSTS] + ["mult_transistors"]
+    return {c: 1.0 - best[c] / base[c] for c in SAVINGS
             if isinstance(best.get(c), (int, float)) and isinstance(base.get(c), (int, float)) and base[c]}
 
 
-def build(store, budget: float, rule: str = "confidence") -> dict:
+def build(store, budget: float, rule: str = "confidence", cost: str | None = None) -> dict:
     """Everything a report shows, from the store: one row per run, one summary per configuration.
 
     The fronts and the recommendation are over configurations (the mean over seeds, never the
     luckiest seed); ``rule`` is the recommendation's ("confidence": the paired 95 % upper bound
-    within the budget; "mean": the mean within it, the old rule).
+    within the budget; "mean": the mean within it, the old rule); ``cost`` the axis it ranks by
+    (a ``costs.COSTS`` field; None: the first one every result has).
     """
     # the training-set limit, so a report of a limited run (the Fashion-MNIST demo) can say so
     rows = [{**row_of(store, rec), **{k: (rec["config"].get("train") or {}).get(k)
                                       for k in ("limit_train", "limit_eval")}}
             for rec in store.points()]
-    return assemble(rows, budget, rule)
+    return assemble(rows, budget, rule, cost)
 
 
-def assemble(rows: list[dict], budget: float, rule: str = "confidence") -> dict:
-    """The report's numbers from its per-run rows (``build`` without the store: what the tests construct)."""
+def assemble(rows: list[dict], budget: float, rule: str = "confidence", cost: str | None = None) -> dict:
+    """The report's numbers from its per-run rows (``build`` without the store: what the tests construct).
+
+    A ``cost`` no finished run has is a ``CostError`` (raised before anything is written).
+    """
     if rule not in RULES:
         raise ValueError(f"bad rule {rule!r}: accepted {', '.join(RULES)}")
+    check_results(cost, [r for r in rows if is_result(r)])
     rows.sort(key=lambda r: (r["dataset"], r["net"], r["epochs"], ["fp32", "float", "fixed", "dfixed"].index(r["family"]),
                              r["prop_bits"], r["update_bits"], r.get("int_bits") or 0, r.get("max_overflow") or 0,
                              r["prop"], r["seed"], r["key"]))
@@ -250,8 +268,8 @@ def assemble(rows: list[dict], budget: float, rule: str = "confidence") -> dict:
     out_groups, summaries = [], []
     for g, grs in groups.items():
         sums = configurations(grs)
-        fronts = {c: [s["key"] for s in pareto(sums, c)] for c, _ in COSTS}
-        rec = summary.recommend(sums, budget, cost_metric(sums), rule)
+        fronts = {c.field: [s["key"] for s in pareto(sums, c.field)] for c in COSTS}
+        rec = summary.recommend(sums, budget, cost or cost_metric(sums), rule)
         best, base = rec["row"], rec["baseline"]
         by_config = {}
         for s in sums:
@@ -267,5 +285,5 @@ def assemble(rows: list[dict], budget: float, rule: str = "confidence") -> dict:
                            "reference_error": base["test_error_mean"] if base else None, "metric": rec["metric"],
                            "rule": rule, "text": summary.recommendation_text(rec), "saving": _saving(best, base),
                            "note": rec.get("note", ""), "_rec": rec})
-    return {"rows": rows, "summaries": summaries, "groups": out_groups, "budget": budget, "rule": rule,
+    return {"rows": rows, "summaries": summaries, "groups": out_groups, "budget": budget, "rule": rule, "cost": cost,
             "paper": paper_match(rows), "paper_source": PAPER_SOURCE}

@@ -11,7 +11,8 @@ import io
 import re
 from pathlib import Path
 
-from fewbits.report.data import COSTS, PAPER, PAPER_DATASET, is_result, pareto
+from fewbits.report.costs import COSTS
+from fewbits.report.data import PAPER, PAPER_DATASET, is_result, pareto
 
 COLORS = {"fp32": "#444444", "float": "#1f77b4", "fixed": "#d62728", "dfixed": "#2ca02c"}
 NAMES = {"fp32": "fp32", "float": "floating point", "fixed": "fixed point", "dfixed": "dynamic fixed point"}
@@ -184,7 +185,7 @@ def error_vs(rows, out_dir, name, x, xlabel, families, other, title, logx=False,
     return _save(fig, out_dir, name)
 
 
-def tradeoff(rows, out_dir, cost, label) -> dict | None:
+def tradeoff(rows, out_dir, cost, label, source="") -> dict | None:
     """Test error against a cost, every family, the Pareto front drawn (per dataset/net group)."""
     res = [r for r in rows if is_result(r) and isinstance(r.get(cost), (int, float))]
     if not res:
@@ -219,7 +220,7 @@ def tradeoff(rows, out_dir, cost, label) -> dict | None:
                             xytext=(4, 4), textcoords="offset points")
     _log_axis(ax, "x", [r[cost] for r in res])
     _clip(ax, [dict(r, _x=r[cost]) for r in res], error_top(res))
-    ax.set_xlabel(label + " (log)")
+    ax.set_xlabel(label + " (log)" + (f"\n{source}" if source else ""), fontsize=8 if source else None)
     ax.set_ylabel("test error (%), mean and 95 % interval")
     ax.set_title(f"test error vs {label.split(' (')[0]}")
     ax.grid(alpha=0.3, which="both")
@@ -236,7 +237,7 @@ def _band(front, cost, xs):
     return out
 
 
-def cost_vs_width(rows, out_dir, cost, label) -> dict | None:
+def cost_vs_width(rows, out_dir, cost, label, source="") -> dict | None:
     res = [r for r in rows if is_result(r) and isinstance(r.get(cost), (int, float))]
     if len(res) < 2:
         return None
@@ -247,7 +248,7 @@ def cost_vs_width(rows, out_dir, cost, label) -> dict | None:
         if fr:
             ax.plot([a for a, _ in fr], [b for _, b in fr], marker=MARKERS[fam], color=COLORS[fam], label=NAMES[fam])
     _log_axis(ax, "y", [r[cost] for r in res])
-    ax.set_xlabel("propagation width (bits, with sign)")
+    ax.set_xlabel("propagation width (bits, with sign)" + (f"\n{source}" if source else ""), fontsize=8 if source else None)
     ax.set_ylabel(label)
     ax.set_title(f"{label.split(' (')[0]} vs width")
     ax.grid(alpha=0.3, which="both")
@@ -270,8 +271,8 @@ def all_figures(rows, out_dir: Path) -> list[dict]:
                  ("dfixed",), ("prop_bits", "update_delta"), "dynamic fixed point: test error vs max overflow rate",
                  logx=True),
     ]
-    for cost, label in COSTS:
-        figs.append(tradeoff(rows, out_dir, cost, label))
-    for cost, label in COSTS:
-        figs.append(cost_vs_width(rows, out_dir, cost, label))
+    for c in COSTS:   # each axis labelled with the model or tool that produced it
+        figs.append(tradeoff(rows, out_dir, c.field, c.label, c.source))
+    for c in COSTS:
+        figs.append(cost_vs_width(rows, out_dir, c.field, c.label, c.source))
     return [f for f in figs if f is not None]

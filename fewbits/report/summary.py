@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from fewbits.report import stats
+from fewbits.report.costs import BY_FIELD as COST_AXES
 
 # what makes two runs the same configuration (everything but the seed); ``accumulator`` is the
 # point's accumulator choice ("exact" or a float accumulator such as "fp32,chunk=4"), known before
@@ -19,7 +20,7 @@ CONFIG_FIELDS = ("dataset", "net", "epochs", "family", "prop", "update", "accumu
                  "max_overflow", "rows", "cols", "k_max")
 # cost columns carried from the runs to their configuration (equal for every seed)
 COST_FIELDS = ("transistors", "mult_transistors", "cells", "luts", "dsps", "energy_pj", "area_um2", "delay_ps",
-               "fmax_mhz", "prop_bits", "update_bits", "prop_bits_paper", "update_bits_paper")
+               "fmax_mhz", "energy_sky130_pj", "power_sky130_mw", "prop_bits", "update_bits", "prop_bits_paper", "update_bits_paper")
 SUMMARY_FIELDS = ["config", "dataset", "net", "epochs", "family", "prop", "update", "acc", "int_bits",
                   "max_overflow", "n_seeds", "seeds", "test_error_mean", "test_error_std", "test_error_lo",
                   "test_error_hi", "interval", *COST_FIELDS, "pareto", "recommended"]
@@ -125,13 +126,15 @@ def recommend(summaries: list[dict], budget: float, metric: str, rule: str = "co
         bound = s["diff_mean"] if rule == "mean" else s["diff_upper"]
         s["qualifies"] = bound is not None and bound <= budget + 1e-12
     ok = [s for s in res if s is not base and s["qualifies"] and isinstance(s.get(metric), (int, float))]
+    axis = COST_AXES.get(metric)
+    rank = axis.rank if axis else (lambda v: v)   # a maximum clock ranks fastest first
     if ok:
-        out["row"] = min(ok, key=lambda s: (s[metric], s["test_error_mean"], s.get("prop_bits") or 0))
+        out["row"] = min(ok, key=lambda s: (rank(s[metric]), s["test_error_mean"], s.get("prop_bits") or 0))
     else:
         cands = [s for s in res if s is not base and s["diff_mean"] is not None and s["diff_mean"] < budget
                  and isinstance(s.get(metric), (int, float))]
         if cands:
-            best = min(cands, key=lambda s: (s[metric], s["diff_mean"]))
+            best = min(cands, key=lambda s: (rank(s[metric]), s["diff_mean"]))
             diffs = [best["errors_by_seed"][k] - base["errors_by_seed"][k]
                      for k in sorted(set(best["errors_by_seed"]) & set(base["errors_by_seed"]))]
             out["candidate"] = best

@@ -15,7 +15,7 @@ def _point():
 
 
 def test_plan_follows_the_table():
-    point = _point()
+    point = parse_sweep(tiny_toml(targets=("cmos", "sky130")), "a.toml").points[0]   # every run stage applies
     names = [i.stage.name for i in st.plan(point)]
     assert list(dict.fromkeys(names)) == [s.name for s in st.STAGES if "run" in s.kinds]
     assert [s.name for s in st.STAGES if "run" not in s.kinds] == ["part_synth", "part_power"]
@@ -51,3 +51,27 @@ def test_other_point_kinds_read_the_same_table():
         ("part_synth", "multiplier.cmos"), ("part_synth", "multiplier.ice40"), ("part_power", "multiplier.power")]
     tp = paper.point("digits", "mlp-small", 1, 0, "dfixed:10", "dfixed:12", True)
     assert [i.name for i in st.plan(tp)] == ["train"]
+
+
+def test_sky130_target_plans_its_library_once_then_synthesis_and_power_on_it():
+    from fewbits.flow.engine import stage_key
+
+    plain, sky = (parse_sweep(tiny_toml(targets=t), "a.toml").points for t in (("cmos",), ("cmos", "sky130")))
+    plans = [{i.name: i for i in st.plan(p)} for p in sky]
+    for plan in plans:
+        assert [n for n in plan if "sky130" in n] == ["tech.sky130", "synth.sky130", "power.sky130"]
+        assert st.TECH in plan["synth.sky130"].needs and st.TECH in plan["power.sky130"].needs
+        assert plan["power.sky130"].config == {**plan["power"].config, "tech": "sky130"}
+    # one library for every point (same key: built once, under the store's lock)
+    assert plans[0]["tech.sky130"].config == plans[1]["tech.sky130"].config
+    assert plans[0]["tech.sky130"].config["library"]
+    # adding the target changes no other stage's key (a store resumes with its records)
+    for p0, p1 in zip(plain, sky):
+        k0, k1 = {}, {}
+        for i in st.plan(p0):
+            k0[i.name] = stage_key(i, k0)
+        for i in st.plan(p1):
+            k1[i.name] = stage_key(i, k1)
+        assert {n: k1[n] for n in k0} == k0
+    off = parse_sweep(tiny_toml(targets=("cmos", "sky130"), power=False), "a.toml").points[0]
+    assert [i.name for i in st.plan(off) if "sky130" in i.name] == ["tech.sky130", "synth.sky130"]

@@ -14,6 +14,7 @@ import pytest
 from fewbits.flow.store import Store
 from fewbits.report import data as rd
 from fewbits.report.build import write_report
+from fewbits.report.costs import COSTS
 
 
 @pytest.fixture(scope="module")
@@ -75,13 +76,14 @@ def test_failed_point_is_shown_as_failed_and_never_as_a_result(report):
 
 def test_pareto_front_is_not_dominated_and_dominates_the_rest(report):
     rows = report[1]["data"]["rows"]
-    for cost, _ in rd.COSTS:
+    for c in COSTS:
+        cost, v = c.field, (lambda r, c=c: c.rank(r[c.field]))  # a clock: higher is better
         res = [r for r in rows if rd.is_result(r) and isinstance(r.get(cost), (int, float))]
         front = rd.pareto(rows, cost)
         keys = {r["key"] for r in front}
         for r in res:
-            dominated = any(o[cost] <= r[cost] and o["test_error"] <= r["test_error"] and
-                            (o[cost] < r[cost] or o["test_error"] < r["test_error"]) for o in res)
+            dominated = any(v(o) <= v(r) and o["test_error"] <= r["test_error"] and
+                            (v(o) < v(r) or o["test_error"] < r["test_error"]) for o in res)
             assert (r["key"] in keys) == (not dominated), (cost, r["label"])
 
 
@@ -258,3 +260,36 @@ def test_a_model_run_with_keep_float_is_stated_in_results_and_page(tmp_path):
     assert [r["keep_float"] for r in rows] == ["rnn"]
     page = (tmp_path / "rep" / "index.html").read_text()
     assert "Kept in float, outside the MAC contract (keep_float): m.py:rnn: rnn." in page
+
+
+# ---------------------------------------------------------------- sky130 axes from a real sweep
+
+def test_sky130_sweep_builds_one_library_and_reports_its_axes(sky130_sweep, tmp_path):
+    root, points, records = sky130_sweep
+    assert [r["status"] for r in records] == ["ok", "ok"], [r.get("reason") for r in records]
+    store = Store(root)
+    keys = {r["stages"]["tech.sky130"]["key"] for r in records}
+    assert len(keys) == 1 and len(list((root / "stages" / "tech").glob("*.json"))) == 1   # built once, shared
+    rep = write_report(root, tmp_path / "rep", budget=0.5, cost="area_um2")
+    data = json.loads((tmp_path / "rep" / "results.json").read_text())
+    with open(tmp_path / "rep" / "results.csv", newline="") as f:
+        csv_rows = {r["key"]: r for r in csv.DictReader(f)}
+    with open(tmp_path / "rep" / "summary.csv", newline="") as f:
+        summ = list(csv.DictReader(f))
+    for row, rec in zip(sorted(data["points"], key=lambda r: r["key"]), sorted(records, key=lambda r: r["key"])):
+        stage = lambda n: store.get_stage(rec["stages"][n]["stage"], rec["stages"][n]["key"])["result"]  # noqa: E731
+        syn, pw = stage("synth.sky130"), stage("power.sky130")
+        assert row["area_um2"] == syn["per_pe"]["area"] > 0      # µm² per MAC unit (2 PEs in the array)
+        assert row["area_um2"] == syn["figures"]["area_um2"] / 2
+        assert row["fmax_mhz"] == syn["figures"]["fmax_mhz"] > 0 and row["delay_ps"] == syn["figures"]["delay_ps"]
+        assert row["energy_sky130_pj"] == pw["energy_per_mac_pj"] > 0
+        assert pw["clock_mhz"] == row["fmax_mhz"]                # power at the design's own maximum clock
+        assert row["sky130_model"].startswith("sky130_fd_sc_hd tt 1.8V 25C, characterized by fewbits")
+        for k in ("area_um2", "fmax_mhz", "energy_sky130_pj"):
+            assert float(csv_rows[row["key"]][k]) == row[k]
+    assert {float(s["area_um2"]) for s in summ} == {r["area_um2"] for r in data["points"]}
+    names = {f["name"] for f in rep["figures"]}
+    assert {"tradeoff_area_um2", "tradeoff_energy_sky130_pj", "tradeoff_fmax_mhz", "area_um2_vs_width"} <= names
+    html = (tmp_path / "rep" / "index.html").read_text()
+    assert "sky130 area per MAC unit (µm²)" in html and "sky130_fd_sc_hd tt 1.8V 25C, characterized by fewbits" in html
+    assert rep["summary"][0].startswith("cheapest by sky130 area")
