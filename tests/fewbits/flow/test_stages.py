@@ -75,3 +75,26 @@ def test_sky130_target_plans_its_library_once_then_synthesis_and_power_on_it():
         assert {n: k1[n] for n in k0} == k0
     off = parse_sweep(tiny_toml(targets=("cmos", "sky130"), power=False), "a.toml").points[0]
     assert [i.name for i in st.plan(off) if "sky130" in i.name] == ["tech.sky130", "synth.sky130"]
+
+
+def test_power_sky130_false_keeps_sky130_area_and_clock_but_not_its_energy():
+    """``[power] sky130 = false`` (the demo's: that gate-level simulation takes minutes per design): no
+    ``power.sky130`` stage, every other stage as with the switch on; ``--cost energy_sky130_pj`` is refused."""
+    import pytest
+
+    from fewbits.flow.engine import stage_key
+    from fewbits.report.costs import CostError, check_sweep
+
+    text = tiny_toml(targets=("cmos", "sky130"))
+    on, off = (parse_sweep(t, "a.toml").points[0] for t in (text, text.replace("[power]\n", "[power]\nsky130 = false\n")))
+    k_on, k_off = {}, {}
+    for i in st.plan(on):
+        k_on[i.name] = stage_key(i, k_on)
+    for i in st.plan(off):
+        k_off[i.name] = stage_key(i, k_off)
+    assert set(k_on) - set(k_off) == {"power.sky130"} and set(k_off) <= set(k_on)
+    assert {n: k_on[n] for n in k_off} == k_off
+    check_sweep("area_um2", [off])
+    with pytest.raises(CostError, match=r"\[power\] sky130 = true"):
+        check_sweep("energy_sky130_pj", [off])
+    check_sweep("energy_sky130_pj", [on])
