@@ -11,15 +11,31 @@ Datapath (one K step per cycle, no stall), a floating-point adder with one round
   exponent, ``wa + wb``-bit significand); for chunk N > 1 a register on the products' own grid
   (``chunk_window``: N products, no more) adds the chunk's products, then sign/magnitude.  Either
   is normalized by a leading-one count (leading one at the top of its ``wp`` bits, exactly);
-* ``s`` is the running-sum register decoded (sign, exponent, ``m + 1``-bit significand,
-  subnormals unnormalized);
-* swap: the operand whose significand field reaches higher (``T``, the exponent just above
-  its field) is ``X``, the other ``Y`` (a zero operand is always ``Y``); both left-aligned in
-  ``W = max(m + 3, max(m + 1, wp) + 1)`` bits;
+* ``s`` is the running-sum register decoded (sign, exponent field, ``m + 1``-bit significand,
+  subnormals unnormalized).  Exponents are kept as ``T - t_off`` with ``T`` the exponent just above
+  a significand's field, so that ``s``'s is its exponent field (1 for a subnormal): no adder;
+* swap: the operand whose significand field reaches higher is ``X``, the other ``Y`` (a zero operand
+  is always ``Y``; at equal ``T`` the larger significand is ``X`` when ``s`` cannot be subnormal, see
+  below); both left-aligned in ``W = max(m + 3, max(m + 1, wp) + 1)`` bits;
 * ``Y`` shifted right by ``d = T_X - T_Y`` (clamped at ``W``), the bits shifted out ORed into a
-  sticky bit below the adder's LSB ``u``; signed add of ``X`` and ``Y + sticky * u/2``;
-* ``FloatRounder`` (leading one, normalize, one rounding in the accumulator's mode, overflow and
-  specials per its ``special``) on that sum with its runtime exponent writes the new ``s``.
+  sticky bit below the adder's LSB ``u``; a sign-magnitude add or subtract of ``X`` and
+  ``Y + sticky * u/2`` (``W + 2`` bits: the carry on top, the sticky bit at the bottom), negated
+  once when it is negative (only possible when ``s`` can be subnormal);
+* ``fpack.normalize`` moves the leading one to the top (not below the accumulator's least normal:
+  a shift limit, built only when a sum can be subnormal), and ``fpack.round_pack`` rounds once at
+  the static position (``m`` bits below the top, a round bit and the OR of the rest), in the
+  accumulator's mode, with its overflow and specials: the new ``s``.
+* The bias (start) and the output are ``_convert``: one ``round_pack`` from a decoded float, with
+  a subnormal normalized first only where the target has normals below the source's least normal
+  (fp16 -> fp32); conversions that cannot round build no rounding logic.
+
+**When no sum can be subnormal.**  Every exact sum is a multiple of ``2**g`` with ``g`` the finest of
+the products' grid (``a.q0 + b.q0``) and the bias's (``bias.q0``): rounding a multiple of ``2**g`` to
+a power-of-two grid gives a multiple of ``2**g`` again.  When ``2**g`` is a normal of the accumulator
+(fp16, e4m3 and e5m2 operands with an fp16 or fp8 bias into fp32: ``g = -48, -18, -32 >= -126``; not
+bf16 or fp32 operands, whose products reach ``2**-266``), a nonzero ``s`` is never subnormal, every ``X`` is normalized, the
+difference ``X - Y`` of a same-``T`` pair is made non-negative by the swap, and the normalizer needs
+no limit.
 
 Why this is the one rounding of the exact ``s + P`` (``m``: the accumulator's mantissa bits).
 Let ``T`` be the exact sum and ``V`` the adder's value.  If no bit is shifted out, ``V = T``.
@@ -31,12 +47,12 @@ floor on grid ``u``, are both off it, and have the same sign: rounding either to
 ``d > W - wy >= 1``, i.e. ``d >= 2``; if ``X`` is normalized, ``|X| >= 2**(T_X - 1)`` and
 ``|Y| < 2**(T_X - 2)``, so ``|T| > 2**(T_X - 2)``, ``Q >= 2**(T_X - 2 - m)`` and
 ``2u = 2**(T_X - W + 1) <= Q`` as ``W >= m + 3``.  The only unnormalized ``X`` is a subnormal
-``s``; then ``T_X = q0 + m + 1`` and ``Q >= 2**q0 >= 2u`` as ``W >= m + 2``.  With ``d <= 1``
+``s`` (the product or chunk sum is normalized first); then ``T_X = q0 + m + 1`` and ``Q >= 2**q0 >= 2u`` as ``W >= m + 2``.  With ``d <= 1``
 (where cancellation can expose every bit) nothing is shifted out, as ``W >= wy + 1``.  An exact
 zero sum is ``V = 0`` (a sticky makes ``V`` an odd multiple of ``u/2``) and rounds to +0.
 
 Latency: ``out_valid`` 2 cycles after ``in_last``; the loop's critical path is decode, swap,
-shift, add, normalize and round in one cycle.
+shift, add, normalize and round in one cycle (its length in gates: docs/HARDWARE.md).
 """
 
 from __future__ import annotations
@@ -48,7 +64,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from fewbits.hw.align import FloatAligner
 from fewbits.hw.fmul import FloatMultiplier, field_offset_max, float_fields
-from fewbits.hw.fround import FloatRounder
+from fewbits.hw.fpack import normalize, round_pack, sbits, shift_right_sticky
 from fewbits.sim import Accumulator, FormatError
 from fewbits.sim.accumulator import FloatAccumulator
 
@@ -57,34 +73,11 @@ def _log2_ceil(x: float) -> int:
     return math.ceil(math.log2(x)) if x > 0 else 0
 
 
-def _sbits(lo: int, hi: int) -> int:
-    return max(abs(lo), abs(hi)).bit_length() + 1
-
-
 def chunk_window(spec) -> Accumulator:
     """The fixed grid of one chunk's exact sum: the products' grid, ``|P| <= chunk * max|product|``."""
     a, b = spec.a_fmt, spec.b_fmt
     g = a.q0 + b.q0
     return Accumulator(_log2_ceil(spec.acc_fmt.chunk * a.max * b.max) + 2 - g, -g)
-
-
-def _normalize(m, mag, name):
-    """``mag`` shifted left until its leading one is the top bit (0 stays 0), and the shift: one stage
-    per power of two (shift by 2**j when the top 2**j bits are zero), the count falls out of the stages."""
-    w = len(mag)
-    k = max(1, (w - 1).bit_length())
-    cur = mag
-    bits = []
-    for j in reversed(range(k)):
-        sh = 1 << j
-        z = Signal(name=f"{name}_z{j}")
-        nxt = Signal(unsigned(w), name=f"{name}_n{j}")
-        m.d.comb += [z.eq(cur[max(0, w - sh):] == 0), nxt.eq(Mux(z, cur << sh, cur))]
-        bits.append(z)
-        cur = nxt
-    lz = Signal(range(1 << k), name=f"{name}_lz")
-    m.d.comb += lz.eq(Cat(*reversed(bits)))
-    return cur, lz
 
 
 class FloatAccPE(wiring.Component):
@@ -115,29 +108,34 @@ class FloatAccPE(wiring.Component):
         })
 
     @staticmethod
-    def _round(m, name, sign, man, off, fmt, out_fmt, flags):
-        """One rounding of the float ``(-1)**sign * man * 2**(off + fmt.q0)`` to ``out_fmt``."""
-        w = len(man) + 1
-        # a normal input's leading one is its top bit; a subnormal's position does not matter when the
-        # output's normals stop no lower (its least normal is then at or above the input's top bit)
-        lead = len(man) - 1 if out_fmt.emin >= fmt.emin else None
-        r = FloatRounder(Accumulator(w, 0), out_fmt, exp_range=(fmt.q0, fmt.q0 + field_offset_max(fmt)), lead=lead)
-        m.submodules[name] = r
-        nan, inf = flags
-        m.d.comb += [r.acc.eq(Mux(sign, -man, man)), r.exp.eq(off + fmt.q0),
-                     r.nan.eq(nan), r.pinf.eq(inf & ~sign), r.ninf.eq(inf & sign)]
-        return r
+    def _convert(m, name, code, src, dst):
+        """One rounding of the ``src`` float ``code`` to ``dst``: (code, ovf, nan, inf).  The top bit of a
+        normal significand is its exponent ``off + src.emin``; a subnormal one (exponent ``src.emin``) is
+        normalized first only where ``dst`` has normals below ``src.emin``, by at most the difference."""
+        sign, man, off, nan, inf = float_fields(m, code, src, name)
+        e = Signal(signed(sbits(src.emin, src.emin + field_offset_max(src))), name=f"{name}_e")
+        m.d.comb += e.eq(off + src.emin)
+        lo, hi = src.emin, src.emin + field_offset_max(src)
+        if dst.emin < src.emin:
+            lim = min(src.emin - dst.emin, len(man) - 1)
+            man, sh = normalize(m, man, f"{name}_n", None if lim == len(man) - 1 else Const(lim, range(lim + 1)))
+            e2 = Signal(signed(sbits(lo - lim, hi)), name=f"{name}_e2")
+            m.d.comb += e2.eq(e - sh)
+            e, lo = e2, lo - lim
+        z, ovf = round_pack(m, name, sign, man, e, (lo, hi), dst, (nan, inf & ~sign, inf & sign))
+        return z, ovf, nan, inf
 
-    def _chunk_sum(self, m, mul):
-        """The chunk's exact sum, normalized: (sign, significand, T, zero, (nan, +inf, -inf), chunk_end)."""
+    def _chunk_sum(self, m, mul, t_off):
+        """The chunk's exact sum, normalized: (sign, significand, T - t_off, zero, (nan, +inf, -inf), chunk_end,
+        T's range)."""
         spec, acc = self.spec, self.acc
         p_pinf, p_ninf = Signal(), Signal()
         m.d.comb += [p_pinf.eq(mul.inf & ~mul.sign), p_ninf.eq(mul.inf & mul.sign)]
         if acc.chunk == 1:  # the product itself
             wp = mul.man_width
-            norm, lz = _normalize(m, mul.man, "p")
-            T = Signal(signed(_sbits(mul.q0 + 1, mul.q0 + mul.exp_max + wp)), name="p_top")
-            m.d.comb += T.eq(mul.exp - lz + (mul.q0 + wp))
+            norm, lz = normalize(m, mul.man, "p")
+            T = Signal(signed(sbits(mul.q0 + 1 - t_off, mul.q0 + mul.exp_max + wp - t_off)), name="p_top")
+            m.d.comb += T.eq(mul.exp - lz + (mul.q0 + wp - t_off))
             return mul.sign, norm, T, (mul.man == 0), (mul.nan, p_pinf, p_ninf), Const(1, 1), (mul.q0 + 1,
                                                                                               mul.q0 + mul.exp_max + wp)
         win = self.cwin
@@ -162,19 +160,15 @@ class FloatAccPE(wiring.Component):
         sign = p_next[-1]
         mag = Signal(unsigned(win.width - 1), name="c_mag")
         m.d.comb += mag.eq(Mux(sign, -p_next, p_next))
-        norm, lz = _normalize(m, mag, "c")
+        norm, lz = normalize(m, mag, "c")
         top = -win.frac + win.width - 1
-        T = Signal(signed(_sbits(top - win.width + 2, top)), name="c_top")
-        m.d.comb += T.eq(top - lz)
+        T = Signal(signed(sbits(top - win.width + 2 - t_off, top - t_off)), name="c_top")
+        m.d.comb += T.eq(top - t_off - lz)
         return sign, norm, T, (mag == 0), f_next, chunk_end, (top - win.width + 2, top)
 
     def align_y(self, m, my, d, W):
         """``my`` shifted right by ``d`` (<= W) and the sticky OR of the bits shifted out."""
-        mask = Signal(unsigned(W), name="y_mask")
-        m.d.comb += mask.eq((Const(1, W + 1) << d) - 1)
-        y = Signal(unsigned(W), name="y_sh")
-        m.d.comb += y.eq(my >> d)
-        return y, (my & mask).any()
+        return shift_right_sticky(m, my, d, W, "y")
 
     def elaborate(self, platform):
         m = Module()
@@ -186,58 +180,81 @@ class FloatAccPE(wiring.Component):
         m.d.comb += [mul.a.eq(self.a), mul.b.eq(self.b)]
         # the running sum's start: the bias rounded once to the accumulator (+0 without a bias)
         s_reg = Signal(unsigned(fmt.width))
-        if spec.bias_fmt is not None:
-            bs, bman, boff, bnan, binf = float_fields(m, self.bias, spec.bias_fmt, "bias")
-            s_start = self._round(m, "bias_round", bs, bman, boff, spec.bias_fmt, fmt, (bnan, binf)).z
-        else:
-            s_start = 0
+        s_start = self._convert(m, "bias", self.bias, spec.bias_fmt, fmt)[0] if spec.bias_fmt is not None else 0
         s_src = Signal(unsigned(fmt.width))
         m.d.comb += s_src.eq(Mux(self.in_first, s_start, s_reg))
-        ps, pm, pT, pzero, pflags, chunk_end, (plo, phi) = self._chunk_sum(m, mul)
+        # exponents are kept as T - t_off, where T is the exponent just above a significand's field: s's is then
+        # its exponent field (1 for a subnormal), with no adder
+        slo, shi = fmt.q0 + man + 1, fmt.q0 + man + 1 + field_offset_max(fmt)
+        t_off = slo - 1
+        ps, pm, pT, pzero, pflags, chunk_end, (plo, phi) = self._chunk_sum(m, mul, t_off)
         wp = len(pm)
         # s: (sign, significand, T) and its specials
-        ss, sm, soff, snan, sinf = float_fields(m, s_src, fmt, "s")
-        slo, shi = fmt.q0 + man + 1, fmt.q0 + man + 1 + field_offset_max(fmt)
-        sT = Signal(signed(_sbits(slo, shi)), name="s_top")
-        m.d.comb += sT.eq(soff + slo)
+        ss, sm, _, snan, sinf = float_fields(m, s_src, fmt, "s")
+        sfield = s_src[man:man + fmt.exp]
+        sT = Signal(signed(sbits(1, shi - t_off)), name="s_top")
+        m.d.comb += sT.eq(Mux(sfield == 0, 1, sfield))
         # swap by T, left-align both in W bits
         W = max(man + 3, max(man + 1, wp) + 1)
         tlo, thi = min(slo, plo), max(shi, phi)
         p_big = Signal()
-        diff = Signal(signed(_sbits(tlo - thi, thi - tlo)), name="t_diff")
-        m.d.comb += [diff.eq(pT - sT), p_big.eq((pm != 0) & ((sm == 0) | (diff > 0)))]
+        diff = Signal(signed(sbits(tlo - thi, thi - tlo)), name="t_diff")
         ms, mp = Signal(unsigned(W), name="s_al"), Signal(unsigned(W), name="p_al")
         m.d.comb += [ms.eq(sm << (W - man - 1)), mp.eq(pm << (W - wp))]
+        # Every exact sum is a multiple of 2**g (g: the finest of the products' and the bias's grids), so when
+        # 2**g is a normal of the accumulator, s is never subnormal: X (normalized, or the larger at equal T)
+        # is then never smaller than Y, the difference never negative, and no sum needs the subnormal limit.
+        g = min([spec.a_fmt.q0 + spec.b_fmt.q0] + ([spec.bias_fmt.q0] if spec.bias_fmt is not None else []))
+        normal_s = g >= fmt.emin
+        bigger = (diff > 0) | ((diff == 0) & (mp > ms)) if normal_s else diff > 0
+        m.d.comb += [diff.eq(pT - sT), p_big.eq((pm != 0) & ((sm == 0) | bigger))]
         mx, my = Signal(unsigned(W), name="x_m"), Signal(unsigned(W), name="y_m")
-        tx = Signal(signed(_sbits(tlo, thi)), name="x_top")
-        dr = Signal(signed(_sbits(tlo - thi, thi - tlo)), name="d_raw")
+        tx = Signal(signed(sbits(tlo - t_off, thi - t_off)), name="x_top")
+        dr = Signal(signed(sbits(tlo - thi, thi - tlo)), name="d_raw")
         sx, sy = Signal(name="x_sign"), Signal(name="y_sign")
         m.d.comb += [mx.eq(Mux(p_big, mp, ms)), my.eq(Mux(p_big, ms, mp)), tx.eq(Mux(p_big, pT, sT)),
                      dr.eq(Mux(p_big, diff, -diff)), sx.eq(Mux(p_big, ps, ss)), sy.eq(Mux(p_big, ss, ps))]
         d = Signal(range(W + 1), name="d")
         m.d.comb += d.eq(Mux(dr > W, W, Mux(dr < 0, 0, dr)))  # (dr < 0 only when Y is zero)
         ysh, sticky = self.align_y(m, my, d, W)
-        # signed add on grid u/2: X, and Y with the sticky bit below its LSB
-        xv, yv = Signal(signed(W + 3), name="x_v"), Signal(signed(W + 3), name="y_v")
-        m.d.comb += [xv.eq(Mux(sx, -Cat(Const(0, 1), mx), Cat(Const(0, 1), mx))),
-                     yv.eq(Mux(sy, -Cat(sticky, ysh), Cat(sticky, ysh)))]
-        rnd = FloatRounder(Accumulator(W + 3, 0), fmt, exp_range=(tlo - W - 1, thi - W - 1))
-        m.submodules.acc_round = rnd
-        m.d.comb += [rnd.acc.eq(xv + yv), rnd.exp.eq(tx - (W + 1)),
-                     rnd.nan.eq(snan | pflags[0]), rnd.pinf.eq((sinf & ~ss) | pflags[1]),
-                     rnd.ninf.eq((sinf & ss) | pflags[2])]
+        # sign-magnitude add on grid u/2 (bit 0: the sticky bit, bit W + 1: the carry); a negative
+        # difference (only without a sticky bit: |Y| > |X| needs d = 0 or a subnormal X) is negated once
+        sub = Signal(name="sub")
+        m.d.comb += sub.eq(sx ^ sy)
+        xe, ye = Cat(Const(0, 1), mx), Cat(sticky, ysh)
+        raw = Signal(unsigned(W + 2), name="sum_raw")
+        m.d.comb += raw.eq(xe + Mux(sub, ~ye, ye) + sub)
+        neg = Signal(name="sum_neg")
+        mag = Signal(unsigned(W + 2), name="sum_mag")
+        if normal_s:
+            m.d.comb += mag.eq(Mux(sub, raw[:W + 1], raw))
+        else:
+            m.d.comb += [neg.eq(sub & ~raw[W + 1]), mag.eq(Mux(sub, (raw[:W + 1] ^ neg.replicate(W + 1)) + neg, raw))]
+        sign = Signal(name="sum_sign")
+        m.d.comb += sign.eq((sx ^ neg) & (mag != 0))  # an exact zero is +0
+        # normalize: the top bit of the W + 2 is exponent tx; shift left to the leading one, but not below emin
+        # (tx - emin = the stored tx - t_off + t_off - emin = the stored tx)
+        emin = fmt.emin
+        if normal_s:
+            norm, sh = normalize(m, mag, "sum")
+            elo = g
+        else:
+            lim = Signal(range(W + 3), name="norm_lim")
+            m.d.comb += lim.eq(Mux(tx <= 0, 0, Mux(tx >= W + 2, W + 2, tx)))
+            norm, sh = normalize(m, mag, "sum", lim)
+            elo = min(tlo, emin)
+        e = Signal(signed(sbits(min(elo, tlo) - t_off - 2 * (W + 2), thi - t_off)), name="sum_e")
+        m.d.comb += e.eq(tx - sh)
+        s_new, _ = round_pack(m, "acc", sign, norm, e, (elo, thi), fmt,
+                              (snan | pflags[0], (sinf & ~ss) | pflags[1], (sinf & ss) | pflags[2]), offset=t_off)
         done = Signal()
         m.d.sync += done.eq(self.in_valid & self.in_last)
         with m.If(self.in_valid):
-            m.d.sync += s_reg.eq(Mux(chunk_end, rnd.z, s_src))
-        # output: one rounding of s to the output format; the flag also for a non-finite s
-        os_, om, ooff, onan, oinf = float_fields(m, s_reg, fmt, "o")
-        out = self._round(m, "out_round", os_, om, ooff, fmt, spec.out_fmt, (onan, oinf))
-        negz = Signal()  # s = -0 (a negative sum rounded to zero) stays -0; the rounder's input cannot say so
-        m.d.comb += negz.eq(os_ & (om == 0) & ~onan & ~oinf)
+            m.d.sync += s_reg.eq(Mux(chunk_end, s_new, s_src))
+        # output: one rounding of s to the output format; the flag also for a non-finite s (s = -0 stays -0)
+        z, ovf, onan, oinf = self._convert(m, "o", s_reg, fmt, spec.out_fmt)
         m.d.sync += self.out_valid.eq(done)
         with m.If(done):
-            m.d.sync += [self.z.eq(Mux(negz, 1 << (spec.out_fmt.width - 1), out.z)),
-                         self.ovf.eq(out.ovf | onan | oinf)]
+            m.d.sync += [self.z.eq(z), self.ovf.eq(ovf | onan | oinf)]
         m.d.comb += self.s.eq(s_reg)
         return m

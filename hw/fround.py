@@ -54,6 +54,37 @@ def inf_code(fmt) -> int:
     return ((1 << fmt.exp) - 1) << fmt.man
 
 
+def select_code(m, o, z, ovf, neg, finite, over, nan_in, pinf_in, ninf_in):
+    """Drive ``z``/``ovf`` with the code of ``o``: NaN (a NaN input, or +inf and -inf together), infinity,
+    an overflow (inf or max per ``o``'s rounding mode and ``special``; the flag raised), else ``finite``."""
+    mx, inf, nanc = max_code(o), inf_code(o), nan_code(o)
+    sbit = 1 << (o.exp + o.man)
+    is_nan = nan_in | (pinf_in & ninf_in)
+    is_inf = (pinf_in | ninf_in) & ~is_nan
+    if o.special is Special.IEEE:
+        if o.round in (Rounding.RNE, Rounding.RNA):
+            big_pos, big_neg = inf, sbit | inf
+        elif o.round is Rounding.RTZ:
+            big_pos, big_neg = mx, sbit | mx
+        else:
+            big_pos, big_neg = mx, sbit | inf
+        inf_pos_code, inf_neg_code = inf, sbit | inf
+        nan_ovf, inf_ovf = 0, 0
+    else:
+        big_pos, big_neg = mx, sbit | mx
+        inf_pos_code, inf_neg_code = mx, sbit | mx
+        nan_ovf = 1 if o.special is Special.SAT else 0
+        inf_ovf = 1
+    with m.If(is_nan):
+        m.d.comb += [z.eq(nanc), ovf.eq(nan_ovf)]
+    with m.Elif(is_inf):
+        m.d.comb += [z.eq(Mux(ninf_in, inf_neg_code, inf_pos_code)), ovf.eq(inf_ovf)]
+    with m.Elif(over):
+        m.d.comb += [z.eq(Mux(neg, big_neg, big_pos)), ovf.eq(1)]
+    with m.Else():
+        m.d.comb += [z.eq(finite), ovf.eq(0)]
+
+
 class FloatRounder(wiring.Component):
     """Signed accumulator (grid ``2**-acc.frac``) and nan/pinf/ninf flags -> ``out_fmt`` code, ovf."""
 
@@ -151,34 +182,7 @@ class FloatRounder(wiring.Component):
         m.d.comb += sign.eq(neg)
         finite = Signal(unsigned(o.width))
         m.d.comb += finite.eq(Cat(mant, field, sign))
-        # specials
-        mx, inf, nanc = max_code(o), inf_code(o), nan_code(o)
-        sbit = 1 << (o.exp + man)
-        is_nan = nan_in | (pinf_in & ninf_in)
-        is_inf = (pinf_in | ninf_in) & ~is_nan
-        inf_neg = ninf_in
-        if o.special is Special.IEEE:
-            if o.round in (Rounding.RNE, Rounding.RNA):
-                big_pos, big_neg = inf, sbit | inf
-            elif o.round is Rounding.RTZ:
-                big_pos, big_neg = mx, sbit | mx
-            else:
-                big_pos, big_neg = mx, sbit | inf
-            inf_pos_code, inf_neg_code = inf, sbit | inf
-            nan_ovf, inf_ovf = 0, 0
-        else:
-            big_pos, big_neg = mx, sbit | mx
-            inf_pos_code, inf_neg_code = mx, sbit | mx
-            nan_ovf = 1 if o.special is Special.SAT else 0
-            inf_ovf = 1
-        with m.If(is_nan):
-            m.d.comb += [self.z.eq(nanc), self.ovf.eq(nan_ovf)]
-        with m.Elif(is_inf):
-            m.d.comb += [self.z.eq(Mux(inf_neg, inf_neg_code, inf_pos_code)), self.ovf.eq(inf_ovf)]
-        with m.Elif(over):
-            m.d.comb += [self.z.eq(Mux(neg, big_neg, big_pos)), self.ovf.eq(1)]
-        with m.Else():
-            m.d.comb += [self.z.eq(finite), self.ovf.eq(0)]
+        select_code(m, o, self.z, self.ovf, neg, finite, over, nan_in, pinf_in, ninf_in)
         return m
 
     # ---- test vectors: (acc_code, nan, pinf, ninf) ---------------------

@@ -67,3 +67,17 @@ def shift_right_round_var(m, value, sh, max_shift: int, mode: Rounding, name="vr
     out = Signal(signed(ew + 1), name=name)
     m.d.comb += out.eq(q + inc)
     return out
+
+
+def magnitude_increment(lsb, negative, round_bit, sticky, mode: Rounding):
+    """1-bit increment of a truncated *magnitude* (sign-magnitude rounding: the same results as
+    ``round_increment`` on the floor of the signed value; RDN moves a negative magnitude up)."""
+    if mode is Rounding.RTZ:
+        return Const(0, 1)
+    if mode is Rounding.RDN:
+        return negative & (round_bit | sticky)
+    if mode is Rounding.RNE:
+        return round_bit & (sticky | lsb)
+    if mode is Rounding.RNA:
+        return round_bit
+    raise TypeError(f"not a rounding mode: {mode!r}")
