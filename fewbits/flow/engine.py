@@ -133,6 +133,8 @@ def run_point(point: dict, results_dir, retry_failed: bool = False) -> dict:
 # ---------------------------------------------------------------- the whole sweep
 
 class Interrupted(Exception):
+    """A sweep stopped by Ctrl-C or SIGTERM; SIGINT is left ignored (the caller is exiting: ``exit_interrupted``)."""
+
     def __init__(self, done: int, total: int):
         super().__init__(f"interrupted: {done} of {total} points finished and kept; "
                          "run the same command again to finish the rest")
@@ -204,7 +206,7 @@ def run_sweep(points: list[dict], results_dir, *, workers: int = 1, scheduler: s
 
     with contextlib.suppress(ValueError):  # not the main thread (e.g. called from a Dask worker)
         signal.signal(signal.SIGTERM, on_term)
-    ex, futs = None, {}
+    ex, futs, interrupted = None, {}, False
     try:
         if not todo:
             pass
@@ -230,7 +232,10 @@ def run_sweep(points: list[dict], results_dir, *, workers: int = 1, scheduler: s
                 if bar is not None:
                     bar.update(1)
     except KeyboardInterrupt:
-        with contextlib.suppress(ValueError):  # a second Ctrl-C must not break off the clean-up below
+        # a second Ctrl-C must not break off the clean-up below nor the caller's exit (exit_interrupted):
+        # SIGINT stays ignored once this sweep raised Interrupted
+        interrupted = True
+        with contextlib.suppress(ValueError):
             signal.signal(signal.SIGINT, signal.SIG_IGN)
         if ex is not None:
             _terminate_pool(ex)
@@ -241,7 +246,8 @@ def run_sweep(points: list[dict], results_dir, *, workers: int = 1, scheduler: s
     finally:
         with contextlib.suppress(ValueError):
             signal.signal(signal.SIGTERM, old_term)
-            signal.signal(signal.SIGINT, old_int)
+            if not interrupted:
+                signal.signal(signal.SIGINT, old_int)
         if client is not None:
             with contextlib.suppress(Exception):
                 client.close()
