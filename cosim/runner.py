@@ -30,6 +30,12 @@ SIMULATORS = ("icarus", "verilator")
 TIMESCALE = ("1ns", "1ps")
 TEST_MODULE = "fewbits.cosim.tb_cocotb"
 JOB_ENV = "FEWBITS_COSIM_JOB"
+# cocotb installs pytest's assertion rewriting for every imported ``*.py`` by default
+# (COCOTB_REWRITE_ASSERTION_FILES): torch, numpy and fewbits are then parsed and compiled from
+# source in every simulator process (bytecode writing is off there), which made importing the
+# harness cost ~7 s of CPU instead of ~1.5 s, most of a small design's co-simulation.  The
+# harness's one ``assert`` carries its own message.  A value the user sets is kept.
+REWRITE_ENV = "COCOTB_REWRITE_ASSERTION_FILES"
 BUILD_REV = "2"  # bump when build flags change: old cache entries are then not reused
 BINARIES = {"icarus": "sim.vvp", "verilator": TB_TOP}  # what each simulator's build leaves (cocotb_tools.runner)
 
@@ -230,7 +236,8 @@ def run(design: Design, job: dict, test_dir, simulator: str = "icarus") -> dict:
     try:
         runner.test(test_module=TEST_MODULE, hdl_toplevel=TB_TOP, hdl_toplevel_lang="verilog",
                     build_dir=bdir, test_dir=test_dir, results_xml=str(test_dir / "results.xml"),
-                    extra_env={JOB_ENV: str(job_path)}, log_file=log, timescale=TIMESCALE,
+                    extra_env={JOB_ENV: str(job_path), REWRITE_ENV: os.environ.get(REWRITE_ENV, "")},
+                    log_file=log, timescale=TIMESCALE,
                     plusargs=[f"+fewbits_stim={job.get('stim', test_dir / 'stim.hex')}",
                               f"+fewbits_out={job.get('out', test_dir / 'out.hex')}"])
     except (RuntimeError, SystemExit) as e:

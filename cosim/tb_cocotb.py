@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 
 import cocotb
@@ -85,6 +86,7 @@ async def cosim_job(dut):
         "mode": mode, "cycles": table.cycles, "tiles_aborted_by_reset": table.aborted,
         "plan": plan.to_dict(), "import_seconds": t0 - t_imp, "prepare_seconds": (t1 - t0) + (t2 - t1), "sim_seconds": sim_s,
         "check_seconds": check_s, "test_seconds": t4 - t0,
+        "assertion_rewriting": any(type(f).__name__ == "AssertionRewritingHook" for f in sys.meta_path),
         "cycles_per_second": table.cycles / sim_s if sim_s > 0 else None,
         "macs_per_second": out["macs_checked"] / (t4 - t0) if t4 > t0 else None,
         "sources": ts.sources,

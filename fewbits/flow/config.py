@@ -27,7 +27,10 @@ A sweep file::
     k_max = 256
 
     [cosim]
-    vectors = 200                    # random vectors besides the capture
+    vectors = 200                    # random vectors besides the capture (0: the capture only)
+    corners = true                   # with vectors > 0, also the corner cases (extreme codes, saturation,
+                                     # rounding ties: about 1000-4000 tiles, most of a small design's time)
+    max_tiles = 64                   # captured tiles per matmul (the top-left block)
     simulator = "icarus"
 
     [synth]
@@ -86,7 +89,7 @@ TABLES = {
     "train": {"limit_train", "limit_eval", "batch_size", "lr", "range_every", "range_warmup", "paper_bits", "data_dir",
               "capture_step", "keep_float"},
     "hardware": {"rows", "cols", "k_max", "multiplier"},
-    "cosim": {"vectors", "simulator", "seed", "matmuls", "max_tiles", "enabled"},
+    "cosim": {"vectors", "corners", "simulator", "seed", "matmuls", "max_tiles", "enabled"},
     "synth": {"targets", "parts", "timeout", "sky130_cells"},
     "power": {"enabled", "max_cycles", "sky130"},
 }
@@ -448,6 +451,8 @@ def _cosim_settings(chk, d) -> dict:
     }
     if cosim["simulator"] not in SIMULATORS:
         chk.fail(w, "simulator", f"{cosim['simulator']!r}: accepted {', '.join(SIMULATORS)}")
+    if not chk.flag(w, d, "corners", True):  # only when off: the points (store keys) of other sweeps stay
+        cosim["corners"] = False
     return cosim
 
 

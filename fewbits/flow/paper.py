@@ -8,12 +8,18 @@ Why here: each run is one training-only point (kind ``train``) of the one sweep
 engine (``fewbits.flow.engine``), whose results store under ``--out`` keeps every
 finished run (an interrupted regeneration resumes; ``--jobs`` is its worker
 pool).  The paper's rows come from ``fewbits.report.data.PAPER``, the one copy of
-its table; this module adds its sweeps and prints Markdown tables.
+its table; this module adds its sweeps and prints Markdown tables.  ``--figures DIR``
+also draws its error-versus-width curves (propagation width, update width, radix
+position) as the report draws its own: the mean over seeds as a line, its 95 %
+interval as a band (``fewbits.report.plots.error_vs``, intervals from
+``fewbits.report.stats``).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 PROP_WIDTHS = (4, 6, 8, 10, 12)
 UPDATE_WIDTHS = (6, 8, 10, 12, 14)
@@ -99,6 +105,73 @@ def table(todo, records, store, seeds=(0,)) -> str:
     return "\n".join(lines)
 
 
+def run_rows(points, records, store) -> list[dict]:
+    """One row per run, shaped like the report's (``fewbits.report.data.row_of``) for what its
+    summaries and error plots read; a failed run stays a row (its configuration's seed count drops)."""
+    from fewbits.flow.config import run_spec
+
+    out = []
+    for pt, rec in zip(points, records):
+        spec = run_spec(pt)
+        pf, uf = spec.prop_fmt, spec.update_fmt
+        r = _result(rec, store)
+        out.append({"key": rec.get("key"), "status": "ok" if r else "failed", "dataset": pt["dataset"],
+                    "net": pt["net"], "epochs": pt["epochs"], "seed": pt["seed"], "family": pt["family"],
+                    "prop": pt["prop"], "update": pt["update"], "accumulator": "exact",
+                    "prop_bits": pf.width, "update_bits": uf.width, "prop_bits_paper": spec.prop_paper_bits,
+                    "update_bits_paper": spec.update_paper_bits,
+                    "int_bits": pf.width - 1 - pf.frac if pt["family"] == "fixed" else None,
+                    "max_overflow": pt.get("max_overflow"),
+                    "test_error": r["test_error"] if r else None,
+                    "test_examples": r.get("test_examples") if r else None})
+    return out
+
+
+def _default_ovf(c: dict) -> bool:
+    return c.get("max_overflow") is None  # the width sweeps run at the default rate (the trainer's 1e-4)
+
+
+# the paper's curves: (file name, x field, x label, which configurations, the knob that splits lines, title);
+# widths as the paper counts them (no sign bit), as its sweeps are given
+FIGURES = (
+    ("paper_error_vs_prop_width", "prop_bits_paper", "propagation width (bits, the paper's count: no sign)",
+     lambda c: _default_ovf(c) and c["family"] == "dfixed" and c["update"] == "dfixed:12", ("dfixed",),
+     ("update_bits_paper",), "dynamic fixed point: test error vs propagation width (update 12 bits)"),
+    ("paper_error_vs_update_width", "update_bits_paper", "update width (bits, the paper's count: no sign)",
+     lambda c: _default_ovf(c) and c["family"] == "dfixed" and c["prop"] == "dfixed:10", ("dfixed",),
+     ("prop_bits_paper",), "dynamic fixed point: test error vs update width (propagation 10 bits)"),
+    ("paper_error_vs_radix", "int_bits", "radix point position (integer bits above the sign)",
+     lambda c: c["family"] == "fixed" and c["prop_bits_paper"] == 20, ("fixed",), ("prop_bits_paper",),
+     "fixed point, 20 bits: test error vs radix position"),
+    ("paper_error_vs_max_overflow", "max_overflow", "maximum overflow rate (log)",
+     lambda c: c["family"] == "dfixed" and c.get("max_overflow") is not None, ("dfixed",),
+     ("prop_bits_paper", "update_bits_paper"), "dynamic fixed point: test error vs max overflow rate"),
+)
+
+
+def figures(rows: list[dict], out_dir) -> list[dict]:
+    """The paper's error-versus-width curves of ``rows`` (``run_rows``: one dataset, net and epoch count) as
+    bands over seeds, PNG and SVG in ``out_dir``, with fp32's mean and interval as the reference band;
+    a curve needs two x values (the max-overflow curve: runs with several ``max_overflow``)."""
+    from fewbits.report.data import configurations
+    from fewbits.report.plots import error_vs
+
+    if not rows:
+        return []
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    confs = configurations(rows)
+    base = [c for c in confs if c["family"] == "fp32"]
+    where = f"[{rows[0]['dataset']}, {rows[0]['net']}, {rows[0]['epochs']} epochs]"
+    figs = []
+    for name, x, xlabel, keep, fams, other, title in FIGURES:
+        sel = base + [c for c in confs if c["family"] != "fp32" and keep(c)]
+        f = error_vs(sel, out, name, x, xlabel, fams, other, f"{title}\n{where}", logx=x == "max_overflow")
+        if f is not None:
+            figs.append(f)
+    return figs
+
+
 def main(argv=None):
     from fewbits.flow.engine import Interrupted, exit_interrupted, run_sweep
     from fewbits.flow.store import Store
@@ -117,6 +190,8 @@ def main(argv=None):
     ap.add_argument("--limit-eval", type=int, default=None,
                     help="evaluate on the first N validation and N test examples only")
     ap.add_argument("--lr", type=float, default=None, help="initial learning rate (default: the net's own)")
+    ap.add_argument("--figures", default=None, metavar="DIR",
+                    help="also draw the error-versus-width curves (mean over seeds, 95 %% band) into DIR")
     a = ap.parse_args(argv)
     todo = runs(a.table_only)
     if a.only:
@@ -133,6 +208,9 @@ def main(argv=None):
     except Interrupted as e:  # Ctrl-C / SIGTERM: one line, as `fewbits sweep` says it (it printed a traceback)
         exit_interrupted(e)
     print(table(todo, records, Store(a.out), seeds))
+    if a.figures:
+        for f in figures(run_rows(pts, records, Store(a.out)), a.figures):
+            print(f"figure: {Path(a.figures) / f['png']}", file=sys.stderr)
 
 
 if __name__ == "__main__":

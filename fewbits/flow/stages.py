@@ -160,8 +160,11 @@ def _verilog_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
 
 def _cosim_config(point: dict, spec) -> dict:
     c = point["cosim"]
-    return {"vectors": c["vectors"], "seed": c["seed"], "simulator": c["simulator"], "matmuls": c["matmuls"],
-            "max_tiles": c["max_tiles"]}
+    cfg = {"vectors": c["vectors"], "seed": c["seed"], "simulator": c["simulator"], "matmuls": c["matmuls"],
+           "max_tiles": c["max_tiles"]}
+    if c.get("corners") is False:  # only when off: the stage keys of every other sweep stay the same
+        cfg["corners"] = False
+    return cfg
 
 
 def _crop(mm, spec, max_tiles: int):
@@ -195,7 +198,8 @@ def _cosim_run(config: dict, inputs: dict, workdir: Path, store) -> dict:
     n_capture = len(mms)
     if config["vectors"]:
         mms += random_matmuls(spec, config["vectors"], config["seed"])
-        mms += corner_matmuls(spec, config["seed"])
+        if config.get("corners", True):
+            mms += corner_matmuls(spec, config["seed"])
     if not mms:
         raise RuntimeError("co-simulation has no vectors (no capture and [cosim] vectors = 0)")
     s = verify(design, mms, workdir, simulator=config["simulator"])

@@ -147,14 +147,36 @@ def _knob_label(k):
     return ", ".join(f"{names.get(a, a)}{b:g}" if isinstance(b, float) else f"{names.get(a, a)}{b}" for a, b in k)
 
 
-def error_vs(rows, out_dir, name, x, xlabel, families, other, title, logx=False, paper=False) -> dict | None:
-    """Test error against one knob, one line per family and combination of the other knobs."""
+def mean_band(ax, pts, x, color, marker, label, alpha=1.0) -> None:
+    """One curve over seeds: the mean test error of each configuration as a line, its 95 % interval
+    (the row's ``test_error_lo``/``test_error_hi``, from ``fewbits.report.stats``: Student t over
+    seeds, or with one seed the Wilson interval) as a shaded band.  A configuration without an
+    interval leaves a gap in the band, never a band of zero width that looks certain; a point with
+    an interval but no neighbour with one (nothing to draw a band between) gets an error bar."""
+    xs = [r[x] for r in pts]
+    ys = [r["test_error"] for r in pts]
+    if len(pts) == 1:
+        ax.errorbar(xs, ys, yerr=_yerr(pts), marker=marker, color=color, label=label, capsize=2, elinewidth=0.8,
+                    alpha=alpha)
+        return
+    ax.plot(xs, ys, marker=marker, color=color, label=label, alpha=alpha, zorder=3)
+    nan = float("nan")
+    lo = [r["test_error_lo"] if _has_iv(r) else nan for r in pts]
+    hi = [r["test_error_hi"] if _has_iv(r) else nan for r in pts]
+    if any(v == v for v in lo):
+        ax.fill_between(xs, lo, hi, color=color, alpha=0.18, lw=0, zorder=2)
+    ok = [v == v for v in lo]
+    alone = [r for i, r in enumerate(pts)
+             if ok[i] and not (i > 0 and ok[i - 1]) and not (i + 1 < len(pts) and ok[i + 1])]
+    if alone:
+        ax.errorbar([r[x] for r in alone], [r["test_error"] for r in alone], yerr=_yerr(alone), fmt="none",
+                    color=color, capsize=2, elinewidth=0.8, alpha=alpha)
+
+
+def draw_error_vs(ax, rows, x, families, other, paper=False) -> list[dict]:
+    """The curves of ``error_vs`` on ``ax`` (mean lines with their 95 % bands); returns the rows drawn."""
     res = [dict(r, update_delta=r["update_bits"] - r["prop_bits"]) for r in rows if is_result(r)]
     fam_rows = [r for r in res if r["family"] in families and r.get(x) is not None]
-    if len({r[x] for r in fam_rows}) < 2 and not (fam_rows and paper):
-        return None
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
     groups = _groups(res)
     many = len(groups) > 1
     for gk, grs in groups.items():
@@ -163,9 +185,7 @@ def error_vs(rows, out_dir, name, x, xlabel, families, other, title, logx=False,
             lines = _line_groups(fr, x, other)
             for k, pts in lines.items():
                 lab = NAMES[fam] + (f" ({_knob_label(k)})" if len(lines) > 1 and k else "") + _suffix(gk, many)
-                ax.errorbar([r[x] for r in pts], [r["test_error"] for r in pts], yerr=_yerr(pts),
-                            marker=MARKERS[fam], color=COLORS[fam], label=lab, capsize=2, elinewidth=0.8,
-                            alpha=1.0 if len(lines) == 1 else 0.85)
+                mean_band(ax, pts, x, COLORS[fam], MARKERS[fam], lab, alpha=1.0 if len(lines) == 1 else 0.85)
         base = [r for r in grs if r["family"] == "fp32"]
         if base:
             _fp32_band(ax, base, _suffix(gk, many))
@@ -174,11 +194,24 @@ def error_vs(rows, out_dir, name, x, xlabel, families, other, title, logx=False,
                 if p["family"] in families and p["family"] != "fp32":
                     ax.scatter([p["prop_width"]], [p["test_error"]],
                                marker="x", s=60, color=COLORS[p["family"]], label=f"paper: {p['format']}")
+    _clip(ax, [dict(r, _x=r[x]) for r in fam_rows], error_top(res))
+    return fam_rows
+
+
+def error_vs(rows, out_dir, name, x, xlabel, families, other, title, logx=False, paper=False) -> dict | None:
+    """Test error against one knob, one curve per family and combination of the other knobs: the mean
+    over seeds as a line, its 95 % interval as a shaded band (``mean_band``)."""
+    res = [r for r in rows if is_result(r)]
+    fam_rows = [r for r in res if r["family"] in families and r.get(x) is not None]
+    if len({r[x] for r in fam_rows}) < 2 and not (fam_rows and paper):
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    draw_error_vs(ax, rows, x, families, other, paper)
     if logx:
         _log_axis(ax, "x", [r[x] for r in fam_rows])
-    _clip(ax, [dict(r, _x=r[x]) for r in fam_rows], error_top(res))
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("test error (%), mean and 95 % interval over seeds")
+    ax.set_ylabel("test error (%): mean over seeds, 95 % interval shaded")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     _legend(ax)

@@ -86,3 +86,18 @@ def test_a_stale_binary_under_an_unchanged_key_is_rebuilt(make_design, private_c
     err = capfd.readouterr().err
     assert f"rebuilding the cached verilator build of {d.top}" in err and "do not resolve" in err
     assert runner.build(d, "verilator") == bdir and runner.unusable_reason(bdir, "verilator") is None
+
+
+def test_the_simulator_imports_without_rewriting_every_module(make_design, tmp_path, monkeypatch):
+    """cocotb's default (pytest's assertion rewriting of every imported *.py) parsed torch from source in
+    each simulator process; the harness runs with it off, and a user's own setting is kept."""
+    d = make_design("fixed:6:3", "fixed:5:4", "fixed:6:3,round=rna")
+    mms = V.random_matmuls(d.spec, 4, 1)
+    monkeypatch.delenv(runner.REWRITE_ENV, raising=False)
+    s = verify(d, mms, tmp_path / "default")
+    check(s)
+    assert s["assertion_rewriting"] is False
+    monkeypatch.setenv(runner.REWRITE_ENV, "*.py")
+    s = verify(d, mms, tmp_path / "user")
+    check(s)
+    assert s["assertion_rewriting"] is True

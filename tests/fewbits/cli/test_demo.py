@@ -68,3 +68,16 @@ def test_full_demo_under_ten_minutes(tmp_path):
            and p.get("energy_sky130_pj")}
     assert sky == fams  # and the sky130 axes of every family
     assert wall < 600, f"demo took {wall:.0f} s"
+
+
+def test_demo_cosim_checks_captured_data_and_random_tiles_for_every_design():
+    """The demo co-simulates without the corner cases (issue 13's time budget) but never without data:
+    every design gets its training capture (fp32's holds no codes) and random tiles besides."""
+    from fewbits.flow.stages import plan
+
+    for dataset in ("digits", "fashion-mnist"):
+        for p in parse_sweep(demo_toml(dataset), "demo.toml").points:
+            cos = [i for i in plan(p) if i.stage.name == "cosim"]
+            assert len(cos) == 1 and cos[0].needs == ("train", "verilog")
+            c = cos[0].config
+            assert c["corners"] is False and c["vectors"] > 0 and c["max_tiles"] >= 16 and c["matmuls"] == ["forward"]

@@ -355,3 +355,19 @@ def test_limit_eval_reaches_the_train_stage_only_when_set():
     assert "limit_eval" not in next(i for i in plan(base[0]) if i.stage.name == "train").config
     with pytest.raises(SweepConfigError, match="limit_eval"):
         parse_sweep(tiny_toml().replace("limit_train = 100", "limit_train = 100\nlimit_eval = 0"), "s.toml")
+
+
+def test_corners_off_reaches_the_cosim_stage_only_when_set():
+    from fewbits.flow.stages import plan
+
+    def cosim(p):
+        return next(i for i in plan(p) if i.stage.name == "cosim").config
+
+    base = parse_sweep(tiny_toml(), "s.toml").points
+    off = parse_sweep(tiny_toml().replace("max_tiles = 4", "max_tiles = 4\ncorners = false"), "s.toml").points
+    assert cosim(off[0])["corners"] is False
+    assert "corners" not in base[0]["cosim"] and "corners" not in cosim(base[0])  # the points and keys of before
+    on = parse_sweep(tiny_toml().replace("max_tiles = 4", "max_tiles = 4\ncorners = true"), "s.toml").points
+    assert on == base
+    with pytest.raises(SweepConfigError, match=r"cosim.corners: 'no': accepted true or false"):
+        parse_sweep(tiny_toml().replace("max_tiles = 4", 'max_tiles = 4\ncorners = "no"'), "s.toml")

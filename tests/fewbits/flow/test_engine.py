@@ -256,3 +256,24 @@ def test_seeds_train_twice_but_share_every_hardware_stage(two_seed_sweep):
         assert rec["stages"]["train.hw"]["key"] == mine["stages"]["train"]["key"]  # the first seed's capture
         for name in ("verilog", "cosim", "synth.cmos", "power"):
             assert rec["stages"][name]["key"] == mine["stages"][name]["key"], name
+
+
+def test_cpu_seconds_count_children_and_not_waiting():
+    from fewbits.flow.engine import cpu_seconds
+
+    c0 = cpu_seconds()
+    time.sleep(0.4)  # wall time only
+    c1 = cpu_seconds()
+    busy = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.5: pass"
+    subprocess.run([sys.executable, "-c", busy], check=True)
+    c2 = cpu_seconds()
+    assert c1 - c0 < 0.2 and c2 - c1 >= 0.5
+
+
+def test_stage_records_hold_their_cpu_seconds(tiny_sweep):
+    root, _, _ = tiny_sweep
+    recs = [r for r in stage_records(root).values() if r["status"] == "ok"]
+    assert recs and all(0 < r["cpu_seconds"] for r in recs)
+    # a co-simulation's CPU is mostly its simulator child process: counted, so more than this process alone
+    cos = [r for r in recs if r["stage"] == "cosim"]
+    assert cos and all(r["cpu_seconds"] > 0.5 for r in cos)

@@ -83,3 +83,56 @@ def test_an_interrupted_regeneration_is_one_line_and_exit_130(tmp_path, capsys, 
     err = capsys.readouterr().err
     assert e.value.code == 130 and err == "fewbits: interrupted: 1 of 2 points finished and kept; " \
         "run the same command again to finish the rest\n"
+
+
+def test_figures_draw_the_width_sweep_as_bands_over_the_stored_seeds(tmp_path, capsys):
+    """--figures: the propagation-width curve of the stored runs (2 seeds); curves without two widths are not drawn."""
+    import pytest
+
+    from fewbits.flow.store import Store
+    from fewbits.report import stats
+    from fewbits.report.data import configurations
+
+    out_dir, figs = tmp_path / "repro", tmp_path / "figs"
+    args = ["--dataset", "digits", "--net", "mlp-small", "--epochs", "1", "--limit-train", "100", "--limit-eval", "150",
+            "--only", "fp32,dfixed:6,dfixed:8", "--seeds", "0,1", "--out", str(out_dir)]
+    paper.main(args + ["--figures", str(figs)])
+    err = capsys.readouterr().err
+    assert sorted(p.name for p in figs.iterdir()) == ["paper_error_vs_prop_width.png", "paper_error_vs_prop_width.svg"]
+    assert f"figure: {figs / 'paper_error_vs_prop_width.png'}" in err
+    # the rows behind it are the stored runs, and their intervals the stats module's
+    todo = [r for r in paper.runs() if r[1] in ("fp32", "dfixed:6", "dfixed:8")]
+    pts = [paper.point("digits", "mlp-small", 1, sd, p, u, pb, 100, None, None, 150) for _, p, u, pb in todo
+           for sd in (0, 1)]
+    from fewbits.flow.engine import run_sweep
+
+    recs = run_sweep(pts, out_dir, progress=False)  # all found in the store
+    rows = paper.run_rows(pts, recs, Store(out_dir))
+    stored = {(json.loads(p.read_text())["config"]["prop"], json.loads(p.read_text())["config"]["seed"]):
+              json.loads(p.read_text())["result"]["test_error"] for p in (out_dir / "stages" / "train").glob("*.json")}
+    assert {(r["prop"], r["seed"]): r["test_error"] for r in rows} == stored
+    assert {r["prop"]: r["prop_bits_paper"] for r in rows} == {"fp32": 32, "dfixed:6": 6, "dfixed:8": 8}
+    for c in configurations(rows):
+        iv = stats.interval([stored[c["prop"], s] for s in (0, 1)])
+        assert c["n_seeds"] == 2 and (c["test_error_lo"], c["test_error_hi"]) == pytest.approx((iv.lo, iv.hi), abs=0)
+
+
+def _row(family, prop, update, seed, err, pb, ub, int_bits=None, max_overflow=None):
+    return {"key": f"{prop}/{update}/{max_overflow}/{seed}", "status": "ok", "dataset": "digits", "net": "mlp-small",
+            "epochs": 1, "seed": seed, "family": family, "prop": prop, "update": update, "accumulator": "exact",
+            "prop_bits": pb + 1, "update_bits": ub + 1, "prop_bits_paper": pb, "update_bits_paper": ub,
+            "int_bits": int_bits, "max_overflow": max_overflow, "test_error": err, "test_examples": 400}
+
+
+def test_figures_draw_every_curve_the_rows_hold(tmp_path):
+    rows = [_row("fp32", "fp32", "fp32", s, 3.0 + s, 32, 32) for s in (0, 1)]
+    rows += [_row("dfixed", f"dfixed:{w}", "dfixed:12", s, 9.0 - w / 2 + s, w, 12) for w in (6, 8) for s in (0, 1)]
+    rows += [_row("dfixed", "dfixed:10", f"dfixed:{w}", s, 5.0 + s, 10, w) for w in (8, 12) for s in (0, 1)]
+    rows += [_row("fixed", f"fixed:20:{20 - n}", f"fixed:20:{20 - n}", s, 4.0 + n + s, 20, 20, int_bits=n)
+             for n in (3, 5) for s in (0, 1)]
+    rows += [_row("dfixed", "dfixed:10", "dfixed:12", s, 4.0 + s, 10, 12, max_overflow=m) for m in (1e-4, 1e-2)
+             for s in (0, 1)]
+    names = [f["name"] for f in paper.figures(rows, tmp_path)]
+    assert names == ["paper_error_vs_prop_width", "paper_error_vs_update_width", "paper_error_vs_radix",
+                     "paper_error_vs_max_overflow"]
+    assert paper.figures([r for r in rows if r["family"] == "fp32"], tmp_path / "none") == []

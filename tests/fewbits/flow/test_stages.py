@@ -98,3 +98,24 @@ def test_power_sky130_false_keeps_sky130_area_and_clock_but_not_its_energy():
     with pytest.raises(CostError, match=r"\[power\] sky130 = true"):
         check_sweep("energy_sky130_pj", [off])
     check_sweep("energy_sky130_pj", [on])
+
+
+def test_cosim_without_corners_checks_the_capture_and_the_random_tiles_only(tiny_sweep, tmp_path):
+    """``[cosim] corners = false`` (the demo's): the same design, its captured data and random tiles, bit for bit;
+    the stored co-simulation (corners on) had the corner cases besides."""
+    import json
+
+    from fewbits.flow.store import Store
+
+    root, points, records = tiny_sweep
+    store = Store(root)
+    rec = records[0]
+    inputs = {n: store.get_stage(n, rec["stages"][n]["key"]) for n in ("train", "verilog")}
+    stored = store.get_stage("cosim", rec["stages"]["cosim"]["key"])
+    cfg = {**stored["config"], "corners": False}
+    res = st.BY_NAME["cosim"].run(cfg, inputs, tmp_path, store)
+    kinds = {s["kind"] for s in json.loads((tmp_path / "report.json").read_text())["sources"]}
+    before = {s["kind"] for s in json.loads((root / stored["result"]["report"]).read_text())["sources"]}
+    assert res["ok"] and res["mismatches"] == 0 and kinds == {"capture", "random"} and "corner" in before
+    assert res["capture_elements_checked"] == stored["result"]["capture_elements_checked"] > 0
+    assert res["macs_checked"] < stored["result"]["macs_checked"]
