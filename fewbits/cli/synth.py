@@ -18,6 +18,7 @@ Examples:
   fewbits synth build/hw --liberty cells.lib
   fewbits synth --sweep fixed:2..16 --sweep float:5:2..10 --power -o build/sweep
   fewbits synth --sweep fixed:4,8,16,32 --multiplier booth --multiplier dadda --tech sky130 --power
+  fewbits synth --sweep fixed:4,8,16,32 --part multiplier --multiplier yosys --multiplier booth --tech sky130
 
 \b
 Targets: cmos (generic gates, transistors, logic depth), ice40, xilinx, ecp5
@@ -51,14 +52,16 @@ def _echo_failure(e) -> None:
               help="sweep bare multipliers and MAC units: fixed:LO..HI, dfixed:LO..HI, float:E:LO..HI (mantissa)")
 @click.option("--multiplier", "multipliers", multiple=True, metavar="ARCH",
               help="--sweep: multiplier architecture(s) yosys | booth | dadda (repeatable; default yosys)")
+@click.option("--part", "sweep_parts", multiple=True, type=click.Choice(["multiplier", "mac_unit"]),
+              help="--sweep: only these parts (repeatable; default the multiplier and the MAC unit)")
 @click.option("--power", "sweep_power", is_flag=True,
               help="--sweep: also simulate each point on seeded random vectors for energy per MAC")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="--sweep: points run in parallel (a killed sweep resumes from OUT_DIR/store)")
 @click.option("-o", "--out-dir", type=OutputDir(Path), default=Path("build/synth"),
               show_default=True, help="where the JSON records (and a sweep's CSV) go")
-def synth(design, top, targets, no_dsp, liberty, tech, fmax, parts, timeout, no_cache, sweeps, multipliers, sweep_power,
-          workers, out_dir):
+def synth(design, top, targets, no_dsp, liberty, tech, fmax, parts, timeout, no_cache, sweeps, multipliers, sweep_parts,
+          sweep_power, workers, out_dir):
     """Synthesize DESIGN (a `fewbits verilog` directory or a Verilog file) with Yosys."""
     from fewbits.hw.design import load_designs
     from fewbits.hw.eda import synth as S
@@ -93,13 +96,15 @@ def synth(design, top, targets, no_dsp, liberty, tech, fmax, parts, timeout, no_
         formats = [p for s in sweeps for p in part_sweep.parse_range(s)]
         res = part_sweep.run(formats, targets, out_dir, dsp=not no_dsp, liberty=liberty, timeout=timeout,
                              use_cache=not no_cache, power=sweep_power, progress=True, workers=workers,
-                             multipliers=multipliers or ("yosys",))
+                             multipliers=multipliers or ("yosys",), parts=list(sweep_parts) or None)
         click.echo(f"{len(res['ok'])} records, {len(res['failed'])} failed; wrote {res['csv']}")
         for f in res["failed"]:
             click.echo(f"failed: {f}", err=True)
         if res["failed"] and not res["ok"]:
             raise click.ClickException("every sweep point failed")
         return
+    if sweep_parts:
+        raise click.UsageError("--part goes with --sweep (for a design: --parts/--no-parts)")
     if multipliers:
         raise click.UsageError("--multiplier goes with --sweep (a design's architecture is in its manifest: "
                                "fewbits verilog --multiplier)")

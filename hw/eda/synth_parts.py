@@ -59,14 +59,27 @@ def component(spec, part: str):
     raise ValueError(f"unknown part {part!r}: accepted {', '.join(PARTS)}")
 
 
+def generator_sources() -> list[Path]:
+    """Every source a part export can depend on: the ``hw`` package (the generators: ``multiplier``,
+    ``multipliers``, ``mac``, ...; ``hw/eda`` included) and ``sim`` (the formats they read)."""
+    return sorted({p for r in _roots() for p in r.rglob("*.py")})
+
+
+def _roots() -> tuple[Path, Path]:
+    import fewbits.sim
+
+    return Path(__file__).resolve().parent.parent, Path(fewbits.sim.__file__).resolve().parent
+
+
 @functools.cache
 def generator_digest() -> str:
-    """Amaranth's version and this package's generator sources: a cached export is only as good as these."""
+    """Amaranth's version and the generator sources: a cached export is only as good as these."""
     import amaranth
 
     h = hashlib.sha256(amaranth.__version__.encode())
-    for src in sorted(Path(__file__).parent.glob("*.py")):
-        h.update(src.name.encode() + src.read_bytes())
+    for src in generator_sources():   # named relative to its package: the same digest in every checkout
+        root = next(r for r in _roots() if src.is_relative_to(r))
+        h.update(f"{root.name}/{src.relative_to(root)}".encode() + src.read_bytes())
     return h.hexdigest()[:12]
 
 

@@ -16,6 +16,8 @@ from fewbits.hw.eda.synth_parts import sweep_format
 FIT_MIN = 4   # 2- and 3-bit multipliers are a handful of gates: constant overhead, not w^2
 
 # Horowitz, "Computing's energy problem (and what we can do about it)", ISSCC 2014, 45 nm, 0.9 V
+# The energies ("pj") are quoted with that attribution in a public copy found here (docs/HARDWARE.md names it);
+# the areas ("um2") were not found in a public source: unverified estimates, say so where they are shown.
 HOROWITZ = {
     "int8_mul": {"pj": 0.2, "um2": 282}, "int32_mul": {"pj": 3.1, "um2": 3495},
     "fp16_mul": {"pj": 1.1, "um2": 1640}, "fp32_mul": {"pj": 3.7, "um2": 7700},

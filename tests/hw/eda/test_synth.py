@@ -335,3 +335,23 @@ def test_part_exports_are_keyed_by_their_generator(tmp_path_factory, monkeypatch
     finally:
         synth_parts.generator_digest.cache_clear()
     assert new != old and new.is_file()
+
+
+def test_cli_sweep_part_selects_parts(tmp_path):
+    """``--sweep ... --part multiplier``: the sweep synthesizes the bare multiplier only (no MAC unit)."""
+    import csv
+
+    res = run_cli("synth", "--sweep", "fixed:3..3", "--part", "multiplier", "--target", "cmos", "-o", str(tmp_path / "o"))
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(open(tmp_path / "o" / "sweep.csv")))
+    assert [(r["part"], r["target"]) for r in rows] == [("multiplier", "cmos")]
+    assert int(rows[0]["transistors"]) > 0
+
+
+def test_cli_part_without_sweep_is_a_usage_error(tmp_path):
+    v = amaranth_mul(tmp_path)
+    res = run_cli("synth", str(v), "--part", "multiplier", "-o", str(tmp_path / "o"))
+    assert res.exit_code == 2
+    one_line_error(res, "--part goes with --sweep")
+    one_line_error(run_cli("synth", "--sweep", "fixed:3..3", "--part", "adder", "-o", str(tmp_path / "p")),
+                   "adder")
