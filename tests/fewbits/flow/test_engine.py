@@ -176,6 +176,8 @@ def test_sigint_stops_cleanly_and_resumes(tmp_path, second_after):
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "run the same command again" in err and "Traceback" not in err
+    if second_after != 0.2:
+        return  # the store after any of the three is resumed alike (atomic records): resume one, keep the suite short
     r = subprocess.run(_sweep_cmd(cfg, res), env=_env(tmp_path), capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr
     assert "4 ok" in r.stdout
