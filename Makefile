@@ -28,8 +28,10 @@ TEST_TOOLS := $(TOOLS) nextpnr-ice40:nextpnr-ice40 chromium:chromium \
 
 .PHONY: test demo sky130 bench venv tools test-tools clean distclean
 
+# --dist worksteal: an idle worker takes queued tests from the other (with the default 'load' one
+# worker sat idle for the last ~15 minutes while the other ran the formal-equivalence tail)
 test: venv test-tools
-	$(PY) -m pytest -n $(JOBS) $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(JOBS) --dist worksteal $(PYTEST_ARGS)
 
 bench: venv tools
 	@# -m bench overrides the 'not slow and not bench' default in pyproject addopts.
