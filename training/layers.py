@@ -16,29 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .qcore import QT, QuantState, scale_format
-
-
-def _ones_qt(n: int, like: QT) -> QT:
-    """A 1 x n row of ones in a format whose product with ``like`` is exact (for ``dEdb``)."""
-    if like.fmt is None:
-        return QT(torch.ones(1, n, dtype=torch.float32))
-    from fewbits.sim import Fixed
-
-    return QT(torch.ones(1, n, dtype=torch.float64), None, like.fmt if like.fmt.kind == "float" else Fixed(2, 0))
-
-
-def _scaled(q: QT, scale: float, qs: QuantState) -> QT:
-    """``scale * q`` (a power of two) exactly: fixed point re-labels the codes."""
-    if scale == 1.0:
-        return q
-    if q.fmt is None:
-        return QT(q.values * scale)
-    f = scale_format(q.fmt, scale)
-    if f is not None:
-        return QT(q.values * scale, None, f)
-    v = q.values * scale
-    return QT(v, q.fmt.encode(v), q.fmt)
+from .qcore import QT, QuantState, ones_qt as _ones_qt, scaled
 
 
 class _MatmulLayerFn(torch.autograd.Function):
@@ -107,7 +85,7 @@ class QLayer(nn.Module):
         wq = qs.quantize(f"{self.name}.w", self.weight.detach())
         bq = qs.quantize(f"{self.name}.b", self.bias.detach())
         if not self.training:
-            wq, bq = _scaled(wq, self.scale, qs), _scaled(bq, self.scale, qs)
+            wq, bq = scaled(wq, self.scale), scaled(bq, self.scale)
         box = {"x": xq, "w": wq, "b": bq}
         z = _MatmulLayerFn.apply(xq.values, self.weight, self.bias, self, box)
         zq = self.from_rows(box["z"], xq)

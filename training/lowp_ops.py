@@ -31,8 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from . import fastconv, fastmac
-from .layers import _ones_qt
-from .qcore import QT, QuantState
+from .qcore import QT, QuantState, ones_qt as _ones_qt
 
 
 def _quantize_operands(qs: QuantState, site: str, x, w, b):

@@ -326,3 +326,129 @@ def test_a_float_accumulator_is_mac_reference_with_it(kind, acc):
     assert (differs > 0) == acc.startswith("bf16"), differs
     with pytest.raises(ValueError, match="float accumulator takes no runtime shift"):
         lowp.convert(make(gen), "dfixed:10", acc=acc)
+
+
+# ---- explicit points and per-site settings (what the paper's networks are defined with) ----------------
+def _point_net(seed, prop="dfixed:10", update="dfixed:12", paper=True):
+    """Point "in" -> Linear "a" -> ReLU -> Point "h" -> Linear "b"; the sites read the points' outputs."""
+    torch.manual_seed(seed)
+    model = nn.Sequential()
+    model.add_module("pin", lowp.Point("in"))
+    model.add_module("a", nn.Linear(6, 5))
+    model.add_module("act", nn.ReLU())
+    model.add_module("ph", lowp.Point("h"))
+    model.add_module("b", nn.Linear(5, 3))
+    return lowp.convert(model, prop, update, paper_bits=paper)
+
+
+@pytest.mark.parametrize("seed", [41], ids=lambda s: f"seed{s}")
+def test_a_point_quantizes_once_and_a_site_reading_it_counts_nothing_again(seed):
+    model = _point_net(seed)
+    lowp.configure(model, "a", input_group="in")
+    lowp.configure(model, "b", input_group="h", grad_group="a.dEdy")
+    qs = lowp.state_of(model).qs
+    pts = {}
+    qs.point_hooks.append(lambda g, q: pts.__setitem__(g, q))
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(4, 6, generator=gen) * 3
+    out = model(x)
+    out.backward(torch.randn(out.shape, generator=gen, dtype=out.dtype))
+    groups = qs.controller.groups
+    assert "a.x" not in groups and "b.x" not in groups and "b.dEdx" not in groups
+    assert groups["in"].count == x.numel() and groups["h"].count == 4 * 5  # counted once, at the point
+    assert groups["a.dEdy"].count == 4 * 5  # b's input gradient, in the named group
+    h = qs.fmt("h")
+    assert pts["b.x"].fmt == h and torch.equal(pts["b.x"].values, pts["h"].values)
+    assert torch.equal(pts["h"].values, h.quantize(torch.relu(pts["a.z"].values)))  # quantized at the point
+    assert torch.equal(pts["in"].values, qs.fmt("in").quantize(x.double()))
+
+
+@pytest.mark.parametrize("seed", [42], ids=lambda s: f"seed{s}")
+def test_the_paper_softmax_quantizes_p_and_passes_the_gradient_to_the_logits(seed):
+    """Forward: softmax(z) on the grid of ``out.y``; backward: the given gradient quantized at
+    ``out.dEdy`` arrives at the last site as its dEdz (no softmax Jacobian)."""
+    torch.manual_seed(seed)
+    model = lowp.convert(nn.Sequential(nn.Linear(6, 4), lowp.paper_softmax("out")), "fixed:12:6", "fixed:16:10")
+    qs = lowp.state_of(model).qs
+    pts = {}
+    qs.point_hooks.append(lambda g, q: pts.__setitem__(g, q))
+    gen = torch.Generator().manual_seed(seed)
+    p = model(torch.randn(5, 6, generator=gen))
+    fmt = qs.fmt("out.y")
+    assert torch.equal(p, fmt.quantize(torch.softmax(pts["0.z"].values, dim=1)))
+    g = torch.randn(p.shape, generator=gen, dtype=p.dtype) / 7
+    p.backward(g)
+    assert torch.equal(pts["out.dEdy"].values, fmt.quantize(g)) and qs.controller.groups["out.dEdy"].count == g.numel()
+    assert torch.equal(pts["0.dEdz"].values, fmt.quantize(fmt.quantize(g)))
+    assert not torch.equal(fmt.quantize(g), g)  # the quantization is visible
+
+
+def _sgd_run(seed, per_site: bool, max_norm, lr_scale, steps=1):
+    model = _point_net(seed, "fixed:12:6", "fixed:16:10", False)
+    if per_site:
+        lowp.configure(model, "a", max_norm=max_norm, lr_scale=lr_scale)
+        opt = lowp.SGD(model, 0.1, 0.5)
+    else:
+        opt = lowp.SGD(model, 0.1 * lr_scale, 0.5, max_norm=max_norm)
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        x, y = torch.randn(8, 6, generator=gen), torch.randint(0, 3, (8,), generator=gen)
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+    return model
+
+
+@pytest.mark.parametrize("seed", [43], ids=lambda s: f"seed{s}")
+def test_a_sites_max_norm_and_lr_scale_act_on_that_site_only(seed):
+    """Site "a" configured with max-norm 0.3 and lr x 0.25 updates as an optimizer with those
+    settings for every site would; site "b" as one without them (one step: b's gradient does not
+    depend on a's update yet)."""
+    site = _sgd_run(seed, True, 0.3, 0.25)
+    everywhere = _sgd_run(seed, False, 0.3, 0.25)
+    plain = _sgd_run(seed, False, None, 1.0)
+    assert torch.equal(site.a.weight, everywhere.a.weight) and torch.equal(site.a.bias, everywhere.a.bias)
+    assert not torch.equal(site.a.weight, plain.a.weight) and not torch.equal(site.a.bias, plain.a.bias)
+    assert float(everywhere.a.weight.detach().norm(dim=1).max()) <= 0.3 + 2 ** -9  # the norm is active
+    assert torch.equal(site.b.weight, plain.b.weight) and torch.equal(site.b.bias, plain.b.bias)
+
+
+@pytest.mark.parametrize("prop,update,paper", FORMATS, ids=FMT_IDS)
+def test_eval_scale_multiplies_the_quantized_weights_when_not_training(prop, update, paper):
+    torch.manual_seed(44)
+    model = lowp.convert(nn.Sequential(nn.Linear(6, 4)), prop, update, paper_bits=paper)
+    lowp.configure(model, "0", eval_scale=0.5)
+    seen = _macs(model)
+    x = torch.randn(3, 6, generator=torch.Generator().manual_seed(44))
+    model(x)
+    model.eval()
+    with torch.no_grad():
+        model(x)
+    (_, _, w_train, b_train, _, _), (_, _, w_eval, b_eval, _, _) = seen
+    assert torch.equal(w_eval.values, w_train.values * 0.5) and torch.equal(b_eval.values, b_train.values * 0.5)
+    assert torch.equal(w_eval.codes, w_train.codes) or prop == "fp16"  # fixed point: the same codes, re-labelled
+    with pytest.raises(lowp.LowpError, match="not a power of two"):
+        lowp.configure(model, "0", eval_scale=0.3)
+    with pytest.raises(lowp.LowpError, match="no site 'zz'"):
+        lowp.configure(model, "zz")
+
+
+@pytest.mark.parametrize("seed", [45], ids=lambda s: f"seed{s}")
+def test_paper_float_runs_an_fp32_linear_site_on_the_paper_k_by_n_matrix(seed):
+    """fp32 with ``paper_float``: forward ``x @ W + b``, input gradient ``dEdz @ W.T``, weight gradient
+    ``x.T @ dEdz`` and bias gradient ``ones @ dEdz`` on the contiguous K x N matrix ``W``, bit for bit
+    (at this shape F.linear's N x K layout and column sums round differently)."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = lowp.convert(nn.Sequential(nn.Linear(240, 1200)), "fp32")
+    lowp.configure(model, "0", paper_float=True)
+    x = torch.randn(20, 240, generator=gen).requires_grad_(True)
+    g = torch.randn(20, 1200, generator=gen)
+    z = model(x)
+    z.backward(g)
+    w = model[0].weight.detach().t().contiguous()  # K x N
+    assert torch.equal(z, x.detach() @ w + model[0].bias)
+    assert torch.equal(x.grad, g @ w.t())
+    assert torch.equal(model[0].weight.grad.t(), x.detach().t() @ g)
+    assert torch.equal(model[0].bias.grad, (torch.ones(1, 20) @ g).reshape(-1))
+    with pytest.raises(lowp.LowpError, match="paper_float is for linear sites"):
+        lowp.configure(lowp.convert(nn.Sequential(nn.Conv2d(1, 2, 3)), "fp32"), "0", paper_float=True)
