@@ -263,6 +263,7 @@ class QuantState:
         return self._after_matmul(tag, a, b, bias, qt, ovf, out_group)
 
     def _after_matmul(self, tag, a, b, bias, qt, ovf, out_group) -> QT:
+        out_group = self.aliases.get(out_group, out_group)
         for h in self.mac_hooks:
             h(tag, a, b, bias, qt, ovf)
         for h in self.point_hooks:

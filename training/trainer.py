@@ -23,9 +23,8 @@ from fewbits.sim.run import RunSpec
 
 from . import datasets as ds
 from .capture import Recorder
+from .lowpnet import ConvertedNet
 from .nets import build
-from .qcore import QuantState
-from .ranges import RangeController
 from .update import apply_update
 
 RESULT = "result.json"
@@ -104,10 +103,11 @@ class Trainer:
         self.user = None
         if config.model:
             self.user = self.net = _user_net(config, self.spec, self.data)
-            self.qs = self.net.qs
         else:
-            self.qs = QuantState(self.spec, RangeController(self.spec.max_overflow))
-            self.net = build(config.net, self.qs, self.data.input_shape, self.data.n_classes)
+            self.net = build(config.net, self.spec, self.data.input_shape, self.data.n_classes)
+        self.qs = self.net.qs
+        #: a model converted by ``lowp`` (a user's, a built-in on it): it takes its own steps
+        self.converted = isinstance(self.net, ConvertedNet)
         self.schedule = self.net.schedule
         self.batch_size = config.batch_size or self.schedule.batch_size
         if len(self.data.train.y) < self.batch_size:
@@ -139,19 +139,19 @@ class Trainer:
 
     def layer_names(self) -> list[str]:
         """What ``capture`` may name: the built-in network's layers (L0, ...) or the user model's sites."""
-        return self.user.site_names if self.user else [layer.name for layer in self.net.layers]
+        return self.net.site_names if self.converted else [layer.name for layer in self.net.layers]
 
     def hardware_spec(self) -> RunSpec:
         """The run's spec with the MAC array of its largest layer (``lowp.hardware_shape``): what its
         captures record, so ``fewbits cosim --capture DIR`` can generate the design alone."""
         from .lowp import hardware_shape
 
-        shapes = self.user.probe.shapes if self.user else {l.name: (l.k, l.n) for l in self.net.layers}
+        shapes = self.net.shapes if self.converted else {l.name: (l.k, l.n) for l in self.net.layers}
         return dataclasses.replace(self.spec, **hardware_shape(shapes))
 
     def train_batch(self, x, y, lr, momentum) -> int:
-        if self.user:
-            return self.user.train_batch(x, y, lr, momentum)
+        if self.converted:
+            return self.net.train_batch(x, y, lr, momentum)
         net, qs = self.net, self.qs
         out = net(x)
         p = out.values.detach()
@@ -207,7 +207,7 @@ class Trainer:
         x, y = self._x[split], self._y[split]
         wrong = 0
         for i in range(0, len(y), batch):
-            out = self.user.predict(x[i:i + batch]) if self.user else self.net(x[i:i + batch]).values
+            out = self.net.predict(x[i:i + batch]) if self.converted else self.net(x[i:i + batch]).values
             wrong += int((out.argmax(dim=1) != y[i:i + batch]).sum())
         self.qs.training = True
         self.net.train()

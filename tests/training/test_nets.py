@@ -22,18 +22,21 @@ def test_net_builds_and_steps(net, shape, n_params):
         assert sum(p.numel() for p in n.parameters()) == n_params
     x = torch.rand(2, *shape, generator=gen)
     y = torch.tensor([1, 7])
-    before = [l.weight.detach().clone() for l in n.layers]
+    weights = [m.weight for m in n.sites()] if hasattr(n, "sites") else [l.weight for l in n.layers]
+    before = [w.detach().clone() for w in weights]
     out = step(n, qs, x, y)
-    assert out.values.shape == (2, 10)
-    assert any(not torch.equal(b, l.weight) for b, l in zip(before, n.layers))
+    assert out.shape == (2, 10)
+    assert any(not torch.equal(b, w) for b, w in zip(before, weights))
 
 
 def test_paper_mlp_hyper_parameters():
-    n, _, _ = make_net("pi-mlp", "fp32", "fp32", 0, input_shape=(1, 28, 28))
-    from fewbits.training.layers import Dropout
+    from fewbits.training import lowp
 
-    assert [m.p for m in n.stages if isinstance(m, Dropout)] == [0.8, 0.5, 0.5]
-    assert all(l.max_col_norm == 1.9365 for l in n.layers)
+    n, _, _ = make_net("pi-mlp", "fp32", "fp32", 0, input_shape=(1, 28, 28))
+    assert [m.p for m in n.dropouts] == [0.8, 0.5, 0.5]
+    options = lowp.state_of(n.model).options
+    assert [options[s].max_norm for s in n.site_names] == [1.9365] * 3
+    assert [lowp.state_of(n.model).qs.eval_scale.get(f"{s}.w", 1.0) for s in n.site_names] == [1.0, 0.5, 0.5]
     s = n.schedule
     assert (s.lr(0, 800), s.lr(400, 800), s.lr(800, 800)) == (0.05, pytest.approx(0.005), pytest.approx(0.005))
     assert (s.momentum(0, 800), s.momentum(200, 800)) == (0.5, pytest.approx(0.7))
@@ -57,7 +60,7 @@ def test_images_too_small_for_a_net_are_refused_before_training_with_the_smalles
         make_net(net, "fp32", "fp32", 0, input_shape=(channels, smallest - 1, smallest - 1))
     n, qs, gen = make_net(net, "fp32", "fp32", 0, input_shape=(channels, smallest, smallest))
     out = step(n, qs, torch.rand(2, channels, smallest, smallest, generator=gen), torch.tensor([1, 7]))
-    assert out.values.shape == (2, 10)
+    assert out.shape == (2, 10)
     monkeypatch.setattr(nets, "_out_size", lambda n, k, pad, pool: max(1, -(-(n + 2 * pad - k + 1 - pool[0])
                                                                             // pool[1]) + 1))
     n, qs, gen = make_net(net, "fp32", "fp32", 0, input_shape=(channels, smallest - 1, smallest - 1))
