@@ -103,9 +103,19 @@ def _float32(st: LowpState, fn, *tensors, **kw):
     return out.to(tensors[0].dtype)
 
 
+def _eval_scaled(st: LowpState, site: str, weight, bias):
+    """An unquantized site's weight and bias times its ``configure(eval_scale=)`` when not training
+    (a quantized run scales the quantized operands: ``QuantState.eval_scale``)."""
+    s = None if st.qs.training else st.qs.eval_scale.get(f"{site}.w")
+    if s is None:
+        return weight, bias
+    return weight * s, None if bias is None else bias * s
+
+
 def _linear(st: LowpState, site: str, input, weight, bias=None):  # noqa: A002 (F.linear's names)
     st.shapes[site] = (int(weight.shape[1]), int(weight.shape[0]))  # also unquantized: the array follows them
     if not st.precision.quantized:
+        weight, bias = _eval_scaled(st, site, weight, bias)
         if site in st.paper_float:
             return _float32(st, _PaperFloatLinear.apply, input, weight, bias)
         return _float32(st, F.linear, input, weight, bias)
@@ -136,6 +146,9 @@ def _conv(st: LowpState, site: str, nd: int, input, weight, bias=None, stride=1,
     if groups == 1:
         st.shapes[site] = (int(w[0].numel()), int(w.shape[0]))  # K = C_in x kernel, N = C_out
     if not st.precision.quantized and groups == 1:
+        w, b = _eval_scaled(st, site, w, b)
+        if site in st.paper_float:
+            return _float32(st, lambda x_, w_, b_: _PaperFloatConv2d.apply(x_, w_, b_, _pair(padding)[0]), x, w, b)
         fn = F.conv1d if nd == 1 else F.conv2d
         return _float32(st, lambda x_, w_, b_: fn(x_, w_, b_, stride, padding, dilation), x, w, b)
     if groups != 1:
@@ -590,6 +603,60 @@ class _PaperFloatLinear(torch.autograd.Function):
         return dx, dw, db
 
 
+def _unfold_rows(img: torch.Tensor, k: int, padding: int) -> torch.Tensor:
+    """(B*L) x (C*k*k) im2col rows of an image (the order of the paper's K x N convolution matrix)."""
+    u = F.unfold(img, k, padding=padding)
+    return u.transpose(1, 2).reshape(-1, u.shape[1])
+
+
+class _PaperFloatConv2d(torch.autograd.Function):
+    """An unquantized stride-1 convolution site as the paper's float32 im2col matmuls of its
+    (C*k*k) x F weight matrix (``configure(paper_float=True)``): forward ``rows @ W + b``, weight
+    gradient ``rows.T @ dEdz``, bias gradient ``ones @ dEdz``, input gradient the full correlation
+    of ``dEdz`` with the flipped filters as one im2col matmul -- the built-in networks' rounding
+    before they were defined on ``lowp`` (``F.conv2d`` sums in another order)."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, padding):
+        B, C, H, W = x.shape
+        Fo, k = w.shape[0], w.shape[-1]
+        rows = _unfold_rows(x, k, padding)
+        wkn = w.reshape(Fo, -1).t().contiguous()
+        z = rows @ wkn
+        if b is not None:
+            z = z + b
+        ho, wo = H + 2 * padding - k + 1, W + 2 * padding - k + 1
+        ctx.save_for_backward(rows, wkn)
+        ctx.geom, ctx.has_b = (B, C, H, W, ho, wo, k, padding), b is not None
+        return z.reshape(B, ho, wo, Fo).permute(0, 3, 1, 2).contiguous()
+
+    @staticmethod
+    def backward(ctx, g):
+        rows, wkn = ctx.saved_tensors
+        B, C, H, W, ho, wo, k, padding = ctx.geom
+        Fo = wkn.shape[1]
+        dq = g.permute(0, 2, 3, 1).reshape(-1, Fo)
+        dx = dw = db = None
+        if ctx.needs_input_grad[1]:
+            dw = (rows.t() @ dq).t().reshape(Fo, C, k, k)
+        if ctx.has_b:
+            db = (torch.ones(1, dq.shape[0], dtype=dq.dtype) @ dq).reshape(-1)
+        if ctx.needs_input_grad[0]:
+            dimg = dq.reshape(B, ho, wo, Fo).permute(0, 3, 1, 2).contiguous()
+            wf = wkn.reshape(C, k, k, Fo).flip(1, 2).permute(3, 1, 2, 0).reshape(Fo * k * k, C)
+            dx = (_unfold_rows(dimg, k, k - 1 - padding) @ wf).reshape(B, H, W, C).permute(0, 3, 1, 2).contiguous()
+        return dx, dw, db, None
+
+
+def _paper_float_fits(m: nn.Module) -> bool:
+    """A site ``_PaperFloatLinear``/``_PaperFloatConv2d`` can compute: a linear layer, or a square
+    stride-1 2-D convolution with equal zero padding on every side."""
+    if isinstance(m, nn.Linear):
+        return True
+    return (isinstance(m, nn.Conv2d) and m.stride == (1, 1) and m.dilation == (1, 1) and not isinstance(m.padding, str)
+            and m.padding[0] == m.padding[1] and m.kernel_size[0] == m.kernel_size[1])
+
+
 def configure(model: nn.Module, site: str, *, input_group: str | None = None, grad_group: str | None = None,
               max_norm=_DEFAULT, lr_scale: float = 1.0, eval_scale: float = 1.0, paper_float: bool = False) -> None:
     """Per-site settings of a converted model (the paper's networks are defined with them).
@@ -603,7 +670,8 @@ def configure(model: nn.Module, site: str, *, input_group: str | None = None, gr
     site's quantized weights and bias are multiplied by when the model is not training (the
     paper's dropout compensation; fixed point re-labels the codes, exactly).  ``paper_float``:
     an unquantized (fp32) run computes the site's matmuls on the paper's K x N weight matrix
-    (``_PaperFloatLinear``: the built-in networks' float32 rounding, slower than ``F.linear``)."""
+    (``_PaperFloatLinear``, ``_PaperFloatConv2d``: the built-in networks' float32 rounding,
+    slower than ``F.linear``/``F.conv2d``)."""
     st = state_of(model)
     if site not in st.sites:
         raise LowpError(f"configure: no site {site!r} (sites: {', '.join(st.sites) or 'none'})")
@@ -624,8 +692,9 @@ def configure(model: nn.Module, site: str, *, input_group: str | None = None, gr
             qs.eval_scale.pop(f"{site}.{p}", None)
     st.options[site] = SiteOptions(max_norm, float(lr_scale))
     if paper_float:
-        if st.sites[site] != "linear":
-            raise LowpError(f"configure: paper_float is for linear sites; {site!r} is a {st.sites[site]}")
+        if not _paper_float_fits(model.get_submodule(site)):
+            raise LowpError(f"configure: paper_float is for nn.Linear and square stride-1 nn.Conv2d sites "
+                            f"(symmetric padding); {site!r} is a {st.sites[site]} of another kind")
         st.paper_float.add(site)
     else:
         st.paper_float.discard(site)

@@ -1,9 +1,11 @@
-"""Maxout networks of the paper (and small variants), built from quantized layers.
+"""Maxout networks of the paper (and small variants), defined on ``fewbits.training.lowp``.
 
-Every network is a stack of stages ``Dropout -> QLinear/QConv2d -> Activation``
-named ``L0, L1, ...``; the input is quantized once at group ``input.x``.
-Hyper-parameters follow the paper's ``model.py``/``main.py`` (Courbariaux et al.
-2014, after Goodfellow et al.'s maxout networks).
+Every network is a plain ``nn.Sequential``: the input quantized at the point ``input.x``,
+then per layer ``L<i>`` the paper's dropout, an ``nn.Linear``/``nn.Conv2d`` site, max pooling
+and maxout, and the point ``L<i>.y`` (the top: the paper's softmax output), converted by
+``lowp`` and each site configured as the paper's layer (``BuiltinNet``); there is no second
+quantized-layer implementation.  Hyper-parameters follow the paper's ``model.py``/``main.py``
+(Courbariaux et al. 2014, after Goodfellow et al.'s maxout networks).
 """
 
 from __future__ import annotations
@@ -19,9 +21,7 @@ from torch import nn
 from fewbits.sim.run import RunSpec
 
 from . import lowp
-from .layers import Activation, Dropout, Flatten, QConv2d, QLayer, QLinear
 from .lowpnet import ConvertedNet
-from .qcore import QT, QuantState
 
 PAPER_MAX_COL_NORM = 1.9365
 
@@ -54,62 +54,6 @@ class Schedule:
 SMALL = Schedule(lr_start=0.2, batch_size=50)
 
 
-class QNet(nn.Module):
-    """A sequential quantized network; ``forward`` takes float inputs and returns the output ``QT``."""
-
-    def __init__(self, qs: QuantState, stages: list, input_shape: tuple, schedule: Schedule):
-        super().__init__()
-        self.qs = qs
-        self.stages = nn.ModuleList(stages)
-        self.input_shape = tuple(input_shape)
-        self.schedule = schedule
-        prev = None
-        for m in self.stages:
-            if isinstance(m, QLayer):
-                if prev is not None:
-                    m.grad_out_group = f"{prev}.dEdy"
-                prev = m.name
-
-    @property
-    def layers(self) -> list[QLayer]:
-        return [m for m in self.stages if isinstance(m, QLayer)]
-
-    def set_generator(self, gen: torch.Generator) -> None:
-        for m in self.stages:
-            if isinstance(m, Dropout):
-                m.gen = gen
-
-    def reset_parameters(self, gen: torch.Generator) -> None:
-        for layer in self.layers:
-            layer.reset_parameters(gen)
-
-    def forward(self, x: torch.Tensor) -> QT:
-        x = x.reshape(x.shape[0], *self.input_shape)
-        q = self.qs.quantize("input.x", x.to(torch.float64) if self.qs.spec.quantized else x)
-        for m in self.stages:
-            q = m(q)
-        return q
-
-
-def _mlp(qs, n_in, n_out, hidden, pieces, n_hidden, p_in=0.8, p_hid=0.5, col=PAPER_MAX_COL_NORM):
-    stages, k = [], n_in
-    for i in range(n_hidden):
-        name = f"L{i}"
-        stages += [
-            Dropout(p_in if i == 0 else p_hid),
-            QLinear(name, qs, k, hidden * pieces, scale=1.0 if i == 0 else 0.5, max_col_norm=col),
-            Activation(name, qs, pieces=pieces),
-        ]
-        k = hidden
-    name = f"L{n_hidden}"
-    stages += [
-        Dropout(p_in if n_hidden == 0 else p_hid),
-        QLinear(name, qs, k, n_out, init="zeros", scale=1.0 if n_hidden == 0 else 0.5, max_col_norm=col),
-        Activation(name, qs, softmax=True),
-    ]
-    return stages
-
-
 def _mlp_layers(n_in, n_out, hidden, pieces, n_hidden, p_in=0.8, p_hid=0.5, col=PAPER_MAX_COL_NORM):
     layers, k = [], n_in
     for i in range(n_hidden):
@@ -121,25 +65,18 @@ def _mlp_layers(n_in, n_out, hidden, pieces, n_hidden, p_in=0.8, p_hid=0.5, col=
     return layers
 
 
-def _conv(name, qs, in_ch, units, pieces, kernel, pad, pool, p, scale, col, lr_scale=1.0):
-    return [
-        Dropout(p),
-        QConv2d(name, qs, in_ch, units * pieces, kernel, padding=pad, fan_out_div=pieces * pool[0] * pool[0],
-                scale=scale, max_col_norm=col, lr_scale=lr_scale),
-        Activation(name, qs, pieces=pieces, pool=pool),
-    ]
+def _conv(in_ch, units, pieces, kernel, pad, pool, p, scale, col, lr_scale=1.0):
+    return Layer(p, in_ch, units * pieces, pieces, kernel, pad, pool, scale, col, lr_scale,
+                 fan_out_div=pieces * pool[0] * pool[0])
 
 
-def _head(qs, start, n_in, n_out, hidden=None, pieces=5):
-    stages, i = [Flatten()], start
-    k = n_in
+def _head(n_in, n_out, hidden=None, pieces=5):
+    layers, k = [], n_in
     if hidden:
-        stages += [Dropout(0.5), QLinear(f"L{i}", qs, k, hidden * pieces, scale=0.5, max_col_norm=PAPER_MAX_COL_NORM),
-                   Activation(f"L{i}", qs, pieces=pieces)]
-        i, k = i + 1, hidden
-    stages += [Dropout(0.5), QLinear(f"L{i}", qs, k, n_out, init="zeros", scale=0.5, max_col_norm=PAPER_MAX_COL_NORM),
-               Activation(f"L{i}", qs, softmax=True)]
-    return stages
+        layers.append(Layer(0.5, k, hidden * pieces, pieces, scale=0.5, flatten=True))
+        k = hidden
+    layers.append(Layer(0.5, k, n_out, init="zeros", scale=0.5, softmax=True, flatten=not hidden))
+    return layers
 
 
 def _out_size(n, k, pad, pool):
@@ -168,9 +105,8 @@ def register(name, help_text):
 
 @register("mlp-small", "maxout MLP, 2 x (64 units x 5 pieces), for digits and tests")
 def mlp_small(spec, input_shape, n_classes):
-    qs = _quant_state(spec)
     n_in = int(torch.tensor(input_shape).prod())
-    return QNet(qs, _mlp(qs, n_in, n_classes, 64, 5, 2), (n_in,), SMALL)
+    return BuiltinNet(spec, (n_in,), n_classes, _mlp_layers(n_in, n_classes, 64, 5, 2), SMALL)
 
 
 @register("pi-mlp", "the paper's permutation-invariant maxout MLP: 2 x (240 units x 5 pieces)")
@@ -181,49 +117,38 @@ def pi_mlp(spec, input_shape, n_classes):
 
 @register("conv-small", "2 conv maxout layers (16 x 2 pieces, 3x3, pool 2) + softmax, for digits and tests")
 def conv_small(spec, input_shape, n_classes):
-    qs = _quant_state(spec)
     c, h, w = _image_shape(input_shape)
-    st = _conv("L0", qs, c, 16, 2, 3, 1, (2, 2), 0.8, 1.0, 0.9)
+    layers = [_conv(c, 16, 2, 3, 1, (2, 2), 0.8, 1.0, 0.9)]
     h1 = _out_size(h, 3, 1, (2, 2))
-    st += _conv("L1", qs, 16, 16, 2, 3, 1, (2, 2), 0.5, 0.5, PAPER_MAX_COL_NORM)
+    layers.append(_conv(16, 16, 2, 3, 1, (2, 2), 0.5, 0.5, PAPER_MAX_COL_NORM))
     h2 = _out_size(h1, 3, 1, (2, 2))
-    st += _head(qs, 2, 16 * h2 * h2, n_classes)
-    return QNet(qs, _fix_ceil(st), (c, h, w), SMALL)
+    return BuiltinNet(spec, (c, h, w), n_classes, layers + _head(16 * h2 * h2, n_classes), SMALL)
 
 
 @register("mnist-conv", "the paper's MNIST conv maxout net (48x2 8x8, 48x2 8x8, 24x4 5x5, softmax)")
 def mnist_conv(spec, input_shape, n_classes):
-    qs = _quant_state(spec)
     c, h, w = _image_shape(input_shape)
-    st = _conv("L0", qs, c, 48, 2, 8, 0, (4, 2), 0.8, 1.0, 0.9)
+    layers = [_conv(c, 48, 2, 8, 0, (4, 2), 0.8, 1.0, 0.9)]
     h = _out_size(h, 8, 0, (4, 2))
-    st += _conv("L1", qs, 48, 48, 2, 8, 3, (4, 2), 0.5, 0.5, PAPER_MAX_COL_NORM)
+    layers.append(_conv(48, 48, 2, 8, 3, (4, 2), 0.5, 0.5, PAPER_MAX_COL_NORM))
     h = _out_size(h, 8, 3, (4, 2))
-    st += _conv("L2", qs, 48, 24, 4, 5, 3, (2, 2), 0.5, 0.5, PAPER_MAX_COL_NORM)
+    layers.append(_conv(48, 24, 4, 5, 3, (2, 2), 0.5, 0.5, PAPER_MAX_COL_NORM))
     h = _out_size(h, 5, 3, (2, 2))
-    st += _head(qs, 3, 24 * h * h, n_classes)
-    return QNet(qs, _fix_ceil(st), (c, input_shape[-2], input_shape[-1]), Schedule(lr_start=0.02, m_sat=0.25))
+    return BuiltinNet(spec, (c, input_shape[-2], input_shape[-1]), n_classes, layers + _head(24 * h * h, n_classes),
+                      Schedule(lr_start=0.02, m_sat=0.25))
 
 
 @register("cifar-conv", "the paper's CIFAR-10/SVHN conv maxout net (3 x 5x5 conv maxout, 400x5 maxout, softmax)")
 def cifar_conv(spec, input_shape, n_classes):
-    qs = _quant_state(spec)
     c, h, w = _image_shape(input_shape)
-    st = _conv("L0", qs, c, 64, 2, 5, 2, (3, 2), 0.8, 1.0, 0.9, lr_scale=0.2)
+    layers = [_conv(c, 64, 2, 5, 2, (3, 2), 0.8, 1.0, 0.9, lr_scale=0.2)]
     h = _out_size(h, 5, 2, (3, 2))
-    st += _conv("L1", qs, 64, 128, 2, 5, 2, (3, 2), 0.5, 0.5, PAPER_MAX_COL_NORM, lr_scale=0.2)
+    layers.append(_conv(64, 128, 2, 5, 2, (3, 2), 0.5, 0.5, PAPER_MAX_COL_NORM, lr_scale=0.2))
     h = _out_size(h, 5, 2, (3, 2))
-    st += _conv("L2", qs, 128, 128, 2, 5, 2, (3, 2), 0.5, 0.5, PAPER_MAX_COL_NORM, lr_scale=0.2)
+    layers.append(_conv(128, 128, 2, 5, 2, (3, 2), 0.5, 0.5, PAPER_MAX_COL_NORM, lr_scale=0.2))
     h = _out_size(h, 5, 2, (3, 2))
-    st += _head(qs, 3, 128 * h * h, n_classes, hidden=400)
-    return QNet(qs, _fix_ceil(st), (c, input_shape[-2], input_shape[-1]),
-                Schedule(lr_start=0.02, m_sat=0.5))
-
-
-def _quant_state(spec: RunSpec) -> QuantState:
-    from .ranges import RangeController
-
-    return QuantState(spec, RangeController(spec.max_overflow))
+    return BuiltinNet(spec, (c, input_shape[-2], input_shape[-1]), n_classes,
+                      layers + _head(128 * h * h, n_classes, hidden=400), Schedule(lr_start=0.02, m_sat=0.5))
 
 
 def _image_shape(input_shape):
@@ -236,13 +161,6 @@ def _image_shape(input_shape):
     if s * s != n:
         raise ValueError(f"a conv net needs image inputs; got {n} features")
     return (1, s, s)
-
-
-def _fix_ceil(stages):
-    for m in stages:
-        if isinstance(m, Activation) and m.pool is not None:
-            m.pool = (m.pool[0], m.pool[1], True)
-    return stages
 
 
 def build(name: str, spec: RunSpec, input_shape: tuple, n_classes: int):
@@ -364,7 +282,7 @@ class BuiltinNet(ConvertedNet):
         for i, layer in enumerate(layers):
             lowp.configure(model, f"L{i}", input_group=f"L{i - 1}.y" if i else "input.x",
                            grad_group=f"L{i - 1}.dEdy" if i else None, max_norm=layer.col,
-                           lr_scale=layer.lr_scale, eval_scale=layer.scale, paper_float=not layer.kernel)
+                           lr_scale=layer.lr_scale, eval_scale=layer.scale, paper_float=True)
         self._attach(model, lowp.SGD(model, schedule.lr_start, schedule.m_start))
         self.dropouts = [m for m in model if isinstance(m, PaperDropout)]
 

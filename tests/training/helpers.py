@@ -4,10 +4,8 @@ import importlib.util
 from pathlib import Path
 
 import torch
-from fewbits.training.lowpnet import ConvertedNet
 from fewbits.training.nets import build
 from fewbits.sim.run import RunSpec
-from fewbits.training.update import apply_update
 
 
 def make_net(net, prop, update, seed, input_shape=(1, 8, 8), paper_bits=False):
@@ -28,20 +26,10 @@ def batch(gen, n=16, shape=(1, 8, 8)):
 
 def step(n, qs, x, y, lr=0.1, momentum=0.5, update=True):
     """One training step of a built-in network (the paper's loss); its output probabilities."""
-    if isinstance(n, ConvertedNet):
-        p = n.forward_backward(x, y)
-        if update:
-            n.opt.lr, n.opt.momentum = lr, momentum
-            n.opt.step()
-        return p
-    out = n(x)
-    p = out.values.detach()
-    t = torch.nn.functional.one_hot(y, 10).to(p.dtype)
-    out.values.backward((p - t) / 10)
+    p = n.forward_backward(x, y)
     if update:
-        for layer in n.layers:
-            apply_update(qs, layer, lr, momentum)
-        qs.controller.end_batch()
+        n.opt.lr, n.opt.momentum = lr, momentum
+        n.opt.step()
     return p
 
 

@@ -8,6 +8,7 @@ unsupported modules are one line; ``keep_float`` works and is reported; two runs
 the paper's pi-mlp written as a plain nn.Module gives the built-in network's parameters bit for bit.
 """
 
+import copy
 
 import pytest
 import torch
@@ -418,6 +419,25 @@ def test_a_sites_max_norm_and_lr_scale_act_on_that_site_only(seed):
     assert torch.equal(site.b.weight, plain.b.weight) and torch.equal(site.b.bias, plain.b.bias)
 
 
+@pytest.mark.parametrize("site", ["linear", "conv"])
+@pytest.mark.parametrize("paper_float", [False, True], ids=["plain", "paper_float"])
+def test_eval_scale_multiplies_an_fp32_sites_weights_when_not_training(site, paper_float):
+    torch.manual_seed(47)
+    layer, shape = (nn.Linear(6, 4), (3, 6)) if site == "linear" else (nn.Conv2d(2, 3, 3, padding=1), (2, 2, 5, 5))
+    ref = lowp.convert(nn.Sequential(copy.deepcopy(layer)), "fp32")
+    model = lowp.convert(nn.Sequential(layer), "fp32")
+    lowp.configure(model, "0", eval_scale=0.5, paper_float=paper_float)
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(47))
+    lowp.configure(ref, "0", paper_float=paper_float)
+    with torch.no_grad():
+        ref[0].weight.mul_(0.5)
+        ref[0].bias.mul_(0.5)
+        train = model(x)
+        model.eval(), ref.eval()
+        assert torch.equal(model(x), ref(x))
+        assert not torch.equal(model(x), train)
+
+
 @pytest.mark.parametrize("prop,update,paper", FORMATS, ids=FMT_IDS)
 def test_eval_scale_multiplies_the_quantized_weights_when_not_training(prop, update, paper):
     torch.manual_seed(44)
@@ -456,5 +476,33 @@ def test_paper_float_runs_an_fp32_linear_site_on_the_paper_k_by_n_matrix(seed):
     assert torch.equal(x.grad, g @ w.t())
     assert torch.equal(model[0].weight.grad.t(), x.detach().t() @ g)
     assert torch.equal(model[0].bias.grad, (torch.ones(1, 20) @ g).reshape(-1))
-    with pytest.raises(lowp.LowpError, match="paper_float is for linear sites"):
-        lowp.configure(lowp.convert(nn.Sequential(nn.Conv2d(1, 2, 3)), "fp32"), "0", paper_float=True)
+    with pytest.raises(lowp.LowpError, match="paper_float is for nn.Linear and square stride-1 nn.Conv2d"):
+        lowp.configure(lowp.convert(nn.Sequential(nn.Conv2d(1, 2, 3, stride=2)), "fp32"), "0", paper_float=True)
+
+
+@pytest.mark.parametrize("seed", [46], ids=lambda s: f"seed{s}")
+def test_paper_float_runs_an_fp32_conv_site_as_im2col_matmuls_of_the_k_by_n_matrix(seed):
+    """fp32 convolution with ``paper_float``: the im2col matmuls on the contiguous (C*k*k) x F matrix
+    (forward, weight and bias gradients) and the input gradient as one im2col matmul of the flipped
+    filters, bit for bit; and the gradients are the convolution's (close to F.conv2d's)."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = lowp.convert(nn.Sequential(nn.Conv2d(16, 32, 5, padding=2)), "fp32")
+    lowp.configure(model, "0", paper_float=True)
+    conv = model[0]
+    x = torch.randn(4, 16, 12, 12, generator=gen).requires_grad_(True)
+    z = model(x)
+    g = torch.randn(z.shape, generator=gen)
+    z.backward(g)
+    w = conv.weight.detach().reshape(32, -1).t().contiguous()
+    rows = F.unfold(x.detach(), 5, padding=2).transpose(1, 2).reshape(-1, 16 * 25)
+    assert torch.equal(z, (rows @ w + conv.bias).reshape(4, 12, 12, 32).permute(0, 3, 1, 2))
+    dq = g.permute(0, 2, 3, 1).reshape(-1, 32)
+    assert torch.equal(conv.weight.grad, (rows.t() @ dq).t().reshape(conv.weight.shape))
+    assert torch.equal(conv.bias.grad, (torch.ones(1, dq.shape[0]) @ dq).reshape(-1))
+    flipped = w.reshape(16, 5, 5, 32).flip(1, 2).permute(3, 1, 2, 0).reshape(32 * 25, 16)
+    grows = F.unfold(g, 5, padding=2).transpose(1, 2).reshape(-1, 32 * 25)
+    assert torch.equal(x.grad, (grows @ flipped).reshape(4, 12, 12, 16).permute(0, 3, 1, 2))
+    xr = x.detach().clone().requires_grad_(True)
+    F.conv2d(xr, conv.weight.detach(), conv.bias.detach(), padding=2).backward(g)
+    torch.testing.assert_close(x.grad, xr.grad, rtol=1e-4, atol=1e-4)
