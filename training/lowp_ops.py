@@ -14,7 +14,7 @@ points (each its own range group for dynamic fixed point) are
 ``site.dEdz``  the incoming gradient, quantized where it enters the backward MACs
 ``site.dEdx``  the input-gradient MAC's output (the paper's ``dEdy`` below)
 ``site.dEdw``  the weight-gradient MAC's output
-``site.dEdb``  the bias-gradient MAC's output (a ones-row matmul, as the built-in layers)
+``site.dEdb``  the bias-gradient MAC's output (a ones-row matmul, as the paper's code)
 =============  ==============================================================
 
 Forward ``x @ W``, input gradient ``dEdz @ W.T`` and weight gradient
