@@ -341,7 +341,11 @@ class Trainer:
             theirs = json.loads(st["config"])
             diff = sorted(k for k in theirs if theirs.get(k) != self.cfg.key_fields().get(k))
             raise ValueError(f"cannot resume {path}: its configuration differs in {', '.join(diff)}")
-        self.net.load_state_dict(st["model"])
+        try:
+            self.net.load_state_dict(st["model"])
+        except RuntimeError as e:  # torch's missing/unexpected keys or shapes, e.g. from before the nets' rebase
+            raise ValueError(f"cannot resume {path}: its parameters do not fit this network "
+                             f"({' '.join(str(e).split())[:160]}); {accepted} and this fewbits version") from None
         self.gen.set_state(st["generator"])
         self.qs.controller.load_state_dict(st["ranges"])
         self.epoch, self.step, self.warmed_up = int(st["epoch"]), int(st["step"]), bool(st["warmed_up"])
