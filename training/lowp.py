@@ -29,6 +29,8 @@ one step's matmuls of named sites in the capture format ``fewbits cosim
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import math
 import types
 
 import torch
@@ -64,6 +66,8 @@ class LowpState:
         self.passthrough = 0  # > 0: inside a site or a keep_float module: the mode lets calls through
         self.path: list[str] = [""]  # module path stack while forward runs (names functional sites)
         self.calls: dict[str, int] = {}
+        self.options: dict[str, SiteOptions] = {}  # site -> its ``configure`` settings
+        self.paper_float: set[str] = set()  # sites whose fp32 matmuls use the paper's K x N layout
         self.mode = _Intercept(self)
 
     @contextlib.contextmanager
@@ -99,9 +103,21 @@ def _float32(st: LowpState, fn, *tensors, **kw):
     return out.to(tensors[0].dtype)
 
 
+def _eval_scaled(st: LowpState, site: str, weight, bias):
+    """An unquantized site's weight and bias times its ``configure(eval_scale=)`` when not training
+    (a quantized run scales the quantized operands: ``QuantState.eval_scale``)."""
+    s = None if st.qs.training else st.qs.eval_scale.get(f"{site}.w")
+    if s is None:
+        return weight, bias
+    return weight * s, None if bias is None else bias * s
+
+
 def _linear(st: LowpState, site: str, input, weight, bias=None):  # noqa: A002 (F.linear's names)
     st.shapes[site] = (int(weight.shape[1]), int(weight.shape[0]))  # also unquantized: the array follows them
     if not st.precision.quantized:
+        weight, bias = _eval_scaled(st, site, weight, bias)
+        if site in st.paper_float:
+            return _float32(st, _PaperFloatLinear.apply, input, weight, bias)
         return _float32(st, F.linear, input, weight, bias)
     rows = input.reshape(-1, input.shape[-1])
     z = MatmulFn.apply(rows, weight.t(), bias, st.qs, site)
@@ -130,6 +146,9 @@ def _conv(st: LowpState, site: str, nd: int, input, weight, bias=None, stride=1,
     if groups == 1:
         st.shapes[site] = (int(w[0].numel()), int(w.shape[0]))  # K = C_in x kernel, N = C_out
     if not st.precision.quantized and groups == 1:
+        w, b = _eval_scaled(st, site, w, b)
+        if site in st.paper_float:
+            return _float32(st, lambda x_, w_, b_: _PaperFloatConv2d.apply(x_, w_, b_, _pair(padding)[0]), x, w, b)
         fn = F.conv1d if nd == 1 else F.conv2d
         return _float32(st, lambda x_, w_, b_: fn(x_, w_, b_, stride, padding, dilation), x, w, b)
     if groups != 1:
@@ -314,6 +333,8 @@ def convert(model: nn.Module, prop: str = "fp32", update: str | None = None, pap
             m.__class__ = swap[0]
             m._fewbits_site, m._fewbits_lowp = path, st
             st.sites[path] = swap[1]
+        if isinstance(m, Point):
+            m._fewbits_lowp = st
         if path:
             m.register_forward_pre_hook(lambda _m, _a, p=path: st.path.append(p))
             m.register_forward_hook(lambda _m, _a, _o: _pop(st.path), always_call=True)
@@ -398,9 +419,10 @@ class SGD:
                 continue  # the site did not run in this step
             w, n = m.weight, m.weight.shape[0]
             u = self._momentum(site, w)
+            opt = self._options(site)
             # in place on the N x K rows of the layer's own weight (no copies); else the unfused rule
-            if not fused_weight_update(qs, site, w.data.view(n, -1), u, w.grad.reshape(n, -1), self.lr,
-                                       self.momentum, self.max_norm, unit_rows=True):
+            if not fused_weight_update(qs, site, w.data.view(n, -1), u, w.grad.reshape(n, -1),
+                                       self.lr * opt.lr_scale, self.momentum, opt.max_norm, unit_rows=True):
                 layer = self._paper_layer(site, m)
                 apply_update(qs, layer, self.lr, self.momentum)
                 if layer.weight.data_ptr() != w.data_ptr():
@@ -415,6 +437,13 @@ class SGD:
         ctl.end_batch()
         self.steps += 1
         ctl.tracking = self.st.precision.dynamic and self.steps < self.st.track_steps
+
+    def _options(self, site: str) -> SiteOptions:
+        """The site's max-norm and learning-rate scale: its ``configure`` settings, else this optimizer's."""
+        opt = self.st.options.get(site)
+        if opt is None:
+            return SiteOptions(max_norm=self.max_norm)
+        return opt if opt.max_norm is not _DEFAULT else dataclasses.replace(opt, max_norm=self.max_norm)
 
     def _momentum(self, site: str, w: torch.Tensor) -> torch.Tensor:
         """The site's weight momentum, N x K (a row per output unit); ``buf[site.update_w]`` is its K x N view."""
@@ -437,7 +466,8 @@ class SGD:
             return
         qs = self.st.qs
         ub = self._bias_momentum(site, b.shape[0], b.dtype)
-        ub.copy_(qs.quantize(f"{site}.update_b", self.momentum * ub - self.lr * b.grad).values)
+        lr = self.lr * self._options(site).lr_scale
+        ub.copy_(qs.quantize(f"{site}.update_b", self.momentum * ub - lr * b.grad).values)
         b.copy_(qs.quantize(f"{site}.b_stored", b + ub, width="update").values)
         b.grad = None
 
@@ -446,7 +476,8 @@ class SGD:
         contiguous copy when the column norms are needed (their float sum order is the K x N one)."""
         w = m.weight
         n = w.shape[0]
-        if self.max_norm is None:
+        opt = self._options(site)
+        if opt.max_norm is None:
             wt = w.view(n, -1).t()
             wt.grad = w.grad.reshape(n, -1).t().to(wt.dtype)
         else:
@@ -459,8 +490,8 @@ class SGD:
             b.grad = torch.zeros(n, dtype=w.dtype)
         uw = self.buf[site + ".update_w"]
         ub = self._bias_momentum(site, n, w.dtype)
-        return types.SimpleNamespace(name=site, weight=wt, bias=b, update_w=uw, update_b=ub, lr_scale=1.0,
-                                     max_col_norm=self.max_norm)
+        return types.SimpleNamespace(name=site, weight=wt, bias=b, update_w=uw, update_b=ub, lr_scale=opt.lr_scale,
+                                     max_col_norm=opt.max_norm)
 
     def _other_update(self, name: str, p: torch.Tensor) -> None:
         qs = self.st.qs
@@ -476,6 +507,197 @@ class SGD:
             u.copy_(qs.quantize(f"{name}.update", step).values)
             p.copy_(qs.quantize(f"{name}.stored", p + u, width="update").values)
         p.grad = None
+
+
+# ---- explicit points and per-site settings (what the paper's networks need) ------------------------
+class _PointFn(torch.autograd.Function):
+    """Forward: ``fn(x)`` quantized at ``group``; backward: the gradient passed to ``x`` as it is
+    (the paper's straight-through view of a quantization point), quantized at ``grad_group`` if given."""
+
+    @staticmethod
+    def forward(ctx, x, qs, group, grad_group, fn):
+        ctx.qs, ctx.grad_group = qs, grad_group
+        v = x.detach() if fn is None else fn(x.detach())
+        return qs.quantize(group, v).values.to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        if ctx.grad_group is not None:
+            g = ctx.qs.quantize(ctx.grad_group, g).values.to(g.dtype)
+        return g, None, None, None, None
+
+
+class Point(nn.Module):
+    """An explicit quantization point of a converted model: the input quantized at range group
+    ``group`` (counted for the range controller; a site reading this output takes the group's
+    format without counting it again when ``configure``'d with ``input_group=group``).
+
+    The paper's networks quantize a layer's output ``y`` *before* its dropout; a site only
+    quantizes where a value enters it, after the dropout, so they need this point.  ``fn``: an
+    elementwise function applied before quantizing whose gradient is taken as the identity
+    (``paper_softmax``); ``grad_group``: the gradient is quantized there on its way back.
+    """
+
+    def __init__(self, group: str, grad_group: str | None = None, fn=None):
+        super().__init__()
+        self.group, self.grad_group, self.fn = group, grad_group, fn
+
+    def forward(self, x):
+        st = getattr(self, "_fewbits_lowp", None)
+        if st is None:
+            raise LowpError(f"point {self.group!r}: its model was not converted: call "
+                            "fewbits.training.lowp.convert(model, ...) first")
+        with st.inside():
+            return _PointFn.apply(x, st.qs, self.group, self.grad_group, self.fn)
+
+
+def _softmax64(z: torch.Tensor) -> torch.Tensor:
+    return torch.softmax(z.to(torch.float64), dim=1)
+
+
+def paper_softmax(name: str) -> Point:
+    """The paper's output layer: the softmax of the logits (in float64) quantized at ``name.y``;
+    backward takes the gradient it is given as the logits' gradient, quantized at ``name.dEdy``:
+    the paper's combined softmax + NLL gradient, ``(p - onehot(t)) / n_classes``, is what the
+    trainer gives it (``out.backward((p - t) / n_classes)``)."""
+    return Point(f"{name}.y", f"{name}.dEdy", _softmax64)
+
+
+_DEFAULT = object()  # SiteOptions.max_norm: the optimizer's own
+
+
+@dataclasses.dataclass(frozen=True)
+class SiteOptions:
+    """``SGD`` settings of one site: ``max_norm`` (None: no constraint) and a learning-rate factor."""
+
+    max_norm: object = _DEFAULT
+    lr_scale: float = 1.0
+
+
+class _PaperFloatLinear(torch.autograd.Function):
+    """An unquantized linear site as the paper's float32 matmuls of its K x N weight matrix
+    (``configure(paper_float=True)``): forward ``x @ W + b``, input gradient ``dEdz @ W.T``, weight
+    gradient ``x.T @ dEdz``, bias gradient ``ones @ dEdz``.  Float32 BLAS sums in an order that
+    depends on the operands' layout: this is the order the built-in networks had on their own
+    layer classes, kept so their fp32 baseline is unchanged bit for bit (a K x N copy of the
+    weights per step; ``F.linear``'s N x K layout and column sums round differently)."""
+
+    @staticmethod
+    def forward(ctx, x, w, b):
+        rows = x.reshape(-1, x.shape[-1])
+        wkn = w.t().contiguous()
+        z = rows @ wkn
+        if b is not None:
+            z = z + b
+        ctx.save_for_backward(rows, wkn)
+        ctx.x_shape, ctx.has_b = x.shape, b is not None
+        return z.reshape(*x.shape[:-1], w.shape[0])
+
+    @staticmethod
+    def backward(ctx, g):
+        rows, wkn = ctx.saved_tensors
+        dq = g.reshape(-1, g.shape[-1])
+        dx = (dq @ wkn.t()).reshape(ctx.x_shape) if ctx.needs_input_grad[0] else None
+        dw = (rows.t() @ dq).t() if ctx.needs_input_grad[1] else None
+        db = (torch.ones(1, dq.shape[0], dtype=dq.dtype) @ dq).reshape(-1) if ctx.has_b else None
+        return dx, dw, db
+
+
+def _unfold_rows(img: torch.Tensor, k: int, padding: int) -> torch.Tensor:
+    """(B*L) x (C*k*k) im2col rows of an image (the order of the paper's K x N convolution matrix)."""
+    u = F.unfold(img, k, padding=padding)
+    return u.transpose(1, 2).reshape(-1, u.shape[1])
+
+
+class _PaperFloatConv2d(torch.autograd.Function):
+    """An unquantized stride-1 convolution site as the paper's float32 im2col matmuls of its
+    (C*k*k) x F weight matrix (``configure(paper_float=True)``): forward ``rows @ W + b``, weight
+    gradient ``rows.T @ dEdz``, bias gradient ``ones @ dEdz``, input gradient the full correlation
+    of ``dEdz`` with the flipped filters as one im2col matmul -- the built-in networks' rounding
+    before they were defined on ``lowp`` (``F.conv2d`` sums in another order)."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, padding):
+        B, C, H, W = x.shape
+        Fo, k = w.shape[0], w.shape[-1]
+        rows = _unfold_rows(x, k, padding)
+        wkn = w.reshape(Fo, -1).t().contiguous()
+        z = rows @ wkn
+        if b is not None:
+            z = z + b
+        ho, wo = H + 2 * padding - k + 1, W + 2 * padding - k + 1
+        ctx.save_for_backward(rows, wkn)
+        ctx.geom, ctx.has_b = (B, C, H, W, ho, wo, k, padding), b is not None
+        return z.reshape(B, ho, wo, Fo).permute(0, 3, 1, 2).contiguous()
+
+    @staticmethod
+    def backward(ctx, g):
+        rows, wkn = ctx.saved_tensors
+        B, C, H, W, ho, wo, k, padding = ctx.geom
+        Fo = wkn.shape[1]
+        dq = g.permute(0, 2, 3, 1).reshape(-1, Fo)
+        dx = dw = db = None
+        if ctx.needs_input_grad[1]:
+            dw = (rows.t() @ dq).t().reshape(Fo, C, k, k)
+        if ctx.has_b:
+            db = (torch.ones(1, dq.shape[0], dtype=dq.dtype) @ dq).reshape(-1)
+        if ctx.needs_input_grad[0]:
+            dimg = dq.reshape(B, ho, wo, Fo).permute(0, 3, 1, 2).contiguous()
+            wf = wkn.reshape(C, k, k, Fo).flip(1, 2).permute(3, 1, 2, 0).reshape(Fo * k * k, C)
+            dx = (_unfold_rows(dimg, k, k - 1 - padding) @ wf).reshape(B, H, W, C).permute(0, 3, 1, 2).contiguous()
+        return dx, dw, db, None
+
+
+def _paper_float_fits(m: nn.Module) -> bool:
+    """A site ``_PaperFloatLinear``/``_PaperFloatConv2d`` can compute: a linear layer, or a square
+    stride-1 2-D convolution with equal zero padding on every side."""
+    if isinstance(m, nn.Linear):
+        return True
+    return (isinstance(m, nn.Conv2d) and m.stride == (1, 1) and m.dilation == (1, 1) and not isinstance(m.padding, str)
+            and m.padding[0] == m.padding[1] and m.kernel_size[0] == m.kernel_size[1])
+
+
+def configure(model: nn.Module, site: str, *, input_group: str | None = None, grad_group: str | None = None,
+              max_norm=_DEFAULT, lr_scale: float = 1.0, eval_scale: float = 1.0, paper_float: bool = False) -> None:
+    """Per-site settings of a converted model (the paper's networks are defined with them).
+
+    ``input_group``: the site's input is the output of the ``Point`` of that group (possibly
+    through exact operations: dropout masks, reshapes): quantized at its format and range, not
+    counted again.  ``grad_group``: the range group of the site's input gradient (default
+    ``site.dEdx``; the paper names it after the layer below, ``L0.dEdy``).  ``max_norm`` and
+    ``lr_scale``: ``SGD``'s column-norm constraint and learning-rate factor for this site
+    (default: the optimizer's ``max_norm``, factor 1).  ``eval_scale``: a power of two the
+    site's quantized weights and bias are multiplied by when the model is not training (the
+    paper's dropout compensation; fixed point re-labels the codes, exactly).  ``paper_float``:
+    an unquantized (fp32) run computes the site's matmuls on the paper's K x N weight matrix
+    (``_PaperFloatLinear``, ``_PaperFloatConv2d``: the built-in networks' float32 rounding,
+    slower than ``F.linear``/``F.conv2d``)."""
+    st = state_of(model)
+    if site not in st.sites:
+        raise LowpError(f"configure: no site {site!r} (sites: {', '.join(st.sites) or 'none'})")
+    if not (eval_scale > 0 and math.log2(eval_scale) == int(math.log2(eval_scale))):
+        raise LowpError(f"configure: eval_scale {eval_scale} of {site!r} is not a power of two")
+    if not lr_scale > 0:
+        raise LowpError(f"configure: lr_scale {lr_scale} of {site!r} is not positive")
+    qs = st.qs
+    if input_group is not None:
+        qs.aliases[f"{site}.x"] = input_group
+        qs.uncounted.add(f"{site}.x")
+    if grad_group is not None:
+        qs.aliases[f"{site}.dEdx"] = grad_group
+    for p in ("w", "b"):
+        if eval_scale != 1.0:
+            qs.eval_scale[f"{site}.{p}"] = float(eval_scale)
+        else:
+            qs.eval_scale.pop(f"{site}.{p}", None)
+    st.options[site] = SiteOptions(max_norm, float(lr_scale))
+    if paper_float:
+        if not _paper_float_fits(model.get_submodule(site)):
+            raise LowpError(f"configure: paper_float is for nn.Linear and square stride-1 nn.Conv2d sites "
+                            f"(symmetric padding); {site!r} is a {st.sites[site]} of another kind")
+        st.paper_float.add(site)
+    else:
+        st.paper_float.discard(site)
 
 
 # ---- capture -------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ points (each its own range group for dynamic fixed point) are
 ``site.dEdz``  the incoming gradient, quantized where it enters the backward MACs
 ``site.dEdx``  the input-gradient MAC's output (the paper's ``dEdy`` below)
 ``site.dEdw``  the weight-gradient MAC's output
-``site.dEdb``  the bias-gradient MAC's output (a ones-row matmul, as the built-in layers)
+``site.dEdb``  the bias-gradient MAC's output (a ones-row matmul, as the paper's code)
 =============  ==============================================================
 
 Forward ``x @ W``, input gradient ``dEdz @ W.T`` and weight gradient
@@ -31,8 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from . import fastconv, fastmac
-from .layers import _ones_qt
-from .qcore import QT, QuantState
+from .qcore import QT, QuantState, ones_qt as _ones_qt
 
 
 def _quantize_operands(qs: QuantState, site: str, x, w, b):

@@ -1,20 +1,27 @@
-"""Maxout networks of the paper (and small variants), built from quantized layers.
+"""Maxout networks of the paper (and small variants), defined on ``fewbits.training.lowp``.
 
-Every network is a stack of stages ``Dropout -> QLinear/QConv2d -> Activation``
-named ``L0, L1, ...``; the input is quantized once at group ``input.x``.
-Hyper-parameters follow the paper's ``model.py``/``main.py`` (Courbariaux et al.
-2014, after Goodfellow et al.'s maxout networks).
+Every network is a plain ``nn.Sequential``: the input quantized at the point ``input.x``,
+then per layer ``L<i>`` the paper's dropout, an ``nn.Linear``/``nn.Conv2d`` site, max pooling
+and maxout, and the point ``L<i>.y`` (the top: the paper's softmax output), converted by
+``lowp`` and each site configured as the paper's layer (``BuiltinNet``); there is no second
+quantized-layer implementation.  Hyper-parameters follow the paper's ``model.py``/``main.py``
+(Courbariaux et al. 2014, after Goodfellow et al.'s maxout networks).
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from .layers import Activation, Dropout, Flatten, QConv2d, QLayer, QLinear
-from .qcore import QT, QuantState
+from fewbits.sim.run import RunSpec
+
+from . import lowp
+from .lowpnet import ConvertedNet
 
 PAPER_MAX_COL_NORM = 1.9365
 
@@ -47,81 +54,29 @@ class Schedule:
 SMALL = Schedule(lr_start=0.2, batch_size=50)
 
 
-class QNet(nn.Module):
-    """A sequential quantized network; ``forward`` takes float inputs and returns the output ``QT``."""
-
-    def __init__(self, qs: QuantState, stages: list, input_shape: tuple, schedule: Schedule):
-        super().__init__()
-        self.qs = qs
-        self.stages = nn.ModuleList(stages)
-        self.input_shape = tuple(input_shape)
-        self.schedule = schedule
-        prev = None
-        for m in self.stages:
-            if isinstance(m, QLayer):
-                if prev is not None:
-                    m.grad_out_group = f"{prev}.dEdy"
-                prev = m.name
-
-    @property
-    def layers(self) -> list[QLayer]:
-        return [m for m in self.stages if isinstance(m, QLayer)]
-
-    def set_generator(self, gen: torch.Generator) -> None:
-        for m in self.stages:
-            if isinstance(m, Dropout):
-                m.gen = gen
-
-    def reset_parameters(self, gen: torch.Generator) -> None:
-        for layer in self.layers:
-            layer.reset_parameters(gen)
-
-    def forward(self, x: torch.Tensor) -> QT:
-        x = x.reshape(x.shape[0], *self.input_shape)
-        q = self.qs.quantize("input.x", x.to(torch.float64) if self.qs.spec.quantized else x)
-        for m in self.stages:
-            q = m(q)
-        return q
-
-
-def _mlp(qs, n_in, n_out, hidden, pieces, n_hidden, p_in=0.8, p_hid=0.5, col=PAPER_MAX_COL_NORM):
-    stages, k = [], n_in
+def _mlp_layers(n_in, n_out, hidden, pieces, n_hidden, p_in=0.8, p_hid=0.5, col=PAPER_MAX_COL_NORM):
+    layers, k = [], n_in
     for i in range(n_hidden):
-        name = f"L{i}"
-        stages += [
-            Dropout(p_in if i == 0 else p_hid),
-            QLinear(name, qs, k, hidden * pieces, scale=1.0 if i == 0 else 0.5, max_col_norm=col),
-            Activation(name, qs, pieces=pieces),
-        ]
+        layers.append(Layer(p_in if i == 0 else p_hid, k, hidden * pieces, pieces, scale=1.0 if i == 0 else 0.5,
+                            col=col))
         k = hidden
-    name = f"L{n_hidden}"
-    stages += [
-        Dropout(p_in if n_hidden == 0 else p_hid),
-        QLinear(name, qs, k, n_out, init="zeros", scale=1.0 if n_hidden == 0 else 0.5, max_col_norm=col),
-        Activation(name, qs, softmax=True),
-    ]
-    return stages
+    layers.append(Layer(p_in if n_hidden == 0 else p_hid, k, n_out, init="zeros",
+                        scale=1.0 if n_hidden == 0 else 0.5, col=col, softmax=True))
+    return layers
 
 
-def _conv(name, qs, in_ch, units, pieces, kernel, pad, pool, p, scale, col, lr_scale=1.0):
-    return [
-        Dropout(p),
-        QConv2d(name, qs, in_ch, units * pieces, kernel, padding=pad, fan_out_div=pieces * pool[0] * pool[0],
-                scale=scale, max_col_norm=col, lr_scale=lr_scale),
-        Activation(name, qs, pieces=pieces, pool=pool),
-    ]
+def _conv(in_ch, units, pieces, kernel, pad, pool, p, scale, col, lr_scale=1.0):
+    return Layer(p, in_ch, units * pieces, pieces, kernel, pad, pool, scale, col, lr_scale,
+                 fan_out_div=pieces * pool[0] * pool[0])
 
 
-def _head(qs, start, n_in, n_out, hidden=None, pieces=5):
-    stages, i = [Flatten()], start
-    k = n_in
+def _head(n_in, n_out, hidden=None, pieces=5):
+    layers, k = [], n_in
     if hidden:
-        stages += [Dropout(0.5), QLinear(f"L{i}", qs, k, hidden * pieces, scale=0.5, max_col_norm=PAPER_MAX_COL_NORM),
-                   Activation(f"L{i}", qs, pieces=pieces)]
-        i, k = i + 1, hidden
-    stages += [Dropout(0.5), QLinear(f"L{i}", qs, k, n_out, init="zeros", scale=0.5, max_col_norm=PAPER_MAX_COL_NORM),
-               Activation(f"L{i}", qs, softmax=True)]
-    return stages
+        layers.append(Layer(0.5, k, hidden * pieces, pieces, scale=0.5, flatten=True))
+        k = hidden
+    layers.append(Layer(0.5, k, n_out, init="zeros", scale=0.5, softmax=True, flatten=not hidden))
+    return layers
 
 
 def _out_size(n, k, pad, pool):
@@ -149,53 +104,51 @@ def register(name, help_text):
 
 
 @register("mlp-small", "maxout MLP, 2 x (64 units x 5 pieces), for digits and tests")
-def mlp_small(qs, input_shape, n_classes):
+def mlp_small(spec, input_shape, n_classes):
     n_in = int(torch.tensor(input_shape).prod())
-    return QNet(qs, _mlp(qs, n_in, n_classes, 64, 5, 2), (n_in,), SMALL)
+    return BuiltinNet(spec, (n_in,), n_classes, _mlp_layers(n_in, n_classes, 64, 5, 2), SMALL)
 
 
 @register("pi-mlp", "the paper's permutation-invariant maxout MLP: 2 x (240 units x 5 pieces)")
-def pi_mlp(qs, input_shape, n_classes):
+def pi_mlp(spec, input_shape, n_classes):
     n_in = int(torch.tensor(input_shape).prod())
-    return QNet(qs, _mlp(qs, n_in, n_classes, 240, 5, 2), (n_in,), Schedule())
+    return BuiltinNet(spec, (n_in,), n_classes, _mlp_layers(n_in, n_classes, 240, 5, 2), Schedule())
 
 
 @register("conv-small", "2 conv maxout layers (16 x 2 pieces, 3x3, pool 2) + softmax, for digits and tests")
-def conv_small(qs, input_shape, n_classes):
+def conv_small(spec, input_shape, n_classes):
     c, h, w = _image_shape(input_shape)
-    st = _conv("L0", qs, c, 16, 2, 3, 1, (2, 2), 0.8, 1.0, 0.9)
+    layers = [_conv(c, 16, 2, 3, 1, (2, 2), 0.8, 1.0, 0.9)]
     h1 = _out_size(h, 3, 1, (2, 2))
-    st += _conv("L1", qs, 16, 16, 2, 3, 1, (2, 2), 0.5, 0.5, PAPER_MAX_COL_NORM)
+    layers.append(_conv(16, 16, 2, 3, 1, (2, 2), 0.5, 0.5, PAPER_MAX_COL_NORM))
     h2 = _out_size(h1, 3, 1, (2, 2))
-    st += _head(qs, 2, 16 * h2 * h2, n_classes)
-    return QNet(qs, _fix_ceil(st), (c, h, w), SMALL)
+    return BuiltinNet(spec, (c, h, w), n_classes, layers + _head(16 * h2 * h2, n_classes), SMALL)
 
 
 @register("mnist-conv", "the paper's MNIST conv maxout net (48x2 8x8, 48x2 8x8, 24x4 5x5, softmax)")
-def mnist_conv(qs, input_shape, n_classes):
+def mnist_conv(spec, input_shape, n_classes):
     c, h, w = _image_shape(input_shape)
-    st = _conv("L0", qs, c, 48, 2, 8, 0, (4, 2), 0.8, 1.0, 0.9)
+    layers = [_conv(c, 48, 2, 8, 0, (4, 2), 0.8, 1.0, 0.9)]
     h = _out_size(h, 8, 0, (4, 2))
-    st += _conv("L1", qs, 48, 48, 2, 8, 3, (4, 2), 0.5, 0.5, PAPER_MAX_COL_NORM)
+    layers.append(_conv(48, 48, 2, 8, 3, (4, 2), 0.5, 0.5, PAPER_MAX_COL_NORM))
     h = _out_size(h, 8, 3, (4, 2))
-    st += _conv("L2", qs, 48, 24, 4, 5, 3, (2, 2), 0.5, 0.5, PAPER_MAX_COL_NORM)
+    layers.append(_conv(48, 24, 4, 5, 3, (2, 2), 0.5, 0.5, PAPER_MAX_COL_NORM))
     h = _out_size(h, 5, 3, (2, 2))
-    st += _head(qs, 3, 24 * h * h, n_classes)
-    return QNet(qs, _fix_ceil(st), (c, input_shape[-2], input_shape[-1]), Schedule(lr_start=0.02, m_sat=0.25))
+    return BuiltinNet(spec, (c, input_shape[-2], input_shape[-1]), n_classes, layers + _head(24 * h * h, n_classes),
+                      Schedule(lr_start=0.02, m_sat=0.25))
 
 
 @register("cifar-conv", "the paper's CIFAR-10/SVHN conv maxout net (3 x 5x5 conv maxout, 400x5 maxout, softmax)")
-def cifar_conv(qs, input_shape, n_classes):
+def cifar_conv(spec, input_shape, n_classes):
     c, h, w = _image_shape(input_shape)
-    st = _conv("L0", qs, c, 64, 2, 5, 2, (3, 2), 0.8, 1.0, 0.9, lr_scale=0.2)
+    layers = [_conv(c, 64, 2, 5, 2, (3, 2), 0.8, 1.0, 0.9, lr_scale=0.2)]
     h = _out_size(h, 5, 2, (3, 2))
-    st += _conv("L1", qs, 64, 128, 2, 5, 2, (3, 2), 0.5, 0.5, PAPER_MAX_COL_NORM, lr_scale=0.2)
+    layers.append(_conv(64, 128, 2, 5, 2, (3, 2), 0.5, 0.5, PAPER_MAX_COL_NORM, lr_scale=0.2))
     h = _out_size(h, 5, 2, (3, 2))
-    st += _conv("L2", qs, 128, 128, 2, 5, 2, (3, 2), 0.5, 0.5, PAPER_MAX_COL_NORM, lr_scale=0.2)
+    layers.append(_conv(128, 128, 2, 5, 2, (3, 2), 0.5, 0.5, PAPER_MAX_COL_NORM, lr_scale=0.2))
     h = _out_size(h, 5, 2, (3, 2))
-    st += _head(qs, 3, 128 * h * h, n_classes, hidden=400)
-    return QNet(qs, _fix_ceil(st), (c, input_shape[-2], input_shape[-1]),
-                Schedule(lr_start=0.02, m_sat=0.5))
+    return BuiltinNet(spec, (c, input_shape[-2], input_shape[-1]), n_classes,
+                      layers + _head(128 * h * h, n_classes, hidden=400), Schedule(lr_start=0.02, m_sat=0.5))
 
 
 def _image_shape(input_shape):
@@ -210,32 +163,177 @@ def _image_shape(input_shape):
     return (1, s, s)
 
 
-def _fix_ceil(stages):
-    for m in stages:
-        if isinstance(m, Activation) and m.pool is not None:
-            m.pool = (m.pool[0], m.pool[1], True)
-    return stages
-
-
-def build(name: str, qs: QuantState, input_shape: tuple, n_classes: int) -> QNet:
+def build(name: str, spec: RunSpec, input_shape: tuple, n_classes: int):
+    """The built-in network ``name`` at ``spec``'s formats for ``input_shape`` and ``n_classes``
+    (its ``qs`` holds its formats and range state)."""
     if name not in NETS:
         raise KeyError(name)
     try:
-        return NETS[name][0](qs, tuple(input_shape), n_classes)
+        return NETS[name][0](spec, tuple(input_shape), n_classes)
     except _TooSmall as e:
         c, h, w = _image_shape(input_shape)
         raise ValueError(f"net {name} cannot take the data set's {h}x{w} images ({e}): accepted images of at least "
-                         f"{_smallest(name, qs, c, n_classes)} pixels a side (choose another --net, e.g. conv-small or "
+                         f"{_smallest(name, spec, c, n_classes)} pixels a side (choose another --net, e.g. conv-small or "
                          f"mlp-small)") from None
 
 
-def _smallest(name: str, qs: QuantState, c: int, n_classes: int) -> int:
+def _smallest(name: str, spec: RunSpec, c: int, n_classes: int) -> int:
     """The smallest square image ``name`` takes (the chain of conv/pool sizes, tried upward; only
-    on the way to an error, so what the trial builds leave in ``qs`` does not matter)."""
+    on the way to an error)."""
     for side in range(1, 1025):
         try:
-            NETS[name][0](qs, (c, side, side), n_classes)
+            NETS[name][0](spec, (c, side, side), n_classes)
             return side
         except _TooSmall:
             continue
     raise ValueError(f"net {name} takes no image up to 1024 pixels a side")
+
+
+# ---- the paper's networks on ``fewbits.training.lowp`` (one quantized-layer implementation) ------------
+@dataclasses.dataclass(frozen=True)
+class Layer:
+    """One stage ``L<i>`` of a paper network: dropout keeping ``p``, a fully connected layer
+    (``kernel`` 0; ``k_in`` inputs) or a stride-1 convolution (``k_in`` channels, ``kernel`` x
+    ``kernel``, zero padding ``pad``) with ``n_out`` outputs (units x ``pieces``), then max pooling
+    (``pool``: size, stride; ceil mode, as cuda-convnet) and maxout over ``pieces``, or the softmax
+    output.  ``scale``: the weights' factor at inference (the dropout probability of its input),
+    ``col``: the max column norm, ``lr_scale``: the learning-rate factor, ``init``: glorot or
+    zeros (glorot's fan-out divided by ``fan_out_div``), ``flatten``: flatten its input first."""
+
+    p: float
+    k_in: int
+    n_out: int
+    pieces: int = 1
+    kernel: int = 0
+    pad: int = 0
+    pool: tuple | None = None
+    scale: float = 1.0
+    col: float | None = PAPER_MAX_COL_NORM
+    lr_scale: float = 1.0
+    init: str = "glorot"
+    fan_out_div: float = 1
+    softmax: bool = False
+    flatten: bool = False
+
+    @property
+    def k(self) -> int:
+        """The forward matmul's K (a convolution's C x kh x kw)."""
+        return self.k_in * max(1, self.kernel) ** 2
+
+
+class PaperDropout(nn.Module):
+    """The paper's dropout: keep each input with probability ``p`` while training (a 0/1 mask, no
+    rescaling: exact on any grid), drawn from the trainer's generator."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+        self.gen: torch.Generator | None = None
+
+    def forward(self, x):
+        if not self.training or self.p >= 1.0:
+            return x
+        mask = torch.rand(x.shape, generator=self.gen, dtype=torch.float64) < self.p
+        return x * mask.to(x.dtype)
+
+
+class Maxout(nn.Module):
+    """Max pooling (``pool``: size, stride; ceil mode), then the max over ``pieces`` consecutive
+    channels (units); exact, and its gradient goes to one winner."""
+
+    def __init__(self, pieces: int, pool: tuple | None = None):
+        super().__init__()
+        self.pieces, self.pool = pieces, pool
+
+    def forward(self, z):
+        if self.pool is not None:
+            z = F.max_pool2d(z, self.pool[0], self.pool[1], ceil_mode=True)
+        if self.pieces > 1:
+            shape = list(z.shape)
+            z = z.reshape(shape[0], shape[1] // self.pieces, self.pieces, *shape[2:]).max(dim=2).values
+        return z
+
+
+class BuiltinNet(ConvertedNet):
+    """A paper network of ``layers`` as a plain ``nn.Sequential`` converted by ``lowp``: the input
+    quantized at ``input.x``, every layer ``L<i>`` a site whose input is the point below
+    (``input.x`` or ``L<i-1>.y``, quantized before the dropout, as the paper's code), whose input
+    gradient goes to ``L<i-1>.dEdy``, then its activation quantized at ``L<i>.y``; the top the
+    paper's softmax output.  Trained by ``lowp.SGD`` with the paper's loss gradient."""
+
+    def __init__(self, spec: RunSpec, input_shape: tuple, n_classes: int, layers: list, schedule: Schedule):
+        self.input_shape, self.n_classes, self.layers, self.schedule = tuple(input_shape), int(n_classes), layers, schedule
+        mods = [("input", lowp.Point("input.x"))]
+        for i, layer in enumerate(layers):
+            name = f"L{i}"
+            if layer.flatten:
+                mods.append((f"flat{i}", nn.Flatten()))
+            mods.append((f"drop{i}", PaperDropout(layer.p)))
+            if layer.kernel:
+                site = nn.utils.skip_init(nn.Conv2d, layer.k_in, layer.n_out, layer.kernel, padding=layer.pad)
+            else:
+                site = nn.utils.skip_init(nn.Linear, layer.k_in, layer.n_out)
+            mods.append((name, site))
+            if layer.softmax:
+                mods.append(("out", lowp.paper_softmax(name)))
+            else:
+                mods += [(f"act{i}", Maxout(layer.pieces, layer.pool)), (f"y{i}", lowp.Point(f"{name}.y"))]
+        model = lowp.convert(nn.Sequential(collections.OrderedDict(mods)), spec=spec)
+        for i, layer in enumerate(layers):
+            lowp.configure(model, f"L{i}", input_group=f"L{i - 1}.y" if i else "input.x",
+                           grad_group=f"L{i - 1}.dEdy" if i else None, max_norm=layer.col,
+                           lr_scale=layer.lr_scale, eval_scale=layer.scale, paper_float=True)
+        self._attach(model, lowp.SGD(model, schedule.lr_start, schedule.m_start))
+        self.dropouts = [m for m in model if isinstance(m, PaperDropout)]
+
+    @property
+    def site_names(self) -> list[str]:
+        return [f"L{i}" for i in range(len(self.layers))]
+
+    @property
+    def shapes(self) -> dict:
+        """Every layer's forward shape ``{L<i>: (K, N)}``."""
+        return {f"L{i}": (layer.k, layer.n_out) for i, layer in enumerate(self.layers)}
+
+    def sites(self) -> list:
+        return [self.model.get_submodule(s) for s in self.site_names]
+
+    def set_generator(self, gen: torch.Generator) -> None:
+        for m in self.dropouts:
+            m.gen = gen
+
+    @torch.no_grad()
+    def reset_parameters(self, gen: torch.Generator) -> None:
+        """Glorot-uniform weights drawn as the paper's K x N matrices, layer after layer, from ``gen``;
+        zero biases and momentum."""
+        for layer, m in zip(self.layers, self.sites()):
+            m.bias.zero_()
+            if layer.init == "zeros":
+                m.weight.zero_()
+                continue
+            fo = layer.n_out * layer.kernel * layer.kernel / layer.fan_out_div if layer.kernel else layer.n_out
+            bound = math.sqrt(6.0 / (layer.k + fo))
+            w = torch.rand(layer.k, layer.n_out, generator=gen, dtype=torch.float64) * (2 * bound) - bound
+            m.weight.copy_(w.t().reshape(m.weight.shape).to(m.weight.dtype))
+        self.opt.buf.clear()
+
+    def _batch(self, x):
+        return x.reshape(x.shape[0], *self.input_shape)
+
+    def forward_backward(self, x, y) -> torch.Tensor:
+        """The quantized softmax output ``p`` of ``x`` (detached) and the backward pass of the
+        paper's loss gradient ``(p - onehot(y)) / n_classes``."""
+        p = self.model(self._batch(x))
+        pd = p.detach()
+        p.backward((pd - F.one_hot(y, self.n_classes).to(pd.dtype)) / self.n_classes)
+        return pd
+
+    def train_batch(self, x, y, lr: float, momentum: float) -> int:
+        """One step of the paper's loss; the number of misclassified examples."""
+        out = {}
+        self._step(lambda: out.setdefault("p", self.forward_backward(x, y)), lr, momentum)
+        return int((out["p"].argmax(dim=1) != y).sum())
+
+    def predict(self, x) -> torch.Tensor:
+        """The quantized softmax output."""
+        return self.model(self._batch(x))

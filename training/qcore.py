@@ -70,6 +70,29 @@ def scale_format(fmt, scale: float):
     return dataclasses.replace(fmt, frac=fmt.frac + int(k))
 
 
+def scaled(q: QT, scale: float) -> QT:
+    """``scale * q`` (a power of two) exactly: fixed point re-labels the codes (the paper's weights
+    scaled by the dropout probability at inference)."""
+    if scale == 1.0:
+        return q
+    if q.fmt is None:
+        return QT(q.values * scale)
+    f = scale_format(q.fmt, scale)
+    if f is not None:
+        return QT(q.values * scale, None, f)
+    v = q.values * scale
+    return QT(v, q.fmt.encode(v), q.fmt)
+
+
+def ones_qt(n: int, like: QT) -> QT:
+    """A 1 x n row of ones in a format whose product with ``like`` is exact (for ``dEdb``)."""
+    if like.fmt is None:
+        return QT(torch.ones(1, n, dtype=torch.float32))
+    from fewbits.sim import Fixed
+
+    return QT(torch.ones(1, n, dtype=torch.float64), None, like.fmt if like.fmt.kind == "float" else Fixed(2, 0))
+
+
 class QuantState:
     """Formats, range controller, observation hooks and capture hook of one network."""
 
@@ -82,6 +105,15 @@ class QuantState:
         self.point_hooks: list = []
         #: ``fn(tag, a, b, bias, out, ovf, acc_fmt)`` called after every MAC-contract matmul
         self.mac_hooks: list = []
+        #: group -> the group whose format and range statistics it uses instead (``lowp.configure``:
+        #: a site's input that is an explicit point's output, a site's input gradient named after
+        #: the layer below)
+        self.aliases: dict[str, str] = {}
+        #: groups quantized without being counted: values already counted at the point they alias
+        self.uncounted: set[str] = set()
+        #: group -> power-of-two scale applied to its values when not training (the paper's weights
+        #: times the dropout probability at inference), after quantizing
+        self.eval_scale: dict[str, float] = {}
 
     # ---- formats -------------------------------------------------------
     @property
@@ -100,6 +132,7 @@ class QuantState:
         return group_format(base, self.controller.int_bits(group))
 
     def _range_group(self, group: str) -> str:
+        group = self.aliases.get(group, group)
         # stored parameters share the range of their propagation group (paper: w_range)
         if group.endswith(".w_stored"):
             return group[: -len("_stored")]
@@ -111,6 +144,7 @@ class QuantState:
     def quantize(self, group: str, x: torch.Tensor, width: str = "prop", record: bool = True) -> QT:
         """Quantize ``x`` at ``group``'s format; counts overflow for the range controller."""
         rgroup = self._range_group(group)
+        record = record and group not in self.uncounted
         base = self.base(width)
         if base is None:
             qt = QT(x.to(torch.float32) if x.dtype != torch.float32 else x)
@@ -120,6 +154,8 @@ class QuantState:
             qt = self._requantize(rgroup, x, self.fmt(rgroup, width), record)[0]
         for h in self.point_hooks:
             h(group, qt)
+        if not self.training and group in self.eval_scale:
+            qt = scaled(qt, self.eval_scale[group])
         return qt
 
     def _requantize(self, rgroup: str, x: torch.Tensor, fmt, record: bool, want_mask: bool = False):
@@ -153,6 +189,7 @@ class QuantState:
         float64 path that is exact by proof or checked bound (``fastmac``), else ``mac_reference``.
         ``col_major``: the exact fixed-point path returns the result column-major (its ``.t()``
         contiguous; the same values), e.g. a weight gradient for an N x K ``nn.Linear`` weight."""
+        out_group = self.aliases.get(out_group, out_group)
         if a.fmt is None or b.fmt is None or self.base("prop") is None:
             v = a.values.to(torch.float32) @ b.values.to(torch.float32)
             if bias is not None:
@@ -204,6 +241,7 @@ class QuantState:
         """``(QT, flags or None)``: the exact sums ``v`` of a MAC-contract matmul (float64, bias included)
         requantized once to ``out_group``'s format (its range set from ``v`` if unset), as ``matmul``
         does; the caller runs ``_after_matmul`` (or, for a convolution, the point hooks alone)."""
+        out_group = self.aliases.get(out_group, out_group)
         out_fmt = self._init_output(out_group, self.fmt(out_group), lambda: v)
         return self._requantize(out_group, v, out_fmt, record, want_mask=bool(self.mac_hooks))
 
@@ -225,6 +263,7 @@ class QuantState:
         return self._after_matmul(tag, a, b, bias, qt, ovf, out_group)
 
     def _after_matmul(self, tag, a, b, bias, qt, ovf, out_group) -> QT:
+        out_group = self.aliases.get(out_group, out_group)
         for h in self.mac_hooks:
             h(tag, a, b, bias, qt, ovf)
         for h in self.point_hooks:

@@ -24,9 +24,6 @@ from fewbits.sim.run import RunSpec
 from . import datasets as ds
 from .capture import Recorder
 from .nets import build
-from .qcore import QuantState
-from .ranges import RangeController
-from .update import apply_update
 
 RESULT = "result.json"
 CHECKPOINT = "checkpoint.pt"
@@ -104,10 +101,9 @@ class Trainer:
         self.user = None
         if config.model:
             self.user = self.net = _user_net(config, self.spec, self.data)
-            self.qs = self.net.qs
         else:
-            self.qs = QuantState(self.spec, RangeController(self.spec.max_overflow))
-            self.net = build(config.net, self.qs, self.data.input_shape, self.data.n_classes)
+            self.net = build(config.net, self.spec, self.data.input_shape, self.data.n_classes)
+        self.qs = self.net.qs
         self.schedule = self.net.schedule
         self.batch_size = config.batch_size or self.schedule.batch_size
         if len(self.data.train.y) < self.batch_size:
@@ -139,29 +135,19 @@ class Trainer:
 
     def layer_names(self) -> list[str]:
         """What ``capture`` may name: the built-in network's layers (L0, ...) or the user model's sites."""
-        return self.user.site_names if self.user else [layer.name for layer in self.net.layers]
+        return self.net.site_names
 
     def hardware_spec(self) -> RunSpec:
         """The run's spec with the MAC array of its largest layer (``lowp.hardware_shape``): what its
         captures record, so ``fewbits cosim --capture DIR`` can generate the design alone."""
         from .lowp import hardware_shape
 
-        shapes = self.user.probe.shapes if self.user else {l.name: (l.k, l.n) for l in self.net.layers}
-        return dataclasses.replace(self.spec, **hardware_shape(shapes))
+        return dataclasses.replace(self.spec, **hardware_shape(self.net.shapes))
 
     def train_batch(self, x, y, lr, momentum) -> int:
-        if self.user:
-            return self.user.train_batch(x, y, lr, momentum)
-        net, qs = self.net, self.qs
-        out = net(x)
-        p = out.values.detach()
-        t = torch.nn.functional.one_hot(y, self.data.n_classes).to(p.dtype)
-        # the paper's combined softmax + NLL gradient, divided by the number of classes
-        out.values.backward((p - t) / self.data.n_classes)
-        for layer in net.layers:
-            apply_update(qs, layer, lr, momentum)
-        qs.controller.end_batch()
-        return int((p.argmax(dim=1) != y).sum())
+        """One training step (the network's own: the paper's loss for a built-in, cross-entropy for a
+        user's model); the number of misclassified examples."""
+        return self.net.train_batch(x, y, lr, momentum)
 
     def train_epoch(self, epoch: int, lr: float, momentum: float, desc: str) -> tuple[float, float]:
         n = len(self._y["train"])
@@ -207,7 +193,7 @@ class Trainer:
         x, y = self._x[split], self._y[split]
         wrong = 0
         for i in range(0, len(y), batch):
-            out = self.user.predict(x[i:i + batch]) if self.user else self.net(x[i:i + batch]).values
+            out = self.net.predict(x[i:i + batch])
             wrong += int((out.argmax(dim=1) != y[i:i + batch]).sum())
         self.qs.training = True
         self.net.train()
@@ -355,7 +341,11 @@ class Trainer:
             theirs = json.loads(st["config"])
             diff = sorted(k for k in theirs if theirs.get(k) != self.cfg.key_fields().get(k))
             raise ValueError(f"cannot resume {path}: its configuration differs in {', '.join(diff)}")
-        self.net.load_state_dict(st["model"])
+        try:
+            self.net.load_state_dict(st["model"])
+        except RuntimeError as e:  # torch's missing/unexpected keys or shapes, e.g. from before the nets' rebase
+            raise ValueError(f"cannot resume {path}: its parameters do not fit this network "
+                             f"({' '.join(str(e).split())[:160]}); {accepted} and this fewbits version") from None
         self.gen.set_state(st["generator"])
         self.qs.controller.load_state_dict(st["ranges"])
         self.epoch, self.step, self.warmed_up = int(st["epoch"]), int(st["step"]), bool(st["warmed_up"])

@@ -14,12 +14,13 @@ from __future__ import annotations
 import torch
 
 from . import fastq
-from .layers import QLayer
 from .qcore import QT, QuantState
 
 
 @torch.no_grad()
-def apply_update(qs: QuantState, layer: QLayer, lr: float, momentum: float) -> None:
+def apply_update(qs: QuantState, layer, lr: float, momentum: float) -> None:
+    """The rule on ``layer`` (``name``, the K x N ``weight``, ``bias``, ``update_w``, ``update_b``,
+    ``lr_scale``, ``max_col_norm``): ``lowp.SGD``'s unfused path."""
     name = layer.name
     gw = layer.weight.grad
     gb = layer.bias.grad
@@ -51,7 +52,7 @@ def _norm_factor(norms: torch.Tensor, max_col_norm: float) -> torch.Tensor:
     return norms.clamp(0, max_col_norm) / (1e-7 + norms)
 
 
-def _fused_weight_update(qs: QuantState, layer: QLayer, lr: float, momentum: float, gw: torch.Tensor) -> bool:
+def _fused_weight_update(qs: QuantState, layer, lr: float, momentum: float, gw: torch.Tensor) -> bool:
     """The weight update as two passes of compiled loops (``fastq``), in place; False if not applicable."""
     return fused_weight_update(qs, layer.name, layer.weight.data, layer.update_w, gw, lr * layer.lr_scale, momentum,
                                layer.max_col_norm)

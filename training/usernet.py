@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from fewbits.sim.run import RunSpec
 
 from . import lowp
+from .lowpnet import ConvertedNet
 from .nets import Schedule
 from .usermodel import ModelRef, instantiate, probe
 
@@ -23,11 +24,8 @@ from .usermodel import ModelRef, instantiate, probe
 #: the epochs), batch 50 (what examples/lenet.py reaches its digits figure with)
 USER = Schedule(lr_start=0.1, lr_final_ratio=0.1, m_start=0.9, m_final=0.9, batch_size=50)
 
-SGD_PREFIX = "sgd."
-MODEL_PREFIX = "model."
 
-
-class UserNet:
+class UserNet(ConvertedNet):
     """``ref``'s model converted at ``spec``, with its optimizer; ``probe`` checked it first."""
 
     schedule = USER
@@ -38,15 +36,17 @@ class UserNet:
         self.probe = probe(ref, self.input_shape, self.n_classes, keep_float)  # every ModelError, before training
         self.sha256 = ref.sha256()
         torch.manual_seed(int(seed))
-        self.model = lowp.convert(instantiate(ref, self.input_shape, self.n_classes), spec=spec,
-                                  keep_float=keep_float)
-        self.state = lowp.state_of(self.model)
-        self.qs = self.state.qs
-        self.opt = lowp.SGD(self.model, self.schedule.lr_start, self.schedule.m_start)
+        model = lowp.convert(instantiate(ref, self.input_shape, self.n_classes), spec=spec, keep_float=keep_float)
+        self._attach(model, lowp.SGD(model, self.schedule.lr_start, self.schedule.m_start))
 
     @property
     def site_names(self) -> list[str]:
         return list(self.probe.shapes)
+
+    @property
+    def shapes(self) -> dict:
+        """The sites' forward shapes ``{site: (K, N)}`` (what sizes the hardware)."""
+        return self.probe.shapes
 
     # ---- the trainer's calls ----------------------------------------------------
     def set_generator(self, gen) -> None:  # dropout inside the model draws from torch's global generator
@@ -55,42 +55,22 @@ class UserNet:
     def reset_parameters(self, gen) -> None:  # initialized when built, from the seeded global generator
         pass
 
-    def train(self) -> None:
-        self.model.train()
-
-    def eval(self) -> None:
-        self.model.eval()
-
     def _batch(self, x):
         return x.reshape(x.shape[0], *self.input_shape)
 
     def train_batch(self, x, y, lr: float, momentum: float) -> int:
-        """One SGD step on softmax cross-entropy; the number of misclassified examples.
+        """One SGD step on softmax cross-entropy; the number of misclassified examples."""
+        out = {}
 
-        The range controller's tracking is the trainer's to set (first epoch, warm-up), so the
-        optimizer's own tracking window is overridden after its step."""
-        ctl = self.qs.controller
-        tracking = ctl.tracking
-        self.opt.lr, self.opt.momentum = float(lr), float(momentum)
-        logits = self.model(self._batch(x))
-        F.cross_entropy(logits, y).backward()
-        self.opt.step()
-        ctl.tracking = tracking
-        return int((logits.detach().argmax(dim=1) != y).sum())
+        def backward():
+            out["logits"] = self.model(self._batch(x))
+            F.cross_entropy(out["logits"], y).backward()
+
+        self._step(backward, lr, momentum)
+        return int((out["logits"].detach().argmax(dim=1) != y).sum())
 
     def predict(self, x) -> torch.Tensor:
         return self.model(self._batch(x))
-
-    # ---- state: parameters and buffers, and the optimizer's momentum ---------------
-    def state_dict(self) -> dict:
-        d = {MODEL_PREFIX + k: v.clone() for k, v in self.model.state_dict().items()}
-        d.update({SGD_PREFIX + k: v.clone() for k, v in self.opt.buf.items()})
-        return d
-
-    def load_state_dict(self, d: dict) -> None:
-        self.model.load_state_dict({k[len(MODEL_PREFIX):]: v for k, v in d.items() if k.startswith(MODEL_PREFIX)})
-        self.opt.buf.clear()
-        self.opt.buf.update({k[len(SGD_PREFIX):]: v.clone() for k, v in d.items() if k.startswith(SGD_PREFIX)})
 
     def describe(self) -> dict:
         """What a result records about the model: its file, digest, sites and what stayed in float."""

@@ -6,14 +6,12 @@ from pathlib import Path
 import torch
 from fewbits.training.nets import build
 from fewbits.sim.run import RunSpec
-from fewbits.training.qcore import QuantState
-from fewbits.training.ranges import RangeController
-from fewbits.training.update import apply_update
 
 
 def make_net(net, prop, update, seed, input_shape=(1, 8, 8), paper_bits=False):
-    qs = QuantState(RunSpec.parse(prop, update, paper_bits), RangeController(update_every=1000))
-    n = build(net, qs, input_shape, 10)
+    n = build(net, RunSpec.parse(prop, update, paper_bits), input_shape, 10)
+    qs = n.qs
+    qs.controller.update_every = 1000
     gen = torch.Generator().manual_seed(seed)
     n.set_generator(gen)
     n.reset_parameters(gen)
@@ -27,15 +25,12 @@ def batch(gen, n=16, shape=(1, 8, 8)):
 
 
 def step(n, qs, x, y, lr=0.1, momentum=0.5, update=True):
-    out = n(x)
-    p = out.values.detach()
-    t = torch.nn.functional.one_hot(y, 10).to(p.dtype)
-    out.values.backward((p - t) / 10)
+    """One training step of a built-in network (the paper's loss); its output probabilities."""
+    p = n.forward_backward(x, y)
     if update:
-        for layer in n.layers:
-            apply_update(qs, layer, lr, momentum)
-        qs.controller.end_batch()
-    return out
+        n.opt.lr, n.opt.momentum = lr, momentum
+        n.opt.step()
+    return p
 
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -39,7 +39,7 @@ def test_replay_detects_a_changed_code(tmp_path):
     step(n, qs, x, y)
     cap.save(tmp_path)
     e = next(m for m in read_capture(tmp_path).matmuls if m.matmul == "forward")
-    assert e.rows == 16 and e.cols == n.layers[1].n and e.bias_fmt
+    assert e.rows == 16 and e.cols == n.shapes["L1"][1] and e.bias_fmt
     z = e.z.copy()
     z[0, 0] += 1
     with np.load(tmp_path / "capture.npz") as f:

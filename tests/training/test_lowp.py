@@ -8,6 +8,7 @@ unsupported modules are one line; ``keep_float`` works and is reported; two runs
 the paper's pi-mlp written as a plain nn.Module gives the built-in network's parameters bit for bit.
 """
 
+import copy
 
 import pytest
 import torch
@@ -203,7 +204,7 @@ def test_two_runs_give_identical_parameters(name, seed):
 
 
 class _Dropout(nn.Module):
-    """The paper's dropout (a 0/1 mask, no rescaling), drawn like ``fewbits.training.layers.Dropout``."""
+    """The paper's dropout (a 0/1 mask, no rescaling), drawn like the built-in networks' ``PaperDropout``."""
 
     def __init__(self, p, gen):
         super().__init__()
@@ -225,13 +226,14 @@ class _Maxout(nn.Module):
 def _pi_mlp_as_user_model(builtin, gen):
     """The paper's PI maxout MLP as a plain nn.Module, with the built-in network's parameters."""
     mods = []
-    for i, layer in enumerate(builtin.layers):
-        lin = nn.Linear(layer.k, layer.n, dtype=torch.float64)
+    sites = builtin.sites()
+    for i, site in enumerate(sites):
+        lin = nn.Linear(site.in_features, site.out_features, dtype=torch.float64)
         with torch.no_grad():
-            lin.weight.copy_(layer.weight.t())
-            lin.bias.copy_(layer.bias)
+            lin.weight.copy_(site.weight)
+            lin.bias.copy_(site.bias)
         mods += [_Dropout(0.8 if i == 0 else 0.5, gen), lin]
-        if i < len(builtin.layers) - 1:
+        if i < len(sites) - 1:
             mods.append(_Maxout(5))
     return nn.Sequential(*mods)
 
@@ -242,12 +244,17 @@ MAX_NORM = 0.35
 @pytest.mark.parametrize("prop,update,paper", FORMATS, ids=FMT_IDS)
 @pytest.mark.parametrize("seed", [4], ids=lambda s: f"seed{s}")
 def test_pi_mlp_as_a_user_model_is_bit_identical_to_the_builtin_after_20_steps(prop, update, paper, seed):
+    """A plain nn.Module (no explicit points, the sites' own input groups) trains as the built-in
+    definition does: the re-quantization where a value enters a site changes nothing here."""
+    import dataclasses
+
     shape = (1, 8, 8)
     net, qs, gen = make_net("pi-mlp", prop, update, seed, input_shape=shape, paper_bits=paper)
-    for layer in net.layers:
-        layer.max_col_norm = MAX_NORM  # below the columns' norms after a few steps: the constraint acts
+    options = lowp.state_of(net.model).options
+    for s in net.site_names:  # below the columns' norms after a few steps: the constraint acts
+        options[s] = dataclasses.replace(options[s], max_norm=MAX_NORM)
     user_gen = torch.Generator().set_state(gen.get_state())
-    names = {f"{i}": layer.name for i, layer in zip((1, 4, 7), net.layers)}
+    names = {f"{i}": name for i, name in zip((1, 4, 7), net.site_names)}
     user = lowp.convert(_pi_mlp_as_user_model(net, user_gen), prop, update, paper_bits=paper, range_every=1000)
     ust = lowp.state_of(user)
     opt = lowp.SGD(user, 0.1, 0.5, max_norm=MAX_NORM)
@@ -260,10 +267,10 @@ def test_pi_mlp_as_a_user_model_is_bit_identical_to_the_builtin_after_20_steps(p
         z.backward((p - F.one_hot(y, 10).to(p.dtype)) / 10)
         opt.step()
     for site, name in names.items():
-        layer, lin = next(m for m in net.layers if m.name == name), user.get_submodule(site)
-        assert torch.equal(layer.weight, lin.weight.t()), name
-        assert torch.equal(layer.bias, lin.bias), name
-        assert torch.equal(layer.update_w, opt.buf[site + ".update_w"]), name
+        mine, theirs = net.model.get_submodule(name), user.get_submodule(site)
+        assert torch.equal(mine.weight, theirs.weight), name
+        assert torch.equal(mine.bias, theirs.bias), name
+        assert torch.equal(net.opt.buf[name + ".update_w"], opt.buf[site + ".update_w"]), name
 
 
 def _digits_error(prop, update, paper, epochs, seed, limit=None):
@@ -326,3 +333,176 @@ def test_a_float_accumulator_is_mac_reference_with_it(kind, acc):
     assert (differs > 0) == acc.startswith("bf16"), differs
     with pytest.raises(ValueError, match="float accumulator takes no runtime shift"):
         lowp.convert(make(gen), "dfixed:10", acc=acc)
+
+
+# ---- explicit points and per-site settings (what the paper's networks are defined with) ----------------
+def _point_net(seed, prop="dfixed:10", update="dfixed:12", paper=True):
+    """Point "in" -> Linear "a" -> ReLU -> Point "h" -> Linear "b"; the sites read the points' outputs."""
+    torch.manual_seed(seed)
+    model = nn.Sequential()
+    model.add_module("pin", lowp.Point("in"))
+    model.add_module("a", nn.Linear(6, 5))
+    model.add_module("act", nn.ReLU())
+    model.add_module("ph", lowp.Point("h"))
+    model.add_module("b", nn.Linear(5, 3))
+    return lowp.convert(model, prop, update, paper_bits=paper)
+
+
+@pytest.mark.parametrize("seed", [41], ids=lambda s: f"seed{s}")
+def test_a_point_quantizes_once_and_a_site_reading_it_counts_nothing_again(seed):
+    model = _point_net(seed)
+    lowp.configure(model, "a", input_group="in")
+    lowp.configure(model, "b", input_group="h", grad_group="a.dEdy")
+    qs = lowp.state_of(model).qs
+    pts = {}
+    qs.point_hooks.append(lambda g, q: pts.__setitem__(g, q))
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(4, 6, generator=gen) * 3
+    out = model(x)
+    out.backward(torch.randn(out.shape, generator=gen, dtype=out.dtype))
+    groups = qs.controller.groups
+    assert "a.x" not in groups and "b.x" not in groups and "b.dEdx" not in groups
+    assert groups["in"].count == x.numel() and groups["h"].count == 4 * 5  # counted once, at the point
+    assert groups["a.dEdy"].count == 4 * 5  # b's input gradient, in the named group
+    h = qs.fmt("h")
+    assert pts["b.x"].fmt == h and torch.equal(pts["b.x"].values, pts["h"].values)
+    assert torch.equal(pts["h"].values, h.quantize(torch.relu(pts["a.z"].values)))  # quantized at the point
+    assert torch.equal(pts["in"].values, qs.fmt("in").quantize(x.double()))
+
+
+@pytest.mark.parametrize("seed", [42], ids=lambda s: f"seed{s}")
+def test_the_paper_softmax_quantizes_p_and_passes_the_gradient_to_the_logits(seed):
+    """Forward: softmax(z) on the grid of ``out.y``; backward: the given gradient quantized at
+    ``out.dEdy`` arrives at the last site as its dEdz (no softmax Jacobian)."""
+    torch.manual_seed(seed)
+    model = lowp.convert(nn.Sequential(nn.Linear(6, 4), lowp.paper_softmax("out")), "fixed:12:6", "fixed:16:10")
+    qs = lowp.state_of(model).qs
+    pts = {}
+    qs.point_hooks.append(lambda g, q: pts.__setitem__(g, q))
+    gen = torch.Generator().manual_seed(seed)
+    p = model(torch.randn(5, 6, generator=gen))
+    fmt = qs.fmt("out.y")
+    assert torch.equal(p, fmt.quantize(torch.softmax(pts["0.z"].values, dim=1)))
+    g = torch.randn(p.shape, generator=gen, dtype=p.dtype) / 7
+    p.backward(g)
+    assert torch.equal(pts["out.dEdy"].values, fmt.quantize(g)) and qs.controller.groups["out.dEdy"].count == g.numel()
+    assert torch.equal(pts["0.dEdz"].values, fmt.quantize(fmt.quantize(g)))
+    assert not torch.equal(fmt.quantize(g), g)  # the quantization is visible
+
+
+def _sgd_run(seed, per_site: bool, max_norm, lr_scale, steps=1):
+    model = _point_net(seed, "fixed:12:6", "fixed:16:10", False)
+    if per_site:
+        lowp.configure(model, "a", max_norm=max_norm, lr_scale=lr_scale)
+        opt = lowp.SGD(model, 0.1, 0.5)
+    else:
+        opt = lowp.SGD(model, 0.1 * lr_scale, 0.5, max_norm=max_norm)
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        x, y = torch.randn(8, 6, generator=gen), torch.randint(0, 3, (8,), generator=gen)
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+    return model
+
+
+@pytest.mark.parametrize("seed", [43], ids=lambda s: f"seed{s}")
+def test_a_sites_max_norm_and_lr_scale_act_on_that_site_only(seed):
+    """Site "a" configured with max-norm 0.3 and lr x 0.25 updates as an optimizer with those
+    settings for every site would; site "b" as one without them (one step: b's gradient does not
+    depend on a's update yet)."""
+    site = _sgd_run(seed, True, 0.3, 0.25)
+    everywhere = _sgd_run(seed, False, 0.3, 0.25)
+    plain = _sgd_run(seed, False, None, 1.0)
+    assert torch.equal(site.a.weight, everywhere.a.weight) and torch.equal(site.a.bias, everywhere.a.bias)
+    assert not torch.equal(site.a.weight, plain.a.weight) and not torch.equal(site.a.bias, plain.a.bias)
+    assert float(everywhere.a.weight.detach().norm(dim=1).max()) <= 0.3 + 2 ** -9  # the norm is active
+    assert torch.equal(site.b.weight, plain.b.weight) and torch.equal(site.b.bias, plain.b.bias)
+
+
+@pytest.mark.parametrize("site", ["linear", "conv"])
+@pytest.mark.parametrize("paper_float", [False, True], ids=["plain", "paper_float"])
+def test_eval_scale_multiplies_an_fp32_sites_weights_when_not_training(site, paper_float):
+    torch.manual_seed(47)
+    layer, shape = (nn.Linear(6, 4), (3, 6)) if site == "linear" else (nn.Conv2d(2, 3, 3, padding=1), (2, 2, 5, 5))
+    ref = lowp.convert(nn.Sequential(copy.deepcopy(layer)), "fp32")
+    model = lowp.convert(nn.Sequential(layer), "fp32")
+    lowp.configure(model, "0", eval_scale=0.5, paper_float=paper_float)
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(47))
+    lowp.configure(ref, "0", paper_float=paper_float)
+    with torch.no_grad():
+        ref[0].weight.mul_(0.5)
+        ref[0].bias.mul_(0.5)
+        train = model(x)
+        model.eval(), ref.eval()
+        assert torch.equal(model(x), ref(x))
+        assert not torch.equal(model(x), train)
+
+
+@pytest.mark.parametrize("prop,update,paper", FORMATS, ids=FMT_IDS)
+def test_eval_scale_multiplies_the_quantized_weights_when_not_training(prop, update, paper):
+    torch.manual_seed(44)
+    model = lowp.convert(nn.Sequential(nn.Linear(6, 4)), prop, update, paper_bits=paper)
+    lowp.configure(model, "0", eval_scale=0.5)
+    seen = _macs(model)
+    x = torch.randn(3, 6, generator=torch.Generator().manual_seed(44))
+    model(x)
+    model.eval()
+    with torch.no_grad():
+        model(x)
+    (_, _, w_train, b_train, _, _), (_, _, w_eval, b_eval, _, _) = seen
+    assert torch.equal(w_eval.values, w_train.values * 0.5) and torch.equal(b_eval.values, b_train.values * 0.5)
+    assert torch.equal(w_eval.codes, w_train.codes) or prop == "fp16"  # fixed point: the same codes, re-labelled
+    with pytest.raises(lowp.LowpError, match="not a power of two"):
+        lowp.configure(model, "0", eval_scale=0.3)
+    with pytest.raises(lowp.LowpError, match="no site 'zz'"):
+        lowp.configure(model, "zz")
+
+
+@pytest.mark.parametrize("seed", [45], ids=lambda s: f"seed{s}")
+def test_paper_float_runs_an_fp32_linear_site_on_the_paper_k_by_n_matrix(seed):
+    """fp32 with ``paper_float``: forward ``x @ W + b``, input gradient ``dEdz @ W.T``, weight gradient
+    ``x.T @ dEdz`` and bias gradient ``ones @ dEdz`` on the contiguous K x N matrix ``W``, bit for bit
+    (at this shape F.linear's N x K layout and column sums round differently)."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = lowp.convert(nn.Sequential(nn.Linear(240, 1200)), "fp32")
+    lowp.configure(model, "0", paper_float=True)
+    x = torch.randn(20, 240, generator=gen).requires_grad_(True)
+    g = torch.randn(20, 1200, generator=gen)
+    z = model(x)
+    z.backward(g)
+    w = model[0].weight.detach().t().contiguous()  # K x N
+    assert torch.equal(z, x.detach() @ w + model[0].bias)
+    assert torch.equal(x.grad, g @ w.t())
+    assert torch.equal(model[0].weight.grad.t(), x.detach().t() @ g)
+    assert torch.equal(model[0].bias.grad, (torch.ones(1, 20) @ g).reshape(-1))
+    with pytest.raises(lowp.LowpError, match="paper_float is for nn.Linear and square stride-1 nn.Conv2d"):
+        lowp.configure(lowp.convert(nn.Sequential(nn.Conv2d(1, 2, 3, stride=2)), "fp32"), "0", paper_float=True)
+
+
+@pytest.mark.parametrize("seed", [46], ids=lambda s: f"seed{s}")
+def test_paper_float_runs_an_fp32_conv_site_as_im2col_matmuls_of_the_k_by_n_matrix(seed):
+    """fp32 convolution with ``paper_float``: the im2col matmuls on the contiguous (C*k*k) x F matrix
+    (forward, weight and bias gradients) and the input gradient as one im2col matmul of the flipped
+    filters, bit for bit; and the gradients are the convolution's (close to F.conv2d's)."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = lowp.convert(nn.Sequential(nn.Conv2d(16, 32, 5, padding=2)), "fp32")
+    lowp.configure(model, "0", paper_float=True)
+    conv = model[0]
+    x = torch.randn(4, 16, 12, 12, generator=gen).requires_grad_(True)
+    z = model(x)
+    g = torch.randn(z.shape, generator=gen)
+    z.backward(g)
+    w = conv.weight.detach().reshape(32, -1).t().contiguous()
+    rows = F.unfold(x.detach(), 5, padding=2).transpose(1, 2).reshape(-1, 16 * 25)
+    assert torch.equal(z, (rows @ w + conv.bias).reshape(4, 12, 12, 32).permute(0, 3, 1, 2))
+    dq = g.permute(0, 2, 3, 1).reshape(-1, 32)
+    assert torch.equal(conv.weight.grad, (rows.t() @ dq).t().reshape(conv.weight.shape))
+    assert torch.equal(conv.bias.grad, (torch.ones(1, dq.shape[0]) @ dq).reshape(-1))
+    flipped = w.reshape(16, 5, 5, 32).flip(1, 2).permute(3, 1, 2, 0).reshape(32 * 25, 16)
+    grows = F.unfold(g, 5, padding=2).transpose(1, 2).reshape(-1, 32 * 25)
+    assert torch.equal(x.grad, (grows @ flipped).reshape(4, 12, 12, 16).permute(0, 3, 1, 2))
+    xr = x.detach().clone().requires_grad_(True)
+    F.conv2d(xr, conv.weight.detach(), conv.bias.detach(), padding=2).backward(g)
+    torch.testing.assert_close(x.grad, xr.grad, rtol=1e-4, atol=1e-4)

@@ -87,11 +87,12 @@ def train(net: str, fmt: str) -> Trainer:
 def canonical_state(t: Trainer) -> dict[str, object]:
     """Name -> tensor (parameters, momentum buffers) or plain value (range groups, errors)."""
     out: dict[str, object] = {}
-    for layer in t.net.layers:
-        out[f"{layer.name}.w"] = layer.weight
-        out[f"{layer.name}.b"] = layer.bias
-        out[f"{layer.name}.update_w"] = layer.update_w
-        out[f"{layer.name}.update_b"] = layer.update_b
+    for name in t.net.site_names:  # on lowp: N x K (x kh x kw) site weights, lowp.SGD's momentum buffers
+        m = t.net.model.get_submodule(name)
+        out[f"{name}.w"] = m.weight.reshape(m.weight.shape[0], -1).t()
+        out[f"{name}.b"] = m.bias
+        out[f"{name}.update_w"] = t.net.opt.buf[f"{name}.update_w"]
+        out[f"{name}.update_b"] = t.net.opt.buf[f"{name}.update_b"]
     ctl = t.qs.controller
     for name, g in ctl.groups.items():
         out[f"range:{name}"] = [g.int_bits, g.set, g.count, g.overflow, g.overflow_narrower, g.moves]

@@ -68,6 +68,19 @@ def test_resume_reaches_the_uninterrupted_result(tmp_path, prop, update, warmup)
     assert r_res["ranges"] == r_whole["ranges"]
 
 
+def test_resume_refuses_parameters_of_another_layout(tmp_path):
+    """A checkpoint whose parameters are not this network's (the built-in layer classes' keys, from
+    before the networks were defined on lowp) is one ValueError naming the file."""
+    cfg = TrainConfig(epochs=1, limit_train=100, batch_size=50)
+    t = Trainer(cfg, tmp_path)
+    t.run()
+    st = torch.load(tmp_path / CHECKPOINT, weights_only=True)
+    st["model"] = {"stages.1.weight": torch.zeros(64, 320), "stages.1.update_w": torch.zeros(64, 320)}
+    torch.save(st, tmp_path / CHECKPOINT)
+    with pytest.raises(ValueError, match=r"checkpoint.pt: its parameters do not fit this network \(Error"):
+        Trainer(cfg, tmp_path).load_checkpoint(tmp_path / CHECKPOINT)
+
+
 def test_resume_refuses_a_different_configuration(tmp_path):
     t = Trainer(TrainConfig(prop="dfixed:11", update="dfixed:13", **{**QUICK, "epochs": 1}), tmp_path)
     t.run()

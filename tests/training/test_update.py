@@ -5,7 +5,6 @@ import copy
 import pytest
 import torch
 from fewbits.training import update
-from fewbits.training.layers import QLinear
 from fewbits.sim.run import RunSpec
 from fewbits.training.qcore import QuantState
 from fewbits.training.ranges import RangeController
@@ -21,10 +20,21 @@ def sequential_column_norms(w):
     return torch.sqrt(s)
 
 
+def _layer(k, n, norm):
+    """What ``apply_update`` reads of a layer: the paper's K x N ``weight``, ``bias``, momentum buffers."""
+    layer = torch.nn.Module()
+    layer.name, layer.lr_scale, layer.max_col_norm = "L", 1.0, norm
+    layer.weight = torch.nn.Parameter(torch.zeros(k, n, dtype=torch.float64))
+    layer.bias = torch.nn.Parameter(torch.zeros(n, dtype=torch.float64))
+    layer.register_buffer("update_w", torch.zeros(k, n, dtype=torch.float64))
+    layer.register_buffer("update_b", torch.zeros(n, dtype=torch.float64))
+    return layer
+
+
 def setup(prop, upd, paper, norm, seed):
     gen = torch.Generator().manual_seed(seed)
     qs = QuantState(RunSpec.parse(prop, upd, paper_bits=paper), RangeController())
-    layer = QLinear("L", qs, 37, 23, max_col_norm=norm)
+    layer = _layer(37, 23, norm)
     ctl = qs.controller
     for g, bits in zip(GROUPS, (-3, 0, -3, 0)):  # tight ranges: some values saturate
         ctl.state(g).int_bits, ctl.state(g).set = bits, True
