@@ -209,6 +209,29 @@ def filtered_float_mac_counts(a, b, bias, out_fmt, want_flags: bool = False, exa
     return out, int(ovf), (flags == 1) if want_flags else None
 
 
+def filtered_float_round(s: torch.Tensor, t: torch.Tensor, k: int, a_fmt, b_fmt, bias_fmt, out_fmt):
+    """``filtered_float_mac``'s check on sums computed elsewhere (a float64 convolution).
+
+    ``s``: float64 sums of at most ``k`` exact float64 products of ``a_fmt`` and ``b_fmt`` values
+    (plus a bias of ``bias_fmt``), in any order; ``t``: an upper bound of ``|bias| + sum |products|``
+    per element.  Returns ``(values, overflow count)``, or None when some element is not provably
+    the exact sum's rounding (the caller recomputes the whole product exactly).
+    """
+    g = a_fmt.q0 + b_fmt.q0 if bias_fmt is None else min(a_fmt.q0 + b_fmt.q0, _grid_exponent(bias_fmt))
+    s2 = s.contiguous().view(s.shape[0], -1)
+    t2 = t.contiguous().view(s2.shape)
+    out = torch.empty_like(s2)
+    flags = torch.empty(s2.shape, dtype=torch.uint8)
+    sn = s2.numpy()
+    one = torch.zeros(1, dtype=torch.float64).numpy()
+    ovf, unsure = _interval_kernel(out_fmt.round.value)(
+        sn, sn.view("int64"), False, t2.numpy(), one, one, one, (k + 3) * 2.0 ** -52, math.ldexp(1.0, 53 + g),
+        out.numpy(), flags.numpy(), fastfloat.pow2_table(), *fastfloat.params(out_fmt))
+    if unsure:
+        return None
+    return out.view(s.shape), int(ovf)
+
+
 # ---- float accumulators ---------------------------------------------------------
 #: the round-to-odd argument needs two spare bits below the accumulator's significand in float64's 53
 MAX_ACC_MAN = 50
