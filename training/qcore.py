@@ -18,7 +18,7 @@ import torch
 
 from fewbits.sim.run import RunSpec, group_format
 
-from . import fastfloat, fastint, fastmac, fastq
+from . import fastfloat, fastmac, fastq
 from .ranges import RangeController
 
 #: the paper's quantization points, in the order of one training step
@@ -36,11 +36,10 @@ class QT:
     exact MAC path): the fast paths never need them.
     """
 
-    __slots__ = ("values", "fmt", "_codes", "digits")
+    __slots__ = ("values", "fmt", "_codes")
 
     def __init__(self, values: torch.Tensor, codes: torch.Tensor | None = None, fmt=None):
         self.values, self._codes, self.fmt = values, codes, fmt
-        self.digits = None  #: int8 digits of the codes (``fastint``), cached by the first product that cuts them
 
     @property
     def codes(self) -> torch.Tensor | None:
@@ -53,9 +52,7 @@ class QT:
         return QT(values, self._codes, self.fmt)
 
     def t(self) -> "QT":
-        q = QT(self.values.t(), None if self._codes is None else self._codes.t(), self.fmt)
-        q.digits = None if self.digits is None else self.digits.transpose(1, 2)
-        return q
+        return QT(self.values.t(), None if self._codes is None else self._codes.t(), self.fmt)
 
     def __repr__(self):
         return f"QT({tuple(self.values.shape)}, {self.fmt})"
@@ -174,10 +171,7 @@ class QuantState:
         if exact:
             # every partial sum is an integer below 2**53 on the finest grid: the float64 matmul
             # *is* the exact accumulator, and requantizing it is quantizing at the output format
-            v = fastint.exact_product(a, b, bias, col_major)
-            if v is not None:
-                pass  # int8 products of split codes (exact by ``fastint.plan``)
-            elif col_major and bias is None:
+            if col_major and bias is None:
                 v = (b.values.t() @ a.values.t()).t()  # exact whatever the order: the same sums
             else:
                 v = a.values @ b.values if bias is None else torch.addmm(bias.values, a.values, b.values)
