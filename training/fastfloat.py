@@ -111,12 +111,13 @@ def momentum_step_kernel(prop_mode: str, update_mode: str):
                  uman, uemin, usub, umax, ubp, ubn, usp):  # pragma: no cover - compiled
             wf, wbf, uf, ubf, gf = w.reshape(-1), wb.reshape(-1), u.reshape(-1), ub.reshape(-1), g.reshape(-1)
             po = wo = 0
-            for i in range(wf.size):
+            for i in range(wf.size):  # two passes (momentum, then weights), as fastq's step
                 uf[i] = m * uf[i] - lr * gf[i]  # stored first: its bits give the binade
                 v, o = qp(uf[i], ubf[i], pow2, pman, pemin, psub, pmax, pbp, pbn, psp)
                 uf[i] = v
                 po += o
-                wf[i] = wf[i] + v
+            for i in range(wf.size):
+                wf[i] = wf[i] + uf[i]
                 v, o = qu(wf[i], wbf[i], pow2, uman, uemin, usub, umax, ubp, ubn, usp)
                 wf[i] = v
                 wo += o
