@@ -163,3 +163,43 @@ def conv_weight_grad(x32: torch.Tensor, d32: torch.Tensor, w_shape, sx: Split, s
     if sx.s:
         total = _join(total, sx, 1)
     return total
+
+
+# ---- float operands: float64 convolutions checked by an error bound (fastmac.filtered_float_round) ----
+def float_applies(a_fmt, b_fmt, out_fmt) -> bool:
+    """Float operands whose products are exact in float64 *and* float32 (so ``|x| * |w|`` bounds
+    computed in float32 are sums of exact products), a float output."""
+    if any(f is None or f.kind != "float" for f in (a_fmt, b_fmt, out_fmt)):
+        return False
+    if (a_fmt.man + 1) + (b_fmt.man + 1) > 24 or min(a_fmt.q0, b_fmt.q0) < -126 or max(a_fmt.emax, b_fmt.emax) > 50:
+        return False
+    # products and their sums stay float32-normal and finite: grids above 2**-126, tops far below 2**127
+    return a_fmt.q0 + b_fmt.q0 >= -126 and a_fmt.emax + b_fmt.emax + 2 + 24 < 127
+
+
+def bound32(t32: torch.Tensor, k: int) -> torch.Tensor:
+    """A float32 sum of ``k`` non-negative exact products is at least ``(1 - k 2**-24)`` times the
+    true sum: scaled up by ``1 + (k + 2) 2**-23`` (in float64) it bounds it."""
+    return t32.to(torch.float64) * (1.0 + (k + 2) * 2.0 ** -23)
+
+
+def float_conv(kind: str, a: torch.Tensor, b: torch.Tensor, shape, stride, padding, dilation):
+    """``(s, t)``: float64 sums of one convolution product and a bound of its ``sum |products|``.
+
+    ``kind``: ``forward`` (``a`` the input, ``b`` the weight), ``input_grad`` (``a`` the output
+    gradient, ``b`` the weight, ``shape`` the input's), ``weight_grad`` (``a`` the input, ``b`` the
+    output gradient, ``shape`` the weight's).  A float64 convolution on CPU is an im2col and a
+    float64 matrix product (no Winograd/FFT: no NNPACK, oneDNN has no float64): exact products,
+    float64 sums in some order -- what the bound of ``fastmac.filtered_float_round`` covers.
+    """
+    with _no_transforms():
+        if kind == "forward":
+            s = F.conv2d(a, b, None, stride, padding, dilation)
+            t = F.conv2d(a.abs().float(), b.abs().float(), None, stride, padding, dilation)
+        elif kind == "input_grad":
+            s = torch.nn.grad.conv2d_input(shape, b, a, stride, padding, dilation)
+            t = torch.nn.grad.conv2d_input(shape, b.abs().float(), a.abs().float(), stride, padding, dilation)
+        else:
+            s = torch.nn.grad.conv2d_weight(a, shape, b, stride, padding, dilation)
+            t = torch.nn.grad.conv2d_weight(a.abs().float(), shape, b.abs().float(), stride, padding, dilation)
+    return s, t

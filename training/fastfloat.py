@@ -94,6 +94,39 @@ def _kernel(mode: str):
     return _kernels[mode]
 
 
+def momentum_step_kernel(prop_mode: str, update_mode: str):
+    """``update.py``'s weight rule for float formats in one pass over a parameter, in place.
+
+    Per element, in the unfused rule's float64 operations: ``u = Q_prop(m * u - lr * g)``,
+    ``w = Q_update(w + u)``, counting each point's overflows.  ``ub``/``wb`` are int64 views
+    of ``u``/``w`` (the bit patterns give the binade, as in ``quantize_float``).  The
+    arrays may be K x N or N x K: no value depends on the layout.
+    """
+    key = ("step", prop_mode, update_mode)
+    if key not in _kernels:
+        qp, qu = element(prop_mode), element(update_mode)
+
+        @_njit()
+        def step(w, wb, u, ub, g, m, lr, pow2, pman, pemin, psub, pmax, pbp, pbn, psp,
+                 uman, uemin, usub, umax, ubp, ubn, usp):  # pragma: no cover - compiled
+            wf, wbf, uf, ubf, gf = w.reshape(-1), wb.reshape(-1), u.reshape(-1), ub.reshape(-1), g.reshape(-1)
+            po = wo = 0
+            for i in range(wf.size):  # two passes (momentum, then weights), as fastq's step
+                uf[i] = m * uf[i] - lr * gf[i]  # stored first: its bits give the binade
+                v, o = qp(uf[i], ubf[i], pow2, pman, pemin, psub, pmax, pbp, pbn, psp)
+                uf[i] = v
+                po += o
+            for i in range(wf.size):
+                wf[i] = wf[i] + uf[i]
+                v, o = qu(wf[i], wbf[i], pow2, uman, uemin, usub, umax, ubp, ubn, usp)
+                wf[i] = v
+                wo += o
+            return po, wo
+
+        _kernels[key] = step
+    return _kernels[key]
+
+
 def supports(fmt) -> bool:
     return fmt is not None and fmt.kind == "float"
 

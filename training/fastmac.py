@@ -82,38 +82,51 @@ _kernels: dict = {}
 
 
 def _interval_kernel(mode: str):
+    """The bound check and rounding of ``filtered_float_mac``, one pass over the float64 sums ``s``.
+
+    The bound ``t`` of ``|bias| + |a| @ |b|`` is either given (``t2``, R x C) or formed per element
+    from the row and column norms (``cs``: ``na[i] * nb[j] + bb[j]``), never materialized.
+    ``sb`` are the bit patterns of ``s`` (the binade without a libm call).
+    """
     key = mode
     if key not in _kernels:
-        one = fastfloat.element(mode, have_bits=False)
+        one = fastfloat.element(mode)
+        one_nb = fastfloat.element(mode, have_bits=False)
 
         @_njit()
-        def check(s, t, gamma, exact_t, out, flags, pow2, man, emin, sub, vmax, bp, bn, sp):  # pragma: no cover
+        def check(s, sb, cs, t2, na, nb, bb, gamma, exact_t, out, flags, pow2, man, emin, sub, vmax, bp, bn,
+                  sp):  # pragma: no cover
             # flags: 1 = overflowed, 2 = not provably the exact sum's rounding (recompute)
+            R, C = s.shape
             ovf = 0
             unsure = 0
-            for i in range(s.size):
-                v = s[i]
-                e = t[i] * gamma + abs(v) * 2.0 ** -50
-                if not (math.isfinite(v) and math.isfinite(e)):
-                    flags[i] = 2
-                    unsure += 1
-                    continue
-                if t[i] * (1.0 + gamma) < exact_t:
-                    # every partial sum is a multiple of the grid below 2**53 of it: s is exact
-                    # (v + 0.0: an exact zero sum is +0)
-                    out[i], o = one(v + 0.0, 0, pow2, man, emin, sub, vmax, bp, bn, sp)
-                    flags[i] = o
-                    ovf += o
-                    continue
-                lo, olo = one(v - e, 0, pow2, man, emin, sub, vmax, bp, bn, sp)
-                hi, ohi = one(v + e, 0, pow2, man, emin, sub, vmax, bp, bn, sp)
-                if lo == hi and olo == ohi and math.copysign(1.0, lo) == math.copysign(1.0, hi):
-                    out[i] = lo
-                    flags[i] = olo
-                    ovf += olo
-                else:
-                    flags[i] = 2
-                    unsure += 1
+            for i in range(R):
+                for j in range(C):
+                    v = s[i, j]
+                    t = na[i] * nb[j] + bb[j] if cs else t2[i, j]
+                    e = t * gamma + abs(v) * 2.0 ** -50
+                    if not (math.isfinite(v) and math.isfinite(e)):
+                        flags[i, j] = 2
+                        unsure += 1
+                        continue
+                    if t * (1.0 + gamma) < exact_t:
+                        # every partial sum is a multiple of the grid below 2**53 of it: s is exact
+                        # (v + 0.0: an exact zero sum is +0; its bits are those of v unless v is -0)
+                        r, o = one(v + 0.0, sb[i, j] & 0x7FFFFFFFFFFFFFFF if v == 0.0 else sb[i, j], pow2, man,
+                                   emin, sub, vmax, bp, bn, sp)
+                        out[i, j] = r
+                        flags[i, j] = o
+                        ovf += o
+                        continue
+                    lo, olo = one_nb(v - e, 0, pow2, man, emin, sub, vmax, bp, bn, sp)
+                    hi, ohi = one_nb(v + e, 0, pow2, man, emin, sub, vmax, bp, bn, sp)
+                    if lo == hi and olo == ohi and math.copysign(1.0, lo) == math.copysign(1.0, hi):
+                        out[i, j] = lo
+                        flags[i, j] = olo
+                        ovf += olo
+                    else:
+                        flags[i, j] = 2
+                        unsure += 1
             return ovf, unsure
 
         _kernels[key] = check
@@ -139,23 +152,34 @@ def filtered_float_mac(a, b, bias, out_fmt, exact_grid: bool = True, norm_bound:
     ``norm_bound``: bound ``|a| @ |b|`` by row and column norms (Cauchy-Schwarz) instead of a
     second matmul; looser, so a few more elements go to the exact recompute.
     """
+    out, _ovf, flags = filtered_float_mac_counts(a, b, bias, out_fmt, True, exact_grid, norm_bound)
+    return out, flags
+
+
+def filtered_float_mac_counts(a, b, bias, out_fmt, want_flags: bool = False, exact_grid: bool = True,
+                              norm_bound: bool = True, col_major: bool = False):
+    """``filtered_float_mac`` as ``(values, overflow count, flags or None)``: the flags only when
+    asked for (hooks).  ``col_major`` (no bias): the values come back column-major (their ``.t()``
+    contiguous), computed as ``(b.T @ a.T).T``: the same products, the same exact sums."""
+    if col_major and bias is None:
+        out, ovf, flags = filtered_float_mac_counts(b.t(), a.t(), None, out_fmt, want_flags, exact_grid, norm_bound)
+        return out.t(), ovf, None if flags is None else flags.t()
     from fewbits.sim import mac_reference
 
     K = a.values.shape[1]
     av, bv = a.values.contiguous(), b.values.contiguous()
     s = av @ bv if bias is None else torch.addmm(bias.values, av, bv)
+    N = s.shape[1]
+    bb = bias.values.abs().reshape(-1).contiguous() if bias is not None else torch.zeros(N, dtype=torch.float64)
     if norm_bound and _norms_safe(a.fmt, b.fmt, K):
         # Cauchy-Schwarz: sum_k |a_ik| |b_kj| <= ||a_i|| ||b_j||, no second matmul; the factor covers
         # the float64 roundings of the norms and their product (squares neither underflow nor overflow)
         na = torch.linalg.vector_norm(av, dim=1)
-        nb = torch.linalg.vector_norm(bv, dim=0)
-        t = torch.outer(na, nb * (1.0 + (K + 10) * 2.0 ** -52))
-        if bias is not None:
-            t += bias.values.abs()
-    elif bias is None:
-        t = av.abs() @ bv.abs()
+        nb = torch.linalg.vector_norm(bv, dim=0) * (1.0 + (K + 10) * 2.0 ** -52)
+        cs, t2 = True, torch.zeros(1, 1, dtype=torch.float64)
     else:
-        t = torch.addmm(bias.values.abs(), av.abs(), bv.abs())
+        t2 = av.abs() @ bv.abs() if bias is None else torch.addmm(bias.values.abs(), av.abs(), bv.abs())
+        cs, na, nb = False, torch.zeros(1, dtype=torch.float64), torch.zeros(1, dtype=torch.float64)
     # gamma_{K+1} = (K+1)u / (1 - (K+1)u) with u = 2**-53, doubled for the rounding of t itself
     gamma = (K + 3) * 2.0 ** -52
     # products are multiples of 2**(qa + qb), the bias of its own grid: below 2**53 of the finest,
@@ -163,9 +187,11 @@ def filtered_float_mac(a, b, bias, out_fmt, exact_grid: bool = True, norm_bound:
     g = a.fmt.q0 + b.fmt.q0 if bias is None else min(a.fmt.q0 + b.fmt.q0, _grid_exponent(bias.fmt))
     out = torch.empty_like(s)
     flags = torch.empty(s.shape, dtype=torch.uint8)
-    _ovf, unsure = _interval_kernel(out_fmt.round.value)(
-        s.view(-1).numpy(), t.contiguous().view(-1).numpy(), gamma, math.ldexp(1.0, 53 + g) if exact_grid else 0.0,
-        out.view(-1).numpy(), flags.view(-1).numpy(), fastfloat.pow2_table(), *fastfloat.params(out_fmt))
+    sn = s.numpy()
+    ovf, unsure = _interval_kernel(out_fmt.round.value)(
+        sn, sn.view("int64"), cs, t2.numpy(), na.numpy(), nb.contiguous().numpy(), bb.numpy(), gamma,
+        math.ldexp(1.0, 53 + g) if exact_grid else 0.0, out.numpy(), flags.numpy(), fastfloat.pow2_table(),
+        *fastfloat.params(out_fmt))
     if unsure:
         u = flags == 2
         rows, cols = u.any(dim=1).nonzero().flatten(), u.any(dim=0).nonzero().flatten()
@@ -179,7 +205,31 @@ def filtered_float_mac(a, b, bias, out_fmt, exact_grid: bool = True, norm_bound:
         fl[sub] = zo[sub].to(torch.uint8)
         out[rows.unsqueeze(1), cols.unsqueeze(0)] = block
         flags[rows.unsqueeze(1), cols.unsqueeze(0)] = fl
-    return out, flags == 1
+        ovf = int((flags == 1).sum())
+    return out, int(ovf), (flags == 1) if want_flags else None
+
+
+def filtered_float_round(s: torch.Tensor, t: torch.Tensor, k: int, a_fmt, b_fmt, bias_fmt, out_fmt):
+    """``filtered_float_mac``'s check on sums computed elsewhere (a float64 convolution).
+
+    ``s``: float64 sums of at most ``k`` exact float64 products of ``a_fmt`` and ``b_fmt`` values
+    (plus a bias of ``bias_fmt``), in any order; ``t``: an upper bound of ``|bias| + sum |products|``
+    per element.  Returns ``(values, overflow count)``, or None when some element is not provably
+    the exact sum's rounding (the caller recomputes the whole product exactly).
+    """
+    g = a_fmt.q0 + b_fmt.q0 if bias_fmt is None else min(a_fmt.q0 + b_fmt.q0, _grid_exponent(bias_fmt))
+    s2 = s.contiguous().view(s.shape[0], -1)
+    t2 = t.contiguous().view(s2.shape)
+    out = torch.empty_like(s2)
+    flags = torch.empty(s2.shape, dtype=torch.uint8)
+    sn = s2.numpy()
+    one = torch.zeros(1, dtype=torch.float64).numpy()
+    ovf, unsure = _interval_kernel(out_fmt.round.value)(
+        sn, sn.view("int64"), False, t2.numpy(), one, one, one, (k + 3) * 2.0 ** -52, math.ldexp(1.0, 53 + g),
+        out.numpy(), flags.numpy(), fastfloat.pow2_table(), *fastfloat.params(out_fmt))
+    if unsure:
+        return None
+    return out.view(s.shape), int(ovf)
 
 
 # ---- float accumulators ---------------------------------------------------------

@@ -153,22 +153,29 @@ def momentum_step_kernel(prop_mode: str, update_mode: str, unit_rows: bool = Fal
             for i in range(R):
                 ss = 0.0  # a unit's sum of squares (unit_rows), in ascending k
                 cn = 0
+                ur, gr = u[i], g[i]
+                # two loops over the row (momentum, then weights): each vectorizes, one fused loop
+                # did not (7x slower here); the same operations per element
                 for j in range(C):
-                    uv, o, n = qp(m * u[i, j] - lr * g[i, j], ps, pi, plo, phi)
-                    u[i, j] = uv
+                    uv, o, n = qp(m * ur[j] - lr * gr[j], ps, pi, plo, phi)
+                    ur[j] = uv
                     po += o
                     pn += n
-                    wv, o, n = qu(w[i, j] + uv, us, ui, ulo, uhi)
-                    w[i, j] = wv
+                wr = w[i]
+                for j in range(C):
+                    wv, o, n = qu(wr[j] + ur[j], us, ui, ulo, uhi)
+                    wr[j] = wv
                     wo += o
                     if unit_rows:
                         cn += n
-                        if norms:
-                            ss += wv * wv
                     else:
                         col_narrower[j] += n
-                        if norms:
-                            sumsq[j] += wv * wv
+                if norms:  # a third loop: the ordered float sum does not vectorize, the loops above do
+                    for j in range(C):
+                        if unit_rows:
+                            ss += wr[j] * wr[j]
+                        else:
+                            sumsq[j] += wr[j] * wr[j]
                 if unit_rows:
                     col_narrower[i] = cn
                     if norms:

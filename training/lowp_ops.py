@@ -106,6 +106,32 @@ def _exact_out(qs: QuantState, tag: str, group: str, sums: torch.Tensor, a_fmt, 
     return qs._after_matmul(tag, None, None, bias, qt, ovf, group)
 
 
+def _float_conv_out(qs: QuantState, kind: str, site: str, a: QT, b: QT, bias: QT | None, shape, k: int, stride,
+                    padding, dilation) -> QT | None:
+    """One convolution product of float operands through a float64 convolution, its rounding checked
+    by an error bound (``fastconv.float_conv``, ``fastmac.filtered_float_round``); None (nothing
+    recorded) when the bound leaves an element undecided or the formats do not allow it: the caller
+    then runs the im2col MAC-contract matmul."""
+    tag, group = {"forward": (f"{site}:forward", f"{site}.z"), "input_grad": (f"{site}:input_grad", f"{site}.dEdx"),
+                  "weight_grad": (f"{site}:weight_grad", f"{site}.dEdw")}[kind]
+    out_fmt = qs.fmt(group)
+    if qs.mac_hooks or qs.spec.acc is not None or not fastconv.float_applies(a.fmt, b.fmt, out_fmt) \
+            or not fastconv.available() or bias is not None and bias.fmt.kind != "float":
+        return None
+    s, t = fastconv.float_conv(kind, a.values, b.values, shape, stride, padding, dilation)
+    t = fastconv.bound32(t, k)
+    if bias is not None:
+        s = s + bias.values.reshape(1, -1, 1, 1)  # one more float64 addition: the bound counts k + 1 terms
+        t = t + bias.values.abs().reshape(1, -1, 1, 1)
+    r = fastmac.filtered_float_round(s, t, k, a.fmt, b.fmt, None if bias is None else bias.fmt, out_fmt)
+    if r is None:
+        return None
+    v, ovf = r
+    if qs.training:
+        qs.controller.observe_counts(group, v.numel(), ovf, ovf, 0.0, out_fmt)
+    return qs._after_matmul(tag, None, None, bias, QT(v, None, out_fmt), None, group)
+
+
 class Conv2dFn(torch.autograd.Function):
     """A 2-D convolution (groups 1, zero padding, any stride/dilation) as im2col MAC-contract matmuls.
 
@@ -133,6 +159,9 @@ class Conv2dFn(torch.autograd.Function):
                 sums = fastconv.conv_forward(ctx.x32, ctx.w32, sw, stride, padding, dilation)
                 z = _exact_out(qs, f"{site}:forward", f"{site}.z", sums, xq.fmt, wq.fmt, bq)
                 return z.values.to(x.dtype)
+        z = _float_conv_out(qs, "forward", site, xq, wq, bq, None, C * k[0] * k[1], stride, padding, dilation)
+        if z is not None:
+            return z.values.to(x.dtype)
         rows = ctx.rows = _conv_rows(xq, k, stride, padding, dilation)
         wm = QT(wq.values.reshape(Fo, -1).t(), None, wq.fmt)
         z = qs.matmul(f"{site}:forward", rows, wm, f"{site}.z", bq)
@@ -152,7 +181,11 @@ class Conv2dFn(torch.autograd.Function):
         if need_x:
             kk = Fo * kh * kw
             sw = fastconv.forward_plan(kk, fastconv.max_code(dimg.fmt), fastconv.max_code(wq.fmt)) if fast else None
-            if sw is not None and fastmac.exact_fixed_sum(kk, dimg.fmt, wq.fmt):
+            fz = None if fast else _float_conv_out(qs, "input_grad", site, dimg, wq, None, (Bn, C, H, W), kk, stride,
+                                                   padding, dilation)
+            if fz is not None:
+                dx = fz.values
+            elif sw is not None and fastmac.exact_fixed_sum(kk, dimg.fmt, wq.fmt):
                 w32 = ctx.w32 if ctx.x32 is not None else fastconv.codes32(wq.values, wq.fmt)
                 sums = fastconv.conv_input_grad(d32, w32, (Bn, C, H, W), sw, stride, padding, dilation)
                 dx = _exact_out(qs, f"{site}:input_grad", f"{site}.dEdx", sums, dimg.fmt, wq.fmt).values
@@ -162,7 +195,11 @@ class Conv2dFn(torch.autograd.Function):
         if need_w:
             plan = fastconv.weight_grad_plan(ho * wo, Bn, fastconv.max_code(xq.fmt),
                                              fastconv.max_code(dimg.fmt)) if fast else None
-            if plan is not None and fastmac.exact_fixed_sum(Bn * ho * wo, xq.fmt, dimg.fmt):
+            fz = None if fast else _float_conv_out(qs, "weight_grad", site, xq, dimg, None, tuple(wq.values.shape),
+                                                   Bn * ho * wo, stride, padding, dilation)
+            if fz is not None:
+                dw = fz.values
+            elif plan is not None and fastmac.exact_fixed_sum(Bn * ho * wo, xq.fmt, dimg.fmt):
                 x32 = ctx.x32 if ctx.x32 is not None else fastconv.codes32(xq.values, xq.fmt)
                 sums = fastconv.conv_weight_grad(x32, d32, wq.values.shape, *plan, stride, padding, dilation)
                 dw = _exact_out(qs, f"{site}:weight_grad", f"{site}.dEdw", sums, xq.fmt, dimg.fmt).values

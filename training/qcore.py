@@ -199,9 +199,9 @@ class QuantState:
         if self.spec.acc is not None:
             return self._float_acc_matmul(tag, a, b, bias, out_group, out_fmt, record)
         if fastmac.filtered_float_applies(a, b, bias, out_fmt):
-            v, ovf = fastmac.filtered_float_mac(a, b, bias, out_fmt)
+            v, o, ovf = fastmac.filtered_float_mac_counts(a, b, bias, out_fmt, want_flags=bool(self.mac_hooks),
+                                                          col_major=col_major)
             if record and self.training:
-                o = int(ovf.sum())
                 self.controller.observe_counts(out_group, v.numel(), o, o, 0.0, out_fmt)
             return self._after_matmul(tag, a, b, bias, QT(v, None, out_fmt), ovf, out_group)
         exact = fastmac.exact_float64_sum(a, b, bias)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from . import fastq
+from . import fastfloat, fastq
 from .qcore import QT, QuantState
 
 
@@ -71,6 +71,8 @@ def fused_weight_update(qs: QuantState, name: str, w: torch.Tensor, u: torch.Ten
     """
     gu, gs = f"{name}.update_w", f"{name}.w"  # stored weights share the range of w
     fp, fu = qs.fmt(gu), qs.fmt(gs, "update")
+    if fastfloat.supports(fp) and fastfloat.supports(fu) and max_col_norm is None:
+        return _fused_float_update(qs, name, w, u, gw, lr, momentum, fp, fu, unit_rows)
     if not (fastq.supports(fp) and fastq.supports(fu)) or not qs.training:
         return False
     if any(f.kind == "dfixed" and not qs.controller.state(g).set for f, g in ((fp, gu), (fu, gs))):
@@ -100,6 +102,36 @@ def fused_weight_update(qs: QuantState, name: str, w: torch.Tensor, u: torch.Ten
                                                                          *fastq.grid(fu))
             nn += int(col_narrower[~active].sum())
     ctl.observe_counts(gs, n, o, nn, float(w.abs().max()) if track else 0.0, fu)
+    _hooks(qs, f"{name}.w_stored", kn(w), fu)
+    return True
+
+
+def _fused_float_update(qs: QuantState, name: str, w, u, gw, lr: float, momentum: float, fp, fu,
+                        unit_rows: bool) -> bool:
+    """``fused_weight_update`` for float formats (no max-norm constraint): one compiled pass.
+
+    The unfused rule then quantizes the stored weights once more (``w = Q_update(w)``); that
+    pass changes nothing and counts no overflow, so only its counts and hooks are repeated
+    here: ``fastfloat.element`` returns a value already on the grid unchanged and unflagged
+    (its rounding of ``r * 2**-q`` is exact, ``|r| <= vmax``), as it does an IEEE infinity, a
+    kept NaN and the saturated ``±vmax`` of FN/SAT; SAT turns NaN into an (unflagged) +0 the
+    first time.  tests/training/test_update.py checks values and counts against the unfused rule.
+    """
+    if not qs.training or not (w.is_contiguous() and u.is_contiguous() and w.dtype == u.dtype == torch.float64):
+        return False
+    g = gw.detach().to(torch.float64).contiguous()
+    wn, un = w.numpy(), u.numpy()
+    step = fastfloat.momentum_step_kernel(fp.round.value, fu.round.value)
+    po, wo = step(wn, wn.view("int64"), un, un.view("int64"), g.numpy(), float(momentum), float(lr),
+                  fastfloat.pow2_table(), *fastfloat.params(fp), *fastfloat.params(fu))
+    ctl, n = qs.controller, w.numel()
+    gu, gs = f"{name}.update_w", f"{name}.w"
+    ctl.observe_counts(gu, n, int(po), int(po), 0.0, fp)
+    ctl.observe_counts(gs, n, int(wo), int(wo), 0.0, fu)
+    kn = (lambda t: t.t()) if unit_rows else (lambda t: t)
+    _hooks(qs, gu, kn(u), fp)
+    _hooks(qs, f"{name}.w_stored", kn(w), fu)
+    ctl.observe_counts(gs, n, 0, 0, 0.0, fu)  # the unfused rule's second w_stored quantization
     _hooks(qs, f"{name}.w_stored", kn(w), fu)
     return True
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from fewbits.sim import mac_reference
-from fewbits.training import fastconv, lowp
+from fewbits.training import fastconv, lowp, lowp_ops
 from torch import nn
 
 GEOMS = {  # (C, F, H, k, stride, padding, dilation)
@@ -89,7 +89,7 @@ class _Net(nn.Module):
         return self.c2(torch.relu(self.c1(x)))
 
 
-def _run(geom, prop, update, paper, seed, hooked):
+def _run(geom, prop, update, paper, seed, hooked, scale=1.0):
     C, Fo, H, k, s, p, d = GEOMS[geom]
     torch.manual_seed(seed)
     model = lowp.convert(_Net(C, Fo, k, s, p, d), prop, update, paper_bits=paper)
@@ -99,7 +99,7 @@ def _run(geom, prop, update, paper, seed, hooked):
     pts = {}
     lowp.state_of(model).qs.point_hooks.append(lambda g, q: pts.setdefault(g, q))
     gen = torch.Generator().manual_seed(seed)
-    x = (torch.rand(5, C, H, H, generator=gen) * 4 - 2).requires_grad_(True)
+    x = ((torch.rand(5, C, H, H, generator=gen) * 4 - 2) * scale).requires_grad_(True)
     opt = lowp.SGD(model, 0.1, 0.5)
     for _ in range(3):
         out = model(x)
@@ -127,3 +127,35 @@ def test_lowp_conv_fast_path_is_the_mac_path_bit_for_bit(geom, prop, update, pap
                                   None if bias is None else bias.codes, None if bias is None else bias.fmt)
         assert torch.equal(ref, z.codes), tag
     assert pts["c1.z"].fmt.kind in ("fixed", "dfixed")
+
+
+def _same(x, y):
+    """Equal values, signs of zero included, NaN where NaN."""
+    return bool((((x == y) & (torch.signbit(x) == torch.signbit(y))) | (torch.isnan(x) & torch.isnan(y))).all())
+
+
+@pytest.mark.parametrize("scale", [1.0, 40.0, 20000.0], ids=["exact-grid", "bound", "overflow"])
+@pytest.mark.parametrize("geom", list(GEOMS))
+def test_lowp_float_conv_path_is_the_mac_path_bit_for_bit(monkeypatch, geom, scale):
+    """fp16: float64 convolutions checked by the error bound == the im2col matmuls (mac_reference's
+    codes: tests/training/test_lowp.py), values, gradients, parameters and overflow counts.  ``bound``:
+    sums beyond 2**53 of the product grid (decided by the bound); ``overflow``: outputs beyond fp16
+    (infinities, then NaN further on: those elements go to the recompute)."""
+    seed = 78
+    taken = []
+    real = lowp_ops._float_conv_out
+    monkeypatch.setattr(lowp_ops, "_float_conv_out", lambda *a: taken.append(real(*a)) or taken[-1])
+    fast, dx_f, out_f, none, _ = _run(geom, "fp16", "fp16", False, seed, hooked=False, scale=scale)
+    assert none == []
+    used = sum(t is not None for t in taken)
+    assert used >= 3 if scale < 1000 else used >= 1, (used, len(taken))
+    slow, dx_s, out_s, _macs, _ = _run(geom, "fp16", "fp16", False, seed, hooked=True, scale=scale)
+    assert _same(out_f, out_s) and _same(dx_f, dx_s)
+    for (n, a), (_, b) in zip(fast.named_parameters(), slow.named_parameters()):
+        assert _same(a, b), n
+        assert _same(a.grad, b.grad), n
+    ca, cb = lowp.state_of(fast).qs.controller, lowp.state_of(slow).qs.controller
+    assert {g: (s.count, s.overflow) for g, s in ca.groups.items()} == \
+        {g: (s.count, s.overflow) for g, s in cb.groups.items()}
+    if scale > 1000:  # the convolutions' outputs overflowed (weight gradients at least)
+        assert sum(ca.groups[f"c{i}.{p}"].overflow for i in (1, 2) for p in ("z", "dEdx", "dEdw")) > 0

@@ -58,6 +58,11 @@ def setup(prop, upd, paper, norm, seed):
     ("dfixed:9", "dfixed:11", False, None),
     ("fixed:8:6", "fixed:12:9", False, 0.5),
     ("fixed:8:6", "fixed:12:9", True, None),
+    # floats (no max norm: the fused float pass): IEEE overflow to infinity, FN and SAT saturation,
+    # directed and away-from-zero rounding, subnormals off
+    ("float:2:3", "fp16", False, None),
+    ("float:2:1,special=fn,round=rtz,bias=3", "float:4:6,special=sat,round=rna", False, None),
+    ("float:2:2,subnormals=off,round=rdn", "bf16", False, None),
 ])
 def test_fused_update_is_the_unfused_rule(monkeypatch, prop, upd, paper, norm, seed):
     qs, layer = setup(prop, upd, paper, norm, seed)
@@ -91,8 +96,9 @@ def test_fused_update_is_the_unfused_rule(monkeypatch, prop, upd, paper, norm, s
         assert qs.controller.state("L.w").overflow_narrower > 0
 
 
-def test_fused_update_reports_every_point_to_hooks():
-    qs, layer = setup("dfixed:6", "dfixed:8", True, 0.9, 33)
+@pytest.mark.parametrize("prop,upd,paper,norm", [("dfixed:6", "dfixed:8", True, 0.9), ("fp16", "fp16", False, None)])
+def test_fused_update_reports_every_point_to_hooks(prop, upd, paper, norm):
+    qs, layer = setup(prop, upd, paper, norm, 33)
     seen = []
     qs.point_hooks.append(lambda group, q: seen.append((group, q.values.clone())))
     update.apply_update(qs, layer, 0.05, 0.6)
