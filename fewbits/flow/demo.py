@@ -43,6 +43,15 @@ time is estimated at about 2 minutes (CPU / 2 cores plus the serial report; the
 longest point, fp32 with its hardware, is 46 s of CPU): an estimate, not measured
 on a quiet machine.
 
+sky130 energy (``power.sky130``: the same vectors on the design mapped to the characterized
+sky130 cells, at its own maximum clock) is on: 15.7 s of CPU for the 10 designs (0.5-4.5 s each,
+fp32 the most; the stage records' ``cpu_seconds``), beside 12.5 s for the generic power stage.
+Measured 2026-12-03 with a fresh cache but the sky130 library built (``make sky130``), one worker,
+on the shared machine at load 6-9: the whole demo 187 s of CPU (``/usr/bin/time``), 178 s of it in
+the stages (training 47, synthesis 76, co-simulation 23, power 12.5 + 15.7, Verilog 3).  It was
+off until the power model simulated each sky130 cell as a table primitive: compiling the fp32
+MAC's sky130 testbench alone had taken 92 s of CPU.
+
 ``--dataset fashion-mnist``: the first 10000 training images (``limit_train``; the
 report and the printed summary say so), 10 epochs, the full validation and test
 sets.  Estimated from the stage records of a run stopped after every configuration's
@@ -75,7 +84,6 @@ max_tiles = 64
 
 [power]
 max_cycles = {power_cycles}
-sky130 = false   # sky130 pJ/MAC: a gate-level simulation of the sky130 netlist, minutes per design (docs/HARDWARE.md)
 
 [synth]
 targets = ["cmos", "ice40", "sky130"]   # sky130: characterized cells, built once (`fewbits tech sky130`)

@@ -111,32 +111,57 @@ class GateNetlist:
         c = sum(self.lib.cells[t].inputs.get(self._clock_pin(t), 0.0) + PM.C_WIRE for t, _, _ in self.cells if self.is_ff(t))
         return 2 * 0.5 * c * self.lib.vdd ** 2
 
-    def cell_verilog(self, k, t, conn) -> list[str]:
-        """Verilog of one cell of the flat model."""
+    def model_verilog(self) -> tuple[list[str], list[str]]:
+        """(primitives, module body): the flat model of the netlist's cells, outside and inside the testbench.
+
+        Generic gates are one ``assign`` each.  A Liberty cell's combinational outputs are instances of one
+        user-defined primitive per (cell type, pin) with the function's truth table (``power_liberty.udp``):
+        one node per output in the simulator; the flip-flops are ``always`` blocks on their clock."""
+        prims: dict = {}
+        body: list[str] = []
+        for k, (t, conn, _) in enumerate(self.cells):
+            body += self._cell_verilog(k, t, conn, prims)
+        if self.lib is None:
+            return [], body
+        from fewbits.hw.eda.power_liberty import udp
+
+        return [udp(name, self.lib.cells[t].outputs[pin], ins) for (t, pin), (name, ins) in prims.items()], body
+
+    def _cell_verilog(self, k, t, conn, prims) -> list[str]:
         if self.lib is None:
             if t == "$_DFF_P_":
                 return [f"  reg q{k} = 1'b0; always @(posedge {_net(conn['C'])}) q{k} <= {_net(conn['D'])}; "
                         f"assign {_net(conn['Q'])} = q{k};"]
             return [f"  assign {_net(conn['Y'])} = " + _GATE[t].format(**{p: _net(b) for p, b in conn.items()}) + ";"]
-        from fewbits.hw.eda.power_liberty import to_verilog
+        from fewbits.hw.eda.power_liberty import pins, to_verilog
 
         cell = self.lib.cells[t]
+        pin_net = lambda p: _net(conn[p]) if p in conn else "1'b0"  # noqa: E731
         out = []
         names = {}
         if cell.ff:
             state, state_n, clk, nxt = cell.ff
             edge = "negedge" if clk.strip().startswith("!") else "posedge"
-            d_expr = to_verilog(nxt, lambda p: _net(conn[p]) if p in conn else "1'b0")
-            out.append(f"  reg s{k} = 1'b0; always @({edge} {_net(conn[self._clock_pin(t)])}) s{k} <= {d_expr};")
+            out.append(f"  reg s{k} = 1'b0; always @({edge} {_net(conn[self._clock_pin(t)])}) s{k} <= "
+                       f"{to_verilog(nxt, pin_net)};")
             names[state] = f"s{k}"
             if state_n:
                 names[state_n] = f"(~s{k})"
         for pin, func in cell.outputs.items():
-            if pin in conn:
-                expr = to_verilog(func, lambda p: names.get(p) or (_net(conn[p]) if p in conn else "1'b0"))
+            if pin not in conn:
+                continue
+            ins = pins(func)
+            if cell.ff or not 0 < len(ins) <= UDP_MAX_INPUTS:
+                expr = to_verilog(func, lambda p: names.get(p) or pin_net(p))
                 out.append(f"  assign {_net(conn[pin])} = {expr};")
+                continue
+            name, _ = prims.setdefault((t, pin), (f"cell{len(prims)}", ins))
+            out.append(f"  {name} c{k}_{len(out)} ({_net(conn[pin])}, {', '.join(pin_net(p) for p in ins)});")
         return out
 
+
+#: a cell output reading more pins is an expression (a table has 3^n rows)
+UDP_MAX_INPUTS = 6
 
 _GATE = {
     "$_NOT_": "~{A}", "$_BUF_": "{A}", "$_AND_": "{A} & {B}", "$_NAND_": "~({A} & {B})",
@@ -151,7 +176,10 @@ def _net(b) -> str:
 
 def testbench(nl: GateNetlist, in_order: list[str], n_vectors: int, groups: list[list[int]],
               vec_file: str, trace_file: str | None) -> str:
-    """Flat Verilog: the netlist + stimulus from ``vec_file`` + one toggle counter per capacitance group."""
+    """Flat Verilog: the netlist + stimulus from ``vec_file`` + one toggle counter per group of nets.
+
+    Settled values are sampled after the inputs change and, when the design has flip-flops, again after
+    the clock edge; without flip-flops nothing changes at the edge, so one sample a cycle counts the same."""
     bits_in = {n: b for n, (d, b) in nl.ports.items() if d == "input"}
     clocks = nl.clock_bits()
     W = max(1, sum(len(bits_in[p]) for p in in_order))
@@ -160,7 +188,8 @@ def testbench(nl: GateNetlist, in_order: list[str], n_vectors: int, groups: list
         nets.update(b for b in bits if isinstance(b, int))
     for _, conn, _ in nl.cells:
         nets.update(b for b in conn.values() if isinstance(b, int))
-    L = ["`timescale 1ns/1ps", "module tb;", "  reg clk = 1'b0;", f"  reg [{W - 1}:0] vec [0:{n_vectors - 1}];",
+    prims, body = nl.model_verilog()
+    L = ["`timescale 1ns/1ps", *prims, "module tb;", "  reg clk = 1'b0;", f"  reg [{W - 1}:0] vec [0:{n_vectors - 1}];",
          f"  reg [{W - 1}:0] cur = {W}'d0;", "  integer i, f;"]
     L += [f"  wire n{b};" for b in sorted(nets)]
     off = 0
@@ -174,8 +203,7 @@ def testbench(nl: GateNetlist, in_order: list[str], n_vectors: int, groups: list
     for b in clocks - driven:
         L.append(f"  assign n{b} = clk;")
         driven.add(b)
-    for k, (t, conn, _) in enumerate(nl.cells):
-        L += nl.cell_verilog(k, t, conn)
+    L += body
     for g, bits in enumerate(groups):
         w = len(bits)
         L.append(f"  wire [{w - 1}:0] g{g} = {{{', '.join(f'n{b}' for b in bits)}}};")
@@ -192,7 +220,7 @@ def testbench(nl: GateNetlist, in_order: list[str], n_vectors: int, groups: list
         L.append(f'    f = $fopen("{trace_file}", "w");')
     L.append(f"    for (i = 0; i < {n_vectors}; i = i + 1) begin")
     L.append("      cur = vec[i]; clk = 1'b0; #4; sample;")
-    L.append("      #1 clk = 1'b1; #4; sample;")
+    L.append("      #1 clk = 1'b1; #4;" + (" sample;" if clocks else ""))
     if trace_file and outs:
         L.append(f'      $fwrite(f, "%h\\n", {{{", ".join(_net(b) for b in outs)}}});')
     L.append("      #1;")

@@ -11,6 +11,7 @@ library's ``nom_voltage`` and ``capacitive_load_unit``.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,8 +160,9 @@ def load(path) -> Library:
     return Library(lib["args"][0] if lib["args"] else p.stem, vdd, cells, str(p))
 
 
-def to_verilog(func: str, net) -> str:
-    """A Liberty boolean function as a Verilog expression; ``net(pin)`` names the pin's net."""
+def _fold(func: str, var, const, inv, and_, xor, or_):
+    """Read a Liberty boolean function (``!``/``'`` not, ``&``/``*``/juxtaposition and, ``^``, ``|``/``+``),
+    combining its parts with the given operations (Verilog text, or a value)."""
     toks = re.findall(r"[A-Za-z_][\w\[\]]*|[01]|[!'&*|+^()]", func)
     pos = 0
 
@@ -175,17 +177,17 @@ def to_verilog(func: str, net) -> str:
     def primary():
         t = take()
         if t == "!":
-            v = f"~({primary()})"
+            v = inv(primary())
         elif t == "(":
             v = expr()
             take()
         elif t in ("0", "1"):
-            v = f"1'b{t}"
+            v = const(int(t))
         else:
-            v = net(t)
+            v = var(t)
         while peek() == "'":
             take()
-            v = f"~({v})"
+            v = inv(v)
         return v
 
     def conj():
@@ -193,21 +195,21 @@ def to_verilog(func: str, net) -> str:
         while peek() is not None and peek() not in ("|", "+", "^", ")"):
             if peek() in ("&", "*"):
                 take()
-            v = f"({v} & {primary()})"
+            v = and_(v, primary())
         return v
 
-    def xor():
+    def xor_():
         v = conj()
         while peek() == "^":
             take()
-            v = f"({v} ^ {conj()})"
+            v = xor(v, conj())
         return v
 
     def expr():
-        v = xor()
+        v = xor_()
         while peek() in ("|", "+"):
             take()
-            v = f"({v} | {xor()})"
+            v = or_(v, xor_())
         return v
 
     try:
@@ -215,3 +217,43 @@ def to_verilog(func: str, net) -> str:
     except IndexError as e:
         raise SynthError(f"cannot read Liberty function {func!r}") from e
     return out
+
+
+def to_verilog(func: str, net) -> str:
+    """A Liberty boolean function as a Verilog expression; ``net(pin)`` names the pin's net."""
+    return _fold(func, net, lambda c: f"1'b{c}", lambda a: f"~({a})", lambda a, b: f"({a} & {b})",
+                 lambda a, b: f"({a} ^ {b})", lambda a, b: f"({a} | {b})")
+
+
+def evaluate(func: str, values: dict) -> int:
+    """The function's value (0/1) for 0/1 ``values`` of its pins (a pin not given is 0, as unconnected)."""
+    return _fold(func, lambda p: values.get(p, 0), lambda c: c, lambda a: 1 - a, lambda a, b: a & b,
+                 lambda a, b: a ^ b, lambda a, b: a | b)
+
+
+def pins(func: str) -> list[str]:
+    """The pin names a function reads, in order of first use."""
+    seen: list[str] = []
+    _fold(func, lambda p: seen.append(p) if p not in seen else None, lambda c: None, lambda a: None,
+          lambda a, b: None, lambda a, b: None, lambda a, b: None)
+    return seen
+
+
+def udp(name: str, func: str, ins: list[str]) -> str:
+    """A combinational user-defined primitive computing ``func`` of ``ins``: one table-lookup node per cell
+    output in the simulator, where the function's expression is a tree of gates (a sum of minterms for the
+    fewbits-characterized cells: 75 gates for a nand4).  Rows for every 0/1/x input whose completions all
+    give the same output, so an unknown input the output does not depend on stays masked, as in the cell."""
+    rows = []
+    for vec in itertools.product("01x", repeat=len(ins)):
+        xs = [i for i, v in enumerate(vec) if v == "x"]
+        outs = set()
+        for fill in itertools.product((0, 1), repeat=len(xs)):
+            vals = {p: int(v) for p, v in zip(ins, vec) if v != "x"}
+            vals.update({ins[i]: f for i, f in zip(xs, fill)})
+            outs.add(evaluate(func, vals))
+        if len(outs) == 1:
+            rows.append(f"    {' '.join(vec)} : {outs.pop()};")
+    ports = ", ".join(f"i{j}" for j in range(len(ins)))
+    return "\n".join([f"primitive {name} (y, {ports});", "  output y;", f"  input {ports};", "  table", *rows,
+                      "  endtable", "endprimitive"])

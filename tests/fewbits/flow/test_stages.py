@@ -78,7 +78,7 @@ def test_sky130_target_plans_its_library_once_then_synthesis_and_power_on_it():
 
 
 def test_power_sky130_false_keeps_sky130_area_and_clock_but_not_its_energy():
-    """``[power] sky130 = false`` (the demo's: that gate-level simulation takes minutes per design): no
+    """``[power] sky130 = false`` (a sweep that wants sky130 area and clock without the gate-level energy): no
     ``power.sky130`` stage, every other stage as with the switch on; ``--cost energy_sky130_pj`` is refused."""
     import pytest
 

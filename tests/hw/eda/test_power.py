@@ -158,16 +158,18 @@ def test_cli_power_on_a_missing_design_names_the_design_not_the_vectors(tmp_path
 
 # ---------------------------------------------------------------- Liberty power model
 
-def tiny_lib(internal_fj: float | None) -> str:
-    """A small valid Liberty library; with ``internal_fj``, every output pin has internal_power tables."""
+def tiny_lib(internal_fj: float | None, caps: bool = False) -> str:
+    """A small valid Liberty library; with ``internal_fj``, every output pin has internal_power tables;
+    with ``caps``, every input pin has its own capacitance (else 1.5 fF)."""
     ip = ("" if internal_fj is None else
           f'internal_power () {{ related_pin : "A" ; rise_power (scalar) {{ values ("{internal_fj}") ; }} '
           f'fall_power (scalar) {{ values ("{internal_fj}") ; }} }}')
     cells = [("BUF", 0.8, ["A"], '"A"'), ("INV", 0.5, ["A"], "\"A'\""), ("NAND2", 0.8, ["A", "B"], "\"(A B)'\""),
              ("NOR2", 0.8, ["A", "B"], "\"(A+B)'\""), ("XOR2", 1.6, ["A", "B"], '"(A^B)"')]
     body = []
-    for name, area, ins, func in cells:
-        pins = " ".join(f"pin ({p}) {{ direction : input ; capacitance : 1.5 ; }}" for p in ins)
+    for k, (name, area, ins, func) in enumerate(cells):
+        pins = " ".join(f"pin ({p}) {{ direction : input ; capacitance : {1.5 + 0.1 * k + 0.03 * j if caps else 1.5} ; }}"
+                        for j, p in enumerate(ins))
         body.append(f"cell ({name}) {{ area : {area} ; {pins} pin (Y) {{ direction : output ; function : {func} ; {ip} }} }}")
     body.append("cell (DFF) { area : 4.5 ; ff (IQ, IQN) { clocked_on : \"C\" ; next_state : \"D\" ; } "
                 "pin (C) { direction : input ; capacitance : 0.9 ; clock : true ; } "
@@ -201,3 +203,36 @@ def test_liberty_power_model(tmp_path, seed):
     assert fb["energy_data_fj"] - fa["energy_data_fj"] == pytest.approx(2.0 * cell_toggles, rel=1e-9)
     const = P.estimate(d, [synthetic(spec, "constant", seed, 3, 8, 3)], spec=spec, liberty=tmp_path / "b.lib")
     assert const["figures"]["energy_total_fj"] == 0.0
+
+
+
+# ---------------------------------------------------------------- Liberty cells as table primitives
+
+def check_same_as_expressions(d, spec, ops, liberty, monkeypatch) -> dict:
+    """``estimate`` with each Liberty cell output as a table primitive (UDP) gives the same toggles
+    and energies as with the cell's function as a Verilog expression (the model before the
+    primitives, kept for outputs of more than ``UDP_MAX_INPUTS`` pins); returns the record."""
+    from pathlib import Path
+
+    udp = P.estimate(d, [ops], spec=spec, liberty=liberty)
+    assert "primitive" in (Path(udp["work"]) / "tb.v").read_text()
+    monkeypatch.setattr(P, "UDP_MAX_INPUTS", 0)
+    expr = P.estimate(d, [ops], spec=spec, liberty=liberty)
+    assert "primitive" not in (Path(expr["work"]) / "tb.v").read_text()
+    assert udp["figures"] == expr["figures"] and udp["groups"] == expr["groups"]
+    assert udp["figures"]["toggles"] > 0
+    return udp
+
+
+@pytest.mark.parametrize("seed", [61])
+def test_table_primitives_count_what_expressions_count(tmp_path, seed, monkeypatch):
+    """On a MAC unit (flip-flops) and a bare multiplier, with a Liberty library whose pins all
+    differ in capacitance (so nets fall into many groups)."""
+    spec = spec_of("fixed:4:1")
+    lib = tmp_path / "a.lib"
+    lib.write_text(tiny_lib(0.7, caps=True))
+    for part in ("mac_unit", "multiplier"):
+        with monkeypatch.context() as m:
+            rec = check_same_as_expressions(part_design(spec, part, name=f"{part}4"), spec,
+                                            synthetic(spec, "random", seed, 3, 8, 3), lib, m)
+        assert (rec["figures"]["flip_flops"] > 0) == (part == "mac_unit")

@@ -92,3 +92,41 @@ def test_sky130_full_library_area_ratio(tmp_path_factory):
     a8, a16 = (S.synthesize(mul_design(w, tmp_path_factory), "liberty", liberty=full)["figures"]["area_um2"]
                for w in (8, 16))
     assert 2.5 <= a16 / a8 <= 5, (a8, a16)
+
+
+
+def test_sky130_power_same_energy_as_expressions(small_lib, monkeypatch):
+    """The sky130 power path with table primitives gives the energy of the expression model it replaced."""
+    from fewbits.hw.eda.power_vectors import synthetic
+    from fewbits.hw.eda.synth_parts import part_design
+
+    from ..test_power import check_same_as_expressions, spec_of
+
+    spec = spec_of("fixed:4:1")
+    rec = check_same_as_expressions(part_design(spec, "mac_unit", name="pe4"), spec,
+                                    synthetic(spec, "random", 71, 3, 8, 3), small_lib, monkeypatch)
+    assert rec["figures"]["flip_flops"] > 0 and rec["figures"]["model"].startswith("sky130_fd_sc_hd")
+
+
+def test_sky130_power_model_is_one_node_per_cell_output(small_lib, tmp_path_factory):
+    """What made the sky130 power stage take minutes (docs/HARDWARE.md): each cell output was its
+    function's sum of minterms as a tree of gates (a nand2: 8 of them), and Icarus's compile of
+    them grew faster than the netlist.  Each combinational output must be one node of the compiled
+    simulation, at every width."""
+    import re
+    import subprocess
+
+    from fewbits.hw.eda import power as P
+    from fewbits.hw.eda.power_liberty import load
+
+    for w in (4, 8):
+        syn = S.synthesize(mul_design(w, tmp_path_factory), "liberty", liberty=small_lib)
+        nl = P.GateNetlist.from_json(syn["netlist"], load(small_lib))
+        work = tmp_path_factory.mktemp(f"tb{w}")
+        ins = [n for n, (d, _) in nl.ports.items() if d == "input"]
+        (work / "tb.v").write_text(P.testbench(nl, ins, 4, [], "v.hex", None))
+        subprocess.run(["iverilog", "-g2012", "-o", "tb.vvp", "tb.v"], cwd=work, check=True, timeout=600)
+        vvp = (work / "tb.vvp").read_text()
+        outputs = sum(1 for _, conn, dirs in nl.cells for p in conn if dirs[p] == "output")
+        nodes = len(re.findall(r"^\S+ \.(?:functor|udp) ", vvp, re.M))
+        assert outputs > 0 and nodes == outputs, (w, outputs, nodes)
