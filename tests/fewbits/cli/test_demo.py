@@ -72,8 +72,9 @@ def test_full_demo_reports_every_family_with_sky130_costs(tmp_path):
     _, data = _run_demo(tmp_path)
     fams = {p["family"] for p in data["points"] if p["status"] == "ok" and p.get("transistors")}
     assert fams == {"fp32", "float", "fixed", "dfixed"}  # the Pareto plot shows every family
-    sky = {p["family"] for p in data["points"] if p["status"] == "ok" and p.get("area_um2") and p.get("fmax_mhz")}
-    assert sky == fams  # and the sky130 area and clock of every family
+    sky = {p["family"] for p in data["points"] if p["status"] == "ok" and p.get("area_um2") and p.get("fmax_mhz")
+           and p.get("energy_sky130_pj")}
+    assert sky == fams  # and the sky130 area, clock and energy of every family
 
 
 @pytest.mark.bench
