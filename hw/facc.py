@@ -11,9 +11,11 @@ Datapath (one K step per cycle, no stall), a floating-point adder with one round
   exponent, ``wa + wb``-bit significand); for chunk N > 1 a register on the products' own grid
   (``chunk_window``: N products, no more) adds the chunk's products, then sign/magnitude.  Either
   is normalized by a leading-one count (leading one at the top of its ``wp`` bits, exactly);
-* ``s`` is the running-sum register decoded (sign, exponent field, ``m + 1``-bit significand,
-  subnormals unnormalized).  Exponents are kept as ``T - t_off`` with ``T`` the exponent just above
-  a significand's field, so that ``s``'s is its exponent field (1 for a subnormal): no adder;
+* ``s`` is the running-sum register, kept unpacked (``fpack.Unpacked``: sign, exponent field, the
+  ``m + 1``-bit significand with its hidden bit, NaN and infinity flags; exactly what decoding the
+  accumulator format's code would give, so no encoder after the rounding and no decoder before the
+  adder or the output conversion).  Exponents are kept as ``T - t_off`` with ``T`` the exponent just
+  above a significand's field, so that ``s``'s is its exponent field (1 for a subnormal): no adder;
 * swap: the operand whose significand field reaches higher is ``X``, the other ``Y`` (a zero operand
   is always ``Y``; at equal ``T`` the larger significand is ``X`` when ``s`` cannot be subnormal, see
   below); both left-aligned in ``W = max(m + 3, max(m + 1, wp) + 1)`` bits;
@@ -22,12 +24,13 @@ Datapath (one K step per cycle, no stall), a floating-point adder with one round
   ``Y + sticky * u/2`` (``W + 2`` bits: the carry on top, the sticky bit at the bottom), negated
   once when it is negative (only possible when ``s`` can be subnormal);
 * ``fpack.normalize`` moves the leading one to the top (not below the accumulator's least normal:
-  a shift limit, built only when a sum can be subnormal), and ``fpack.round_pack`` rounds once at
-  the static position (``m`` bits below the top, a round bit and the OR of the rest), in the
+  a shift limit, built only when a sum can be subnormal), and ``fpack.round_unpacked`` rounds once
+  at the static position (``m`` bits below the top, a round bit and the OR of the rest), in the
   accumulator's mode, with its overflow and specials: the new ``s``.
-* The bias (start) and the output are ``_convert``: one ``round_pack`` from a decoded float, with
-  a subnormal normalized first only where the target has normals below the source's least normal
-  (fp16 -> fp32); conversions that cannot round build no rounding logic.
+* The bias (start) and the output are ``_convert``: one rounding from a decoded float (the bias to
+  the unpacked ``s``, ``s`` to the output's code by ``round_pack``), with a subnormal normalized
+  first only where the target has normals below the source's least normal (fp16 -> fp32);
+  conversions that cannot round build no rounding logic.
 
 **When no sum can be subnormal.**  Every exact sum is a multiple of ``2**g`` with ``g`` the finest of
 the products' grid (``a.q0 + b.q0``) and the bias's (``bias.q0``): rounding a multiple of ``2**g`` to
@@ -64,7 +67,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from fewbits.hw.align import FloatAligner
 from fewbits.hw.fmul import FloatMultiplier, field_offset_max, float_fields
-from fewbits.hw.fpack import normalize, round_pack, sbits, shift_right_sticky
+from fewbits.hw.fpack import Unpacked, normalize, round_pack, round_unpacked, sbits, shift_right_sticky
 from fewbits.sim import Accumulator, FormatError
 from fewbits.sim.accumulator import FloatAccumulator
 
@@ -104,26 +107,25 @@ class FloatAccPE(wiring.Component):
             "a": In(unsigned(spec.a_fmt.width)), "b": In(unsigned(spec.b_fmt.width)),
             "bias": In(unsigned(bias.width)),
             "out_valid": Out(1), "z": Out(unsigned(spec.out_fmt.width)), "ovf": Out(1),
-            "s": Out(unsigned(acc.fmt.width)),  # the running sum register (tests, debugging)
         })
 
     @staticmethod
-    def _convert(m, name, code, src, dst):
-        """One rounding of the ``src`` float ``code`` to ``dst``: (code, ovf, nan, inf).  The top bit of a
-        normal significand is its exponent ``off + src.emin``; a subnormal one (exponent ``src.emin``) is
-        normalized first only where ``dst`` has normals below ``src.emin``, by at most the difference."""
-        sign, man, off, nan, inf = float_fields(m, code, src, name)
-        e = Signal(signed(sbits(src.emin, src.emin + field_offset_max(src))), name=f"{name}_e")
-        m.d.comb += e.eq(off + src.emin)
+    def _convert(m, name, sign, man, e, offset, src, dst, flags, unpacked):
+        """One rounding of a decoded ``src`` float to ``dst``: ``man`` its significand (``src.man + 1`` bits,
+        hidden bit included), ``e + offset`` the exponent of its top bit (``src.emin`` for a subnormal),
+        ``flags`` = (nan, inf).  ``unpacked``: ``(Unpacked, ovf)`` (``round_unpacked``), else ``(code, ovf)``.
+        A subnormal is normalized first only where ``dst`` has normals below ``src.emin``, by at most the
+        difference; conversions that cannot round build no rounding logic."""
+        nan, inf = flags
         lo, hi = src.emin, src.emin + field_offset_max(src)
         if dst.emin < src.emin:
             lim = min(src.emin - dst.emin, len(man) - 1)
             man, sh = normalize(m, man, f"{name}_n", None if lim == len(man) - 1 else Const(lim, range(lim + 1)))
-            e2 = Signal(signed(sbits(lo - lim, hi)), name=f"{name}_e2")
+            e2 = Signal(signed(sbits(lo - lim - offset, hi - offset)), name=f"{name}_e2")
             m.d.comb += e2.eq(e - sh)
             e, lo = e2, lo - lim
-        z, ovf = round_pack(m, name, sign, man, e, (lo, hi), dst, (nan, inf & ~sign, inf & sign))
-        return z, ovf, nan, inf
+        rnd = round_unpacked if unpacked else round_pack
+        return rnd(m, name, sign, man, e, (lo, hi), dst, (nan, inf & ~sign, inf & sign), offset=offset)
 
     def _chunk_sum(self, m, mul, t_off):
         """The chunk's exact sum, normalized: (sign, significand, T - t_off, zero, (nan, +inf, -inf), chunk_end,
@@ -178,11 +180,20 @@ class FloatAccPE(wiring.Component):
         mul = FloatMultiplier(spec.a_fmt, spec.b_fmt)
         m.submodules.mul = mul
         m.d.comb += [mul.a.eq(self.a), mul.b.eq(self.b)]
+        # the running sum register, unpacked (fpack.Unpacked: sign, top = max(field, 1), significand with its
+        # hidden bit, NaN and infinity flags): what decoding its fp code would give, without the encoder
+        # after the rounding, the decoder before the adder or the one before the output conversion
+        widths = (1, fmt.exp, man + 1, 1, 1)
+        s_reg = Unpacked(*(Signal(unsigned(w), name=f"s_{n}") for w, n in zip(widths, Unpacked._fields)))
         # the running sum's start: the bias rounded once to the accumulator (+0 without a bias)
-        s_reg = Signal(unsigned(fmt.width))
-        s_start = self._convert(m, "bias", self.bias, spec.bias_fmt, fmt)[0] if spec.bias_fmt is not None else 0
-        s_src = Signal(unsigned(fmt.width))
-        m.d.comb += s_src.eq(Mux(self.in_first, s_start, s_reg))
+        if spec.bias_fmt is not None:
+            bf = spec.bias_fmt
+            bsign, bman, boff, bnan, binf = float_fields(m, self.bias, bf, "bias")
+            s_start = self._convert(m, "bias", bsign, bman, boff, bf.emin, bf, fmt, (bnan, binf), True)[0]
+        else:
+            s_start = Unpacked(0, 1, 0, 0, 0)
+        s_src = Unpacked(*(Signal(unsigned(w), name=f"s_src_{n}") for w, n in zip(widths, Unpacked._fields)))
+        m.d.comb += [d.eq(Mux(self.in_first, a, b)) for d, a, b in zip(s_src, s_start, s_reg)]
         # exponents are kept as T - t_off, where T is the exponent just above a significand's field: s's is then
         # its exponent field (1 for a subnormal), with no adder
         slo, shi = fmt.q0 + man + 1, fmt.q0 + man + 1 + field_offset_max(fmt)
@@ -190,10 +201,9 @@ class FloatAccPE(wiring.Component):
         ps, pm, pT, pzero, pflags, chunk_end, (plo, phi) = self._chunk_sum(m, mul, t_off)
         wp = len(pm)
         # s: (sign, significand, T) and its specials
-        ss, sm, _, snan, sinf = float_fields(m, s_src, fmt, "s")
-        sfield = s_src[man:man + fmt.exp]
+        ss, sm, snan, sinf = s_src.sign, s_src.sig, s_src.nan, s_src.inf
         sT = Signal(signed(sbits(1, shi - t_off)), name="s_top")
-        m.d.comb += sT.eq(Mux(sfield == 0, 1, sfield))
+        m.d.comb += sT.eq(s_src.top)
         # swap by T, left-align both in W bits
         W = max(man + 3, max(man + 1, wp) + 1)
         tlo, thi = min(slo, plo), max(shi, phi)
@@ -245,16 +255,16 @@ class FloatAccPE(wiring.Component):
             elo = min(tlo, emin)
         e = Signal(signed(sbits(min(elo, tlo) - t_off - 2 * (W + 2), thi - t_off)), name="sum_e")
         m.d.comb += e.eq(tx - sh)
-        s_new, _ = round_pack(m, "acc", sign, norm, e, (elo, thi), fmt,
-                              (snan | pflags[0], (sinf & ~ss) | pflags[1], (sinf & ss) | pflags[2]), offset=t_off)
+        s_new, _ = round_unpacked(m, "acc", sign, norm, e, (elo, thi), fmt,
+                                  (snan | pflags[0], (sinf & ~ss) | pflags[1], (sinf & ss) | pflags[2]), offset=t_off)
         done = Signal()
         m.d.sync += done.eq(self.in_valid & self.in_last)
         with m.If(self.in_valid):
-            m.d.sync += s_reg.eq(Mux(chunk_end, s_new, s_src))
+            m.d.sync += [r.eq(Mux(chunk_end, n, o)) for r, n, o in zip(s_reg, s_new, s_src)]
         # output: one rounding of s to the output format; the flag also for a non-finite s (s = -0 stays -0)
-        z, ovf, onan, oinf = self._convert(m, "o", s_reg, fmt, spec.out_fmt)
+        z, ovf = self._convert(m, "o", s_reg.sign, s_reg.sig, s_reg.top, fmt.emin - 1, fmt, spec.out_fmt,
+                               (s_reg.nan, s_reg.inf), False)
         m.d.sync += self.out_valid.eq(done)
         with m.If(done):
-            m.d.sync += [self.z.eq(z), self.ovf.eq(ovf | onan | oinf)]
-        m.d.comb += self.s.eq(s_reg)
+            m.d.sync += [self.z.eq(z), self.ovf.eq(ovf | s_reg.nan | s_reg.inf)]
         return m
