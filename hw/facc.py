@@ -168,9 +168,9 @@ class FloatAccPE(wiring.Component):
         m.d.comb += T.eq(top - t_off - lz)
         return sign, norm, T, (mag == 0), f_next, chunk_end, (top - win.width + 2, top)
 
-    def align_y(self, m, my, d, W):
-        """``my`` shifted right by ``d`` (<= W) and the sticky OR of the bits shifted out."""
-        return shift_right_sticky(m, my, d, W, "y")
+    def align_y(self, m, my, d, dmax):
+        """``my`` shifted right by ``d`` (<= dmax) and the sticky OR of the bits shifted out."""
+        return shift_right_sticky(m, my, d, dmax, "y")
 
     def elaborate(self, platform):
         m = Module()
@@ -217,16 +217,22 @@ class FloatAccPE(wiring.Component):
         g = min([spec.a_fmt.q0 + spec.b_fmt.q0] + ([spec.bias_fmt.q0] if spec.bias_fmt is not None else []))
         normal_s = g >= fmt.emin
         bigger = (diff > 0) | ((diff == 0) & (mp > ms)) if normal_s else diff > 0
-        m.d.comb += [diff.eq(pT - sT), p_big.eq((pm != 0) & ((sm == 0) | bigger))]
+        # a normalized significand is zero exactly when its top bit is clear: the product's always (it is
+        # normalized), s's when it is never subnormal
+        p_zero, s_zero = ~pm[-1], (~sm[-1] if normal_s else sm == 0)
+        m.d.comb += [diff.eq(pT - sT), p_big.eq(~p_zero & (s_zero | bigger))]
         mx, my = Signal(unsigned(W), name="x_m"), Signal(unsigned(W), name="y_m")
         tx = Signal(signed(sbits(tlo - t_off, thi - t_off)), name="x_top")
         dr = Signal(signed(sbits(tlo - thi, thi - tlo)), name="d_raw")
         sx, sy = Signal(name="x_sign"), Signal(name="y_sign")
         m.d.comb += [mx.eq(Mux(p_big, mp, ms)), my.eq(Mux(p_big, ms, mp)), tx.eq(Mux(p_big, pT, sT)),
                      dr.eq(Mux(p_big, diff, -diff)), sx.eq(Mux(p_big, ps, ss)), sy.eq(Mux(p_big, ss, ps))]
-        d = Signal(range(W + 1), name="d")
-        m.d.comb += d.eq(Mux(dr > W, W, Mux(dr < 0, 0, dr)))  # (dr < 0 only when Y is zero)
-        ysh, sticky = self.align_y(m, my, d, W)
+        # the shift: dr's low bits, all ones when dr is out of their range (dr >= 2**nd > W shifts every bit out,
+        # as all ones does; dr < 0 only when Y is zero, which any shift leaves zero)
+        nd = W.bit_length()
+        d = Signal(unsigned(nd), name="d")
+        m.d.comb += d.eq(dr[:nd] | dr[nd:].any().replicate(nd))
+        ysh, sticky = self.align_y(m, my, d, (1 << nd) - 1)
         # sign-magnitude add on grid u/2 (bit 0: the sticky bit, bit W + 1: the carry); a negative
         # difference (only without a sticky bit: |Y| > |X| needs d = 0 or a subnormal X) is negated once
         sub = Signal(name="sub")
@@ -241,18 +247,20 @@ class FloatAccPE(wiring.Component):
         else:
             m.d.comb += [neg.eq(sub & ~raw[W + 1]), mag.eq(Mux(sub, (raw[:W + 1] ^ neg.replicate(W + 1)) + neg, raw))]
         sign = Signal(name="sum_sign")
-        m.d.comb += sign.eq((sx ^ neg) & (mag != 0))  # an exact zero is +0
         # normalize: the top bit of the W + 2 is exponent tx; shift left to the leading one, but not below emin
         # (tx - emin = the stored tx - t_off + t_off - emin = the stored tx)
         emin = fmt.emin
         if normal_s:
             norm, sh = normalize(m, mag, "sum")
             elo = g
+            nonzero = norm[-1]   # normalized without a limit: the top bit is set unless the sum is zero
         else:
             lim = Signal(range(W + 3), name="norm_lim")
             m.d.comb += lim.eq(Mux(tx <= 0, 0, Mux(tx >= W + 2, W + 2, tx)))
             norm, sh = normalize(m, mag, "sum", lim)
             elo = min(tlo, emin)
+            nonzero = mag != 0
+        m.d.comb += sign.eq((sx ^ neg) & nonzero)  # an exact zero is +0
         e = Signal(signed(sbits(min(elo, tlo) - t_off - 2 * (W + 2), thi - t_off)), name="sum_e")
         m.d.comb += e.eq(tx - sh)
         s_new, _ = round_unpacked(m, "acc", sign, norm, e, (elo, thi), fmt,
