@@ -127,6 +127,12 @@ class FloatAccPE(wiring.Component):
         rnd = round_unpacked if unpacked else round_pack
         return rnd(m, name, sign, man, e, (lo, hi), dst, (nan, inf & ~sign, inf & sign), offset=offset)
 
+    @staticmethod
+    def _top(code, fmt):
+        """max(exponent field, 1) of a float code: the field with its low bit ORed with 'field is zero'."""
+        field = code[fmt.man:fmt.man + fmt.exp]
+        return Cat(field[0] | (field == 0), field[1:])
+
     def _chunk_sum(self, m, mul, t_off):
         """The chunk's exact sum, normalized: (sign, significand, T - t_off, zero, (nan, +inf, -inf), chunk_end,
         T's range)."""
@@ -136,8 +142,12 @@ class FloatAccPE(wiring.Component):
         if acc.chunk == 1:  # the product itself
             wp = mul.man_width
             norm, lz = normalize(m, mul.man, "p")
+            # mul.exp = max(field_a, 1) - 1 + max(field_b, 1) - 1, taken from the codes with the two -1 folded into
+            # the constant (max(field, 1) is one OR into the low bit)
+            fa, fb = spec.a_fmt, spec.b_fmt
+            ta, tb = (self._top(self.a, fa), self._top(self.b, fb))
             T = Signal(signed(sbits(mul.q0 + 1 - t_off, mul.q0 + mul.exp_max + wp - t_off)), name="p_top")
-            m.d.comb += T.eq(mul.exp - lz + (mul.q0 + wp - t_off))
+            m.d.comb += T.eq(ta + tb - lz + (mul.q0 + wp - t_off - 2))
             return mul.sign, norm, T, (mul.man == 0), (mul.nan, p_pinf, p_ninf), Const(1, 1), (mul.q0 + 1,
                                                                                               mul.q0 + mul.exp_max + wp)
         win = self.cwin
@@ -184,7 +194,9 @@ class FloatAccPE(wiring.Component):
         # hidden bit, NaN and infinity flags): what decoding its fp code would give, without the encoder
         # after the rounding, the decoder before the adder or the one before the output conversion
         widths = (1, fmt.exp, man + 1, 1, 1)
-        s_reg = Unpacked(*(Signal(unsigned(w), name=f"s_{n}") for w, n in zip(widths, Unpacked._fields)))
+        # (no reset: s is written on every tile's first step before it is read)
+        s_reg = Unpacked(*(Signal(unsigned(w), name=f"s_{n}", reset_less=True)
+                           for w, n in zip(widths, Unpacked._fields)))
         # the running sum's start: the bias rounded once to the accumulator (+0 without a bias)
         if spec.bias_fmt is not None:
             bf = spec.bias_fmt
@@ -226,7 +238,8 @@ class FloatAccPE(wiring.Component):
         dr = Signal(signed(sbits(tlo - thi, thi - tlo)), name="d_raw")
         sx, sy = Signal(name="x_sign"), Signal(name="y_sign")
         m.d.comb += [mx.eq(Mux(p_big, mp, ms)), my.eq(Mux(p_big, ms, mp)), tx.eq(Mux(p_big, pT, sT)),
-                     dr.eq(Mux(p_big, diff, -diff)), sx.eq(Mux(p_big, ps, ss)), sy.eq(Mux(p_big, ss, ps))]
+                     sx.eq(Mux(p_big, ps, ss)), sy.eq(Mux(p_big, ss, ps))]
+        m.d.comb += dr.eq(tx - Mux(p_big, sT, pT))
         # the shift: dr's low bits, all ones when dr is out of their range (dr >= 2**nd > W shifts every bit out,
         # as all ones does; dr < 0 only when Y is zero, which any shift leaves zero)
         nd = W.bit_length()
@@ -272,7 +285,10 @@ class FloatAccPE(wiring.Component):
         # output: one rounding of s to the output format; the flag also for a non-finite s (s = -0 stays -0)
         z, ovf = self._convert(m, "o", s_reg.sign, s_reg.sig, s_reg.top, fmt.emin - 1, fmt, spec.out_fmt,
                                (s_reg.nan, s_reg.inf), False)
+        # z and ovf: registers without a reset (they are read with out_valid only, which has one)
+        z_r, ovf_r = Signal.like(self.z, reset_less=True, name="z_r"), Signal(reset_less=True, name="ovf_r")
         m.d.sync += self.out_valid.eq(done)
         with m.If(done):
-            m.d.sync += [self.z.eq(z), self.ovf.eq(ovf | s_reg.nan | s_reg.inf)]
+            m.d.sync += [z_r.eq(z), ovf_r.eq(ovf | s_reg.nan | s_reg.inf)]
+        m.d.comb += [self.z.eq(z_r), self.ovf.eq(ovf_r)]
         return m
