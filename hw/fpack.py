@@ -12,6 +12,9 @@ format, subnormals, overflow per the rounding mode and ``special``), as in ``mac
   format's grid below the top bit is static (``man`` bits below it; an ``e < emin`` is first
   shifted right onto ``emin`` with a sticky), so one increment at a fixed position rounds it.
   Everything the formats make impossible (a right shift, rounding bits, an overflow) is not built.
+* ``round_unpacked``: the same rounding as ``Unpacked`` fields (sign, exponent field, significand with its
+  hidden bit, NaN and infinity flags: what decoding ``round_pack``'s code gives), so that a register between
+  two roundings needs neither an encoder nor a decoder.
 """
 
 from __future__ import annotations
