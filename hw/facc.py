@@ -11,9 +11,11 @@ Datapath (one K step per cycle, no stall), a floating-point adder with one round
   exponent, ``wa + wb``-bit significand); for chunk N > 1 a register on the products' own grid
   (``chunk_window``: N products, no more) adds the chunk's products, then sign/magnitude.  Either
   is normalized by a leading-one count (leading one at the top of its ``wp`` bits, exactly);
-* ``s`` is the running-sum register decoded (sign, exponent field, ``m + 1``-bit significand,
-  subnormals unnormalized).  Exponents are kept as ``T - t_off`` with ``T`` the exponent just above
-  a significand's field, so that ``s``'s is its exponent field (1 for a subnormal): no adder;
+* ``s`` is the running-sum register, kept unpacked (``fpack.Unpacked``: sign, exponent field, the
+  ``m + 1``-bit significand with its hidden bit, NaN and infinity flags; exactly what decoding the
+  accumulator format's code would give, so no encoder after the rounding and no decoder before the
+  adder or the output conversion).  Exponents are kept as ``T - t_off`` with ``T`` the exponent just
+  above a significand's field, so that ``s``'s is its exponent field (1 for a subnormal): no adder;
 * swap: the operand whose significand field reaches higher is ``X``, the other ``Y`` (a zero operand
   is always ``Y``; at equal ``T`` the larger significand is ``X`` when ``s`` cannot be subnormal, see
   below); both left-aligned in ``W = max(m + 3, max(m + 1, wp) + 1)`` bits;
@@ -22,12 +24,13 @@ Datapath (one K step per cycle, no stall), a floating-point adder with one round
   ``Y + sticky * u/2`` (``W + 2`` bits: the carry on top, the sticky bit at the bottom), negated
   once when it is negative (only possible when ``s`` can be subnormal);
 * ``fpack.normalize`` moves the leading one to the top (not below the accumulator's least normal:
-  a shift limit, built only when a sum can be subnormal), and ``fpack.round_pack`` rounds once at
-  the static position (``m`` bits below the top, a round bit and the OR of the rest), in the
+  a shift limit, built only when a sum can be subnormal), and ``fpack.round_unpacked`` rounds once
+  at the static position (``m`` bits below the top, a round bit and the OR of the rest), in the
   accumulator's mode, with its overflow and specials: the new ``s``.
-* The bias (start) and the output are ``_convert``: one ``round_pack`` from a decoded float, with
-  a subnormal normalized first only where the target has normals below the source's least normal
-  (fp16 -> fp32); conversions that cannot round build no rounding logic.
+* The bias (start) and the output are ``_convert``: one rounding from a decoded float (the bias to
+  the unpacked ``s``, ``s`` to the output's code by ``round_pack``), with a subnormal normalized
+  first only where the target has normals below the source's least normal (fp16 -> fp32);
+  conversions that cannot round build no rounding logic.
 
 **When no sum can be subnormal.**  Every exact sum is a multiple of ``2**g`` with ``g`` the finest of
 the products' grid (``a.q0 + b.q0``) and the bias's (``bias.q0``): rounding a multiple of ``2**g`` to
@@ -64,7 +67,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from fewbits.hw.align import FloatAligner
 from fewbits.hw.fmul import FloatMultiplier, field_offset_max, float_fields
-from fewbits.hw.fpack import normalize, round_pack, sbits, shift_right_sticky
+from fewbits.hw.fpack import Unpacked, normalize, round_pack, round_unpacked, sbits, shift_right_sticky
 from fewbits.sim import Accumulator, FormatError
 from fewbits.sim.accumulator import FloatAccumulator
 
@@ -104,26 +107,31 @@ class FloatAccPE(wiring.Component):
             "a": In(unsigned(spec.a_fmt.width)), "b": In(unsigned(spec.b_fmt.width)),
             "bias": In(unsigned(bias.width)),
             "out_valid": Out(1), "z": Out(unsigned(spec.out_fmt.width)), "ovf": Out(1),
-            "s": Out(unsigned(acc.fmt.width)),  # the running sum register (tests, debugging)
         })
 
     @staticmethod
-    def _convert(m, name, code, src, dst):
-        """One rounding of the ``src`` float ``code`` to ``dst``: (code, ovf, nan, inf).  The top bit of a
-        normal significand is its exponent ``off + src.emin``; a subnormal one (exponent ``src.emin``) is
-        normalized first only where ``dst`` has normals below ``src.emin``, by at most the difference."""
-        sign, man, off, nan, inf = float_fields(m, code, src, name)
-        e = Signal(signed(sbits(src.emin, src.emin + field_offset_max(src))), name=f"{name}_e")
-        m.d.comb += e.eq(off + src.emin)
+    def _convert(m, name, sign, man, e, offset, src, dst, flags, unpacked):
+        """One rounding of a decoded ``src`` float to ``dst``: ``man`` its significand (``src.man + 1`` bits,
+        hidden bit included), ``e + offset`` the exponent of its top bit (``src.emin`` for a subnormal),
+        ``flags`` = (nan, inf).  ``unpacked``: ``(Unpacked, ovf)`` (``round_unpacked``), else ``(code, ovf)``.
+        A subnormal is normalized first only where ``dst`` has normals below ``src.emin``, by at most the
+        difference; conversions that cannot round build no rounding logic."""
+        nan, inf = flags
         lo, hi = src.emin, src.emin + field_offset_max(src)
         if dst.emin < src.emin:
             lim = min(src.emin - dst.emin, len(man) - 1)
             man, sh = normalize(m, man, f"{name}_n", None if lim == len(man) - 1 else Const(lim, range(lim + 1)))
-            e2 = Signal(signed(sbits(lo - lim, hi)), name=f"{name}_e2")
+            e2 = Signal(signed(sbits(lo - lim - offset, hi - offset)), name=f"{name}_e2")
             m.d.comb += e2.eq(e - sh)
             e, lo = e2, lo - lim
-        z, ovf = round_pack(m, name, sign, man, e, (lo, hi), dst, (nan, inf & ~sign, inf & sign))
-        return z, ovf, nan, inf
+        rnd = round_unpacked if unpacked else round_pack
+        return rnd(m, name, sign, man, e, (lo, hi), dst, (nan, inf & ~sign, inf & sign), offset=offset)
+
+    @staticmethod
+    def _top(code, fmt):
+        """max(exponent field, 1) of a float code: the field with its low bit ORed with 'field is zero'."""
+        field = code[fmt.man:fmt.man + fmt.exp]
+        return Cat(field[0] | (field == 0), field[1:])
 
     def _chunk_sum(self, m, mul, t_off):
         """The chunk's exact sum, normalized: (sign, significand, T - t_off, zero, (nan, +inf, -inf), chunk_end,
@@ -134,8 +142,12 @@ class FloatAccPE(wiring.Component):
         if acc.chunk == 1:  # the product itself
             wp = mul.man_width
             norm, lz = normalize(m, mul.man, "p")
+            # mul.exp = max(field_a, 1) - 1 + max(field_b, 1) - 1, taken from the codes with the two -1 folded into
+            # the constant (max(field, 1) is one OR into the low bit)
+            fa, fb = spec.a_fmt, spec.b_fmt
+            ta, tb = (self._top(self.a, fa), self._top(self.b, fb))
             T = Signal(signed(sbits(mul.q0 + 1 - t_off, mul.q0 + mul.exp_max + wp - t_off)), name="p_top")
-            m.d.comb += T.eq(mul.exp - lz + (mul.q0 + wp - t_off))
+            m.d.comb += T.eq(ta + tb - lz + (mul.q0 + wp - t_off - 2))
             return mul.sign, norm, T, (mul.man == 0), (mul.nan, p_pinf, p_ninf), Const(1, 1), (mul.q0 + 1,
                                                                                               mul.q0 + mul.exp_max + wp)
         win = self.cwin
@@ -166,9 +178,9 @@ class FloatAccPE(wiring.Component):
         m.d.comb += T.eq(top - t_off - lz)
         return sign, norm, T, (mag == 0), f_next, chunk_end, (top - win.width + 2, top)
 
-    def align_y(self, m, my, d, W):
-        """``my`` shifted right by ``d`` (<= W) and the sticky OR of the bits shifted out."""
-        return shift_right_sticky(m, my, d, W, "y")
+    def align_y(self, m, my, d, dmax):
+        """``my`` shifted right by ``d`` (<= dmax) and the sticky OR of the bits shifted out."""
+        return shift_right_sticky(m, my, d, dmax, "y")
 
     def elaborate(self, platform):
         m = Module()
@@ -178,11 +190,22 @@ class FloatAccPE(wiring.Component):
         mul = FloatMultiplier(spec.a_fmt, spec.b_fmt)
         m.submodules.mul = mul
         m.d.comb += [mul.a.eq(self.a), mul.b.eq(self.b)]
+        # the running sum register, unpacked (fpack.Unpacked: sign, top = max(field, 1), significand with its
+        # hidden bit, NaN and infinity flags): what decoding its fp code would give, without the encoder
+        # after the rounding, the decoder before the adder or the one before the output conversion
+        widths = (1, fmt.exp, man + 1, 1, 1)
+        # (no reset: s is written on every tile's first step before it is read)
+        s_reg = Unpacked(*(Signal(unsigned(w), name=f"s_{n}", reset_less=True)
+                           for w, n in zip(widths, Unpacked._fields)))
         # the running sum's start: the bias rounded once to the accumulator (+0 without a bias)
-        s_reg = Signal(unsigned(fmt.width))
-        s_start = self._convert(m, "bias", self.bias, spec.bias_fmt, fmt)[0] if spec.bias_fmt is not None else 0
-        s_src = Signal(unsigned(fmt.width))
-        m.d.comb += s_src.eq(Mux(self.in_first, s_start, s_reg))
+        if spec.bias_fmt is not None:
+            bf = spec.bias_fmt
+            bsign, bman, boff, bnan, binf = float_fields(m, self.bias, bf, "bias")
+            s_start = self._convert(m, "bias", bsign, bman, boff, bf.emin, bf, fmt, (bnan, binf), True)[0]
+        else:
+            s_start = Unpacked(0, 1, 0, 0, 0)
+        s_src = Unpacked(*(Signal(unsigned(w), name=f"s_src_{n}") for w, n in zip(widths, Unpacked._fields)))
+        m.d.comb += [d.eq(Mux(self.in_first, a, b)) for d, a, b in zip(s_src, s_start, s_reg)]
         # exponents are kept as T - t_off, where T is the exponent just above a significand's field: s's is then
         # its exponent field (1 for a subnormal), with no adder
         slo, shi = fmt.q0 + man + 1, fmt.q0 + man + 1 + field_offset_max(fmt)
@@ -190,10 +213,9 @@ class FloatAccPE(wiring.Component):
         ps, pm, pT, pzero, pflags, chunk_end, (plo, phi) = self._chunk_sum(m, mul, t_off)
         wp = len(pm)
         # s: (sign, significand, T) and its specials
-        ss, sm, _, snan, sinf = float_fields(m, s_src, fmt, "s")
-        sfield = s_src[man:man + fmt.exp]
+        ss, sm, snan, sinf = s_src.sign, s_src.sig, s_src.nan, s_src.inf
         sT = Signal(signed(sbits(1, shi - t_off)), name="s_top")
-        m.d.comb += sT.eq(Mux(sfield == 0, 1, sfield))
+        m.d.comb += sT.eq(s_src.top)
         # swap by T, left-align both in W bits
         W = max(man + 3, max(man + 1, wp) + 1)
         tlo, thi = min(slo, plo), max(shi, phi)
@@ -207,16 +229,23 @@ class FloatAccPE(wiring.Component):
         g = min([spec.a_fmt.q0 + spec.b_fmt.q0] + ([spec.bias_fmt.q0] if spec.bias_fmt is not None else []))
         normal_s = g >= fmt.emin
         bigger = (diff > 0) | ((diff == 0) & (mp > ms)) if normal_s else diff > 0
-        m.d.comb += [diff.eq(pT - sT), p_big.eq((pm != 0) & ((sm == 0) | bigger))]
+        # a normalized significand is zero exactly when its top bit is clear: the product's always (it is
+        # normalized), s's when it is never subnormal
+        p_zero, s_zero = ~pm[-1], (~sm[-1] if normal_s else sm == 0)
+        m.d.comb += [diff.eq(pT - sT), p_big.eq(~p_zero & (s_zero | bigger))]
         mx, my = Signal(unsigned(W), name="x_m"), Signal(unsigned(W), name="y_m")
         tx = Signal(signed(sbits(tlo - t_off, thi - t_off)), name="x_top")
         dr = Signal(signed(sbits(tlo - thi, thi - tlo)), name="d_raw")
         sx, sy = Signal(name="x_sign"), Signal(name="y_sign")
         m.d.comb += [mx.eq(Mux(p_big, mp, ms)), my.eq(Mux(p_big, ms, mp)), tx.eq(Mux(p_big, pT, sT)),
-                     dr.eq(Mux(p_big, diff, -diff)), sx.eq(Mux(p_big, ps, ss)), sy.eq(Mux(p_big, ss, ps))]
-        d = Signal(range(W + 1), name="d")
-        m.d.comb += d.eq(Mux(dr > W, W, Mux(dr < 0, 0, dr)))  # (dr < 0 only when Y is zero)
-        ysh, sticky = self.align_y(m, my, d, W)
+                     sx.eq(Mux(p_big, ps, ss)), sy.eq(Mux(p_big, ss, ps))]
+        m.d.comb += dr.eq(tx - Mux(p_big, sT, pT))
+        # the shift: dr's low bits, all ones when dr is out of their range (dr >= 2**nd > W shifts every bit out,
+        # as all ones does; dr < 0 only when Y is zero, which any shift leaves zero)
+        nd = W.bit_length()
+        d = Signal(unsigned(nd), name="d")
+        m.d.comb += d.eq(dr[:nd] | dr[nd:].any().replicate(nd))
+        ysh, sticky = self.align_y(m, my, d, (1 << nd) - 1)
         # sign-magnitude add on grid u/2 (bit 0: the sticky bit, bit W + 1: the carry); a negative
         # difference (only without a sticky bit: |Y| > |X| needs d = 0 or a subnormal X) is negated once
         sub = Signal(name="sub")
@@ -231,30 +260,35 @@ class FloatAccPE(wiring.Component):
         else:
             m.d.comb += [neg.eq(sub & ~raw[W + 1]), mag.eq(Mux(sub, (raw[:W + 1] ^ neg.replicate(W + 1)) + neg, raw))]
         sign = Signal(name="sum_sign")
-        m.d.comb += sign.eq((sx ^ neg) & (mag != 0))  # an exact zero is +0
         # normalize: the top bit of the W + 2 is exponent tx; shift left to the leading one, but not below emin
         # (tx - emin = the stored tx - t_off + t_off - emin = the stored tx)
         emin = fmt.emin
         if normal_s:
             norm, sh = normalize(m, mag, "sum")
             elo = g
+            nonzero = norm[-1]   # normalized without a limit: the top bit is set unless the sum is zero
         else:
             lim = Signal(range(W + 3), name="norm_lim")
             m.d.comb += lim.eq(Mux(tx <= 0, 0, Mux(tx >= W + 2, W + 2, tx)))
             norm, sh = normalize(m, mag, "sum", lim)
             elo = min(tlo, emin)
+            nonzero = mag != 0
+        m.d.comb += sign.eq((sx ^ neg) & nonzero)  # an exact zero is +0
         e = Signal(signed(sbits(min(elo, tlo) - t_off - 2 * (W + 2), thi - t_off)), name="sum_e")
         m.d.comb += e.eq(tx - sh)
-        s_new, _ = round_pack(m, "acc", sign, norm, e, (elo, thi), fmt,
-                              (snan | pflags[0], (sinf & ~ss) | pflags[1], (sinf & ss) | pflags[2]), offset=t_off)
+        s_new, _ = round_unpacked(m, "acc", sign, norm, e, (elo, thi), fmt,
+                                  (snan | pflags[0], (sinf & ~ss) | pflags[1], (sinf & ss) | pflags[2]), offset=t_off)
         done = Signal()
         m.d.sync += done.eq(self.in_valid & self.in_last)
         with m.If(self.in_valid):
-            m.d.sync += s_reg.eq(Mux(chunk_end, s_new, s_src))
+            m.d.sync += [r.eq(Mux(chunk_end, n, o)) for r, n, o in zip(s_reg, s_new, s_src)]
         # output: one rounding of s to the output format; the flag also for a non-finite s (s = -0 stays -0)
-        z, ovf, onan, oinf = self._convert(m, "o", s_reg, fmt, spec.out_fmt)
+        z, ovf = self._convert(m, "o", s_reg.sign, s_reg.sig, s_reg.top, fmt.emin - 1, fmt, spec.out_fmt,
+                               (s_reg.nan, s_reg.inf), False)
+        # z and ovf: registers without a reset (they are read with out_valid only, which has one)
+        z_r, ovf_r = Signal.like(self.z, reset_less=True, name="z_r"), Signal(reset_less=True, name="ovf_r")
         m.d.sync += self.out_valid.eq(done)
         with m.If(done):
-            m.d.sync += [self.z.eq(z), self.ovf.eq(ovf | onan | oinf)]
-        m.d.comb += self.s.eq(s_reg)
+            m.d.sync += [z_r.eq(z), ovf_r.eq(ovf | s_reg.nan | s_reg.inf)]
+        m.d.comb += [self.z.eq(z_r), self.ovf.eq(ovf_r)]
         return m

@@ -12,12 +12,17 @@ format, subnormals, overflow per the rounding mode and ``special``), as in ``mac
   format's grid below the top bit is static (``man`` bits below it; an ``e < emin`` is first
   shifted right onto ``emin`` with a sticky), so one increment at a fixed position rounds it.
   Everything the formats make impossible (a right shift, rounding bits, an overflow) is not built.
+* ``round_unpacked``: the same rounding as ``Unpacked`` fields (sign, exponent field, significand with its
+  hidden bit, NaN and infinity flags: what decoding ``round_pack``'s code gives), so that a register between
+  two roundings needs neither an encoder nor a decoder.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from amaranth.hdl import Cat, Const, Mux, Signal, signed, unsigned
-from fewbits.hw.fround import select_code
+from fewbits.hw.fround import select_code, special_codes
 from fewbits.hw.rounding import magnitude_increment
 from fewbits.sim import Special
 
@@ -64,11 +69,37 @@ def normalize(m, mag, name: str, limit=None):
     return cur, done
 
 
-def round_pack(m, name: str, sign, sig, e, e_range, fmt, flags, offset: int = 0):
-    """``(-1)**sign * sig * 2**(e + offset - len(sig) + 1)`` rounded once to ``fmt`` (its mode and specials):
-    ``(code, ovf)``.  ``e`` a signed Value, ``e + offset`` in ``e_range``; ``flags`` = (nan, +inf, -inf)
-    inputs.  A zero ``sig`` gives a zero of ``sign`` (the caller clears ``sign`` for an exact +0).  ``offset``
-    lets a caller keep exponents in the domain where its decoder makes them for free (e.g. the field)."""
+class Unpacked(NamedTuple):
+    """A float as ``FloatAccPE`` keeps it between cycles: the fields a decoder would take out of its code.
+    ``top`` = max(exponent field, 1) (the field of a normal, 1 for a subnormal; unspecified for a zero),
+    ``sig`` the significand with its hidden bit (``man + 1`` bits; 0 for a zero, NaN or infinity), and the
+    NaN/infinity flags.  The value is ``(-1)**sign * sig * 2**(top + fmt.q0 - 1)`` when finite."""
+    sign: object
+    top: object
+    sig: object
+    nan: object
+    inf: object
+
+
+def unpack_const(fmt, code: int) -> tuple:
+    """``Unpacked`` of a constant code, in Python (what ``fmul.float_fields`` decodes in gates)."""
+    sign = (code >> (fmt.exp + fmt.man)) & 1
+    field = (code >> fmt.man) & ((1 << fmt.exp) - 1)
+    mfield = code & ((1 << fmt.man) - 1)
+    top = (1 << fmt.exp) - 1
+    if fmt.special is Special.IEEE:
+        nan, inf = int(field == top and mfield != 0), int(field == top and mfield == 0)
+    elif fmt.special is Special.FN:
+        nan, inf = int(field == top and mfield == (1 << fmt.man) - 1), 0
+    else:
+        nan, inf = 0, 0
+    sig = 0 if nan or inf else (mfield | (1 << fmt.man) if field else mfield)
+    return sign, max(field, 1), sig, nan, inf
+
+
+def _round(m, name, sign, sig, e, e_range, fmt, offset):
+    """The rounding shared by ``round_pack`` and ``round_unpacked``: (mant, normal, eb, over), ``eb`` the
+    biased exponent (the field of a normal result; 1 for a subnormal one)."""
     man, emin, emax = fmt.man, fmt.emin, fmt.emax
     lo, hi = e_range
     n = len(sig)
@@ -102,8 +133,6 @@ def round_pack(m, name: str, sign, sig, e, e_range, fmt, flags, offset: int = 0)
     eb = Signal(signed(sbits(lo + fmt.bias, hi + 1 + fmt.bias)), name=f"{name}_eb")
     k = offset + fmt.bias
     m.d.comb += eb.eq(e1 + Mux(carry, k + 1, k))
-    field = Signal(unsigned(fmt.exp), name=f"{name}_field")
-    m.d.comb += field.eq(Mux(normal, eb, 0))
     mant = q2[:man]  # a carry leaves q2 = 2**(man + 1): its mantissa bits are zero
     over = Signal(name=f"{name}_over")
     max_mant = (1 << man) - 1 - (1 if fmt.special is Special.FN else 0)
@@ -114,8 +143,43 @@ def round_pack(m, name: str, sign, sig, e, e_range, fmt, flags, offset: int = 0)
         m.d.comb += over.eq(normal & (eb > top))
     else:
         m.d.comb += over.eq(normal & ((eb > top) | ((eb == top) & (mant > max_mant))))
+    return mant, normal, eb, over
+
+
+def round_pack(m, name: str, sign, sig, e, e_range, fmt, flags, offset: int = 0):
+    """``(-1)**sign * sig * 2**(e + offset - len(sig) + 1)`` rounded once to ``fmt`` (its mode and specials):
+    ``(code, ovf)``.  ``e`` a signed Value, ``e + offset`` in ``e_range``; ``flags`` = (nan, +inf, -inf)
+    inputs.  A zero ``sig`` gives a zero of ``sign`` (the caller clears ``sign`` for an exact +0).  ``offset``
+    lets a caller keep exponents in the domain where its decoder makes them for free (e.g. the field)."""
+    mant, normal, eb, over = _round(m, name, sign, sig, e, e_range, fmt, offset)
+    field = Signal(unsigned(fmt.exp), name=f"{name}_field")
+    m.d.comb += field.eq(Mux(normal, eb, 0))
     z = Signal(unsigned(fmt.width), name=f"{name}_z")
     ovf = Signal(name=f"{name}_ovf")
     finite = Cat(mant, field, sign)
     select_code(m, fmt, z, ovf, sign, finite, over, *flags)
     return z, ovf
+
+
+def round_unpacked(m, name: str, sign, sig, e, e_range, fmt, flags, offset: int = 0):
+    """``round_pack``'s result as ``Unpacked`` (what decoding its code gives, without building the code or
+    the decoder) and its ``ovf``.  Finite: ``top`` = ``eb`` (a subnormal's is 1, see ``_round``), ``sig`` =
+    the rounded significand; the special and overflow cases are ``unpack_const`` of ``select_code``'s
+    constant codes, so a format whose NaN or overflow code is finite (FN, SAT) gets that finite value."""
+    mant, normal, eb, over = _round(m, name, sign, sig, e, e_range, fmt, offset)
+    nan_in, pinf_in, ninf_in = flags
+    nanc, nan_ovf, inf_pos, inf_neg, inf_ovf, big_pos, big_neg = special_codes(fmt)
+    is_nan = nan_in | (pinf_in & ninf_in)
+    is_inf = (pinf_in | ninf_in) & ~is_nan
+    finite = (sign, eb[:fmt.exp], Cat(mant, normal), Const(0, 1), Const(0, 1))
+    fields = [Signal(1, name=f"{name}_u_sign"), Signal(unsigned(fmt.exp), name=f"{name}_u_top"),
+              Signal(unsigned(fmt.man + 1), name=f"{name}_u_sig"), Signal(name=f"{name}_u_nan"),
+              Signal(name=f"{name}_u_inf")]
+    c_nan, c_pinf, c_ninf = unpack_const(fmt, nanc), unpack_const(fmt, inf_pos), unpack_const(fmt, inf_neg)
+    c_bpos, c_bneg = unpack_const(fmt, big_pos), unpack_const(fmt, big_neg)
+    for i, f in enumerate(fields):
+        m.d.comb += f.eq(Mux(is_nan, c_nan[i], Mux(is_inf, Mux(ninf_in, c_ninf[i], c_pinf[i]),
+                                                    Mux(over, Mux(sign, c_bneg[i], c_bpos[i]), finite[i]))))
+    ovf = Signal(name=f"{name}_ovf")
+    m.d.comb += ovf.eq(Mux(is_nan, nan_ovf, Mux(is_inf, inf_ovf, over)))
+    return Unpacked(*fields), ovf

@@ -54,13 +54,11 @@ def inf_code(fmt) -> int:
     return ((1 << fmt.exp) - 1) << fmt.man
 
 
-def select_code(m, o, z, ovf, neg, finite, over, nan_in, pinf_in, ninf_in):
-    """Drive ``z``/``ovf`` with the code of ``o``: NaN (a NaN input, or +inf and -inf together), infinity,
-    an overflow (inf or max per ``o``'s rounding mode and ``special``; the flag raised), else ``finite``."""
+def special_codes(o):
+    """The constant codes ``select_code`` picks for ``o``: (nan, nan_ovf, +inf, -inf, inf_ovf, +big, -big),
+    ``big`` being an overflow's code (inf or max per ``o``'s rounding mode and ``special``)."""
     mx, inf, nanc = max_code(o), inf_code(o), nan_code(o)
     sbit = 1 << (o.exp + o.man)
-    is_nan = nan_in | (pinf_in & ninf_in)
-    is_inf = (pinf_in | ninf_in) & ~is_nan
     if o.special is Special.IEEE:
         if o.round in (Rounding.RNE, Rounding.RNA):
             big_pos, big_neg = inf, sbit | inf
@@ -75,6 +73,15 @@ def select_code(m, o, z, ovf, neg, finite, over, nan_in, pinf_in, ninf_in):
         inf_pos_code, inf_neg_code = mx, sbit | mx
         nan_ovf = 1 if o.special is Special.SAT else 0
         inf_ovf = 1
+    return nanc, nan_ovf, inf_pos_code, inf_neg_code, inf_ovf, big_pos, big_neg
+
+
+def select_code(m, o, z, ovf, neg, finite, over, nan_in, pinf_in, ninf_in):
+    """Drive ``z``/``ovf`` with the code of ``o``: NaN (a NaN input, or +inf and -inf together), infinity,
+    an overflow (inf or max per ``o``'s rounding mode and ``special``; the flag raised), else ``finite``."""
+    nanc, nan_ovf, inf_pos_code, inf_neg_code, inf_ovf, big_pos, big_neg = special_codes(o)
+    is_nan = nan_in | (pinf_in & ninf_in)
+    is_inf = (pinf_in | ninf_in) & ~is_nan
     with m.If(is_nan):
         m.d.comb += [z.eq(nanc), ovf.eq(nan_ovf)]
     with m.Elif(is_inf):

@@ -297,3 +297,19 @@ def test_array_hard_cases(seed):
         wz, wo = mac_reference(torch.tensor(t["a"]), torch.tensor(t["b"]), spec.a_fmt, spec.b_fmt, spec.acc_fmt,
                                spec.out_fmt, torch.tensor(t["bias"]), spec.bias_fmt)
         assert z == wz.tolist() and ovf == wo.tolist()
+
+
+@pytest.mark.parametrize("ops", ["bf16", "fp32"])
+def test_zero_product_of_a_huge_operand_leaves_a_small_sum(ops):
+    """0 times the largest operand: the normalizer leaves its exponent far above a small running sum of 24
+    significant bits (2**-70 + 2**-90 (1 + ulp)); it must still be the adder's Y, not shift s out of the adder
+    (a zero is recognized by its significand, not its exponent).  (With fp16 or fp8 operands into fp32 the
+    smallest running sums have too few bits to lose: there the zero test is not needed.)"""
+    f = parse_format(ops)
+    e = lambda v: int(f.encode(torch.tensor([v], dtype=torch.float64))[0])  # noqa: E731
+    spec = MacSpec(f, f, parse_format("fp32"), acc_fmt="fp32", bias_fmt=ops, k_max=4)
+    one_ulp = 1 + 2.0 ** -f.man
+    tiles = [{"a": [e(1.0), e(one_ulp), 0], "b": [e(2.0 ** -70), e(2.0 ** -90), e(f.max)], "bias": 0},
+             {"a": [e(-1.0), e(one_ulp), e(-0.0), e(3.0)], "b": [e(2.0 ** -70), e(2.0 ** -90), e(f.max), e(1.0)],
+              "bias": 0}]
+    _run(spec, tiles)

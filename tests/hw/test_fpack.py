@@ -1,6 +1,7 @@
 """fpack (the lean float datapath of FloatAccPE) vs fewbits.sim: ``round_pack`` against the golden model's
-float rounding (``golden.requantize``: one rounding of ``sig * 2**k`` to a float), ``normalize`` with and
-without its limit and ``shift_right_sticky`` against plain integer arithmetic written here."""
+float rounding (``golden.requantize``: one rounding of ``sig * 2**k`` to a float), ``round_unpacked`` against
+the value ``Float.decode`` gives that code, ``normalize`` with and without its limit and ``shift_right_sticky``
+against plain integer arithmetic written here."""
 
 import math
 import random
@@ -10,7 +11,7 @@ import torch
 from amaranth.hdl import Module, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
-from fewbits.hw.fpack import normalize, round_pack, sbits, shift_right_sticky
+from fewbits.hw.fpack import normalize, round_pack, round_unpacked, sbits, shift_right_sticky
 from fewbits.hw.simrun import run_comb
 from fewbits.sim import Accumulator, Float, Rounding, Special, bf16, fp8_e4m3, fp16, fp32, golden
 
@@ -21,14 +22,39 @@ class _Pack(wiring.Component):
         lo, hi = e_range
         super().__init__({"sign": In(1), "sig": In(unsigned(n)), "e": In(signed(sbits(lo - offset, hi - offset))),
                           "nan": In(1), "pinf": In(1), "ninf": In(1),
-                          "z": Out(unsigned(fmt.width)), "ovf": Out(1)})
+                          "z": Out(unsigned(fmt.width)), "ovf": Out(1),
+                          # round_unpacked on the same inputs
+                          "u_sign": Out(1), "u_top": Out(unsigned(fmt.exp)), "u_sig": Out(unsigned(fmt.man + 1)),
+                          "u_nan": Out(1), "u_inf": Out(1), "u_ovf": Out(1)})
 
     def elaborate(self, platform):
         m = Module()
-        z, ovf = round_pack(m, "t", self.sign, self.sig, self.e, self.e_range, self.fmt,
-                            (self.nan, self.pinf, self.ninf), offset=self.offset)
-        m.d.comb += [self.z.eq(z), self.ovf.eq(ovf)]
+        args = ("t", self.sign, self.sig, self.e, self.e_range, self.fmt, (self.nan, self.pinf, self.ninf))
+        z, ovf = round_pack(m, *args, offset=self.offset)
+        u, uovf = round_unpacked(m, "u" + args[0], *args[1:], offset=self.offset)
+        m.d.comb += [self.z.eq(z), self.ovf.eq(ovf), self.u_ovf.eq(uovf)]
+        m.d.comb += [getattr(self, f"u_{n}").eq(v) for n, v in u._asdict().items()]
         return m
+
+
+UNPACKED = ["u_sign", "u_top", "u_sig", "u_nan", "u_inf", "u_ovf"]
+
+
+def _check_unpacked(fmt, code, ovf, got):
+    """``round_unpacked``'s fields describe the value ``fmt.decode`` gives ``code`` (sign, NaN, infinity, or
+    sig * 2**(top + q0 - 1) with a normal's hidden bit set and a subnormal's top 1), with the same flag."""
+    sign, top, sig, nan, inf, uovf = got
+    x = float(fmt.decode(torch.tensor([code]))[0])
+    assert bool(uovf) == bool(ovf), f"code {code:#x}: ovf {uovf} vs {ovf}"
+    assert (bool(nan), bool(inf)) == (math.isnan(x), math.isinf(x)), f"code {code:#x}: nan {nan} inf {inf}"
+    if math.isnan(x):
+        return
+    assert sign == (math.copysign(1.0, x) < 0), f"code {code:#x}: sign {sign}"
+    if math.isinf(x):
+        return
+    assert sig < 1 << (fmt.man + 1) and math.ldexp(sig, top + fmt.q0 - 1) == abs(x), f"code {code:#x}: {sig} {top}"
+    if sig:   # the exponent is the format's field: a normal's hidden bit is set, a subnormal's top is 1
+        assert (sig >> fmt.man == 1) if top > 1 else top == 1, f"code {code:#x}: sig {sig:#x} top {top}"
 
 
 def _pack_cases(rng, n, e_range, fmt, count):
@@ -71,25 +97,28 @@ def test_round_pack_equals_golden_rounding(fmt, mode, n):
     rng = random.Random(f"{fmt}-{n}")
     cases = _pack_cases(rng, n, e_range, fmt, 150)
     got = run_comb(dut, [(s, sig, e - offset, 0, 0, 0) for s, sig, e in cases],
-                   ["sign", "sig", "e", "nan", "pinf", "ninf"], ["z", "ovf"])
-    for (s, sig, e), (z, ovf) in zip(cases, got):
+                   ["sign", "sig", "e", "nan", "pinf", "ninf"], ["z", "ovf"] + UNPACKED)
+    for (s, sig, e), (z, ovf, *unpacked) in zip(cases, got):
         k = e - n + 1   # value = (-1)**s * sig * 2**k
         wz, wo = golden.requantize([-sig if s else sig], Accumulator(n + 2, -k), fmt)
         if sig == 0:    # a zero keeps the sign it is given (the golden model's exact zero is +0)
             wz = [wz[0] | (s << (fmt.width - 1))]
         assert (z, bool(ovf)) == (wz[0], bool(wo[0])), f"sign {s} sig {sig:#x} e {e}: hw {z:#x} sim {wz[0]:#x}"
+        _check_unpacked(fmt, wz[0], wo[0], unpacked)
 
 
-@pytest.mark.parametrize("fmt", [fp16, fp8_e4m3], ids=str)
+@pytest.mark.parametrize("fmt", [fp16, fp8_e4m3, Float(3, 2, special=Special.SAT)], ids=str)
 def test_round_pack_specials(fmt):
-    """NaN in, +inf and -inf together, one infinity: the format's codes (sim's encode_ovf), whatever the value."""
+    """NaN in, +inf and -inf together, one infinity: the format's codes (sim's encode_ovf), whatever the value;
+    unpacked, what decoding those codes gives (FN and SAT: finite codes)."""
     dut = _Pack(12, (-30, 30), fmt)
     cases = [(0, 0x800, 3, 1, 0, 0), (1, 0x900, 40 - 40, 0, 1, 1), (0, 0xfff, 29, 0, 1, 0), (1, 0x800, -3, 0, 0, 1)]
-    got = run_comb(dut, cases, ["sign", "sig", "e", "nan", "pinf", "ninf"], ["z", "ovf"])
-    for (s, sig, e, n, p, q), (z, ovf) in zip(cases, got):
+    got = run_comb(dut, cases, ["sign", "sig", "e", "nan", "pinf", "ninf"], ["z", "ovf"] + UNPACKED)
+    for (s, sig, e, n, p, q), (z, ovf, *unpacked) in zip(cases, got):
         x = math.nan if n or (p and q) else (math.inf if p else -math.inf)
         wz, wo = fmt.encode_ovf(torch.tensor([x], dtype=torch.float64))
         assert (z, bool(ovf)) == (int(wz[0]), bool(wo[0]))
+        _check_unpacked(fmt, int(wz[0]), bool(wo[0]), unpacked)
 
 
 class _Norm(wiring.Component):
