@@ -31,26 +31,13 @@ question needs and no more:
   (random ones for fp32): energy per MAC is a cost
   axis of the report, not what ranks the recommendation (transistors do).
 
-Measured (issue 13, a fresh cache, on the 2-core machine shared with other jobs at
-load 13-16, ``/usr/bin/time``): 218 s of CPU (user + system), of which the stages
-204 s (their records' ``cpu_seconds``): training 77 s (30 runs), synthesis 77 s,
-co-simulation 29 s, power 17 s, Verilog 4 s.  Before these two cuts and the
-co-simulation's import fix (``fewbits.cosim.runner``) the same stages took about
-12.6 s of CPU a design in co-simulation and 6.2 s in power (7 of the 10 designs
-measured, then stopped), about 390 s in all; the brief of issue 13 measured 1018 s
-for the whole demo (main at eab0be5, beside another job).  At 218 s the quiet wall
-time is estimated at about 2 minutes (CPU / 2 cores plus the serial report; the
-longest point, fp32 with its hardware, is 46 s of CPU): an estimate, not measured
-on a quiet machine.
-
-sky130 energy (``power.sky130``: the same vectors on the design mapped to the characterized
-sky130 cells, at its own maximum clock) is on: 15.7 s of CPU for the 10 designs (0.5-4.5 s each,
-fp32 the most; the stage records' ``cpu_seconds``), beside 12.5 s for the generic power stage.
-Measured 2026-12-03 with a fresh cache but the sky130 library built (``make sky130``), one worker,
-on the shared machine at load 6-9: the whole demo 187 s of CPU (``/usr/bin/time``), 178 s of it in
-the stages (training 47, synthesis 76, co-simulation 23, power 12.5 + 15.7, Verilog 3).  It was
-off until the power model simulated each sky130 cell as a table primitive: compiling the fp32
-MAC's sky130 testbench alone had taken 92 s of CPU.
+Measured (issue 13): a fresh clone of main at a964d85, a fresh cache after the
+one-time set-up (venv, ``fewbits tech sky130``), 2 quiet cores, ``/usr/bin/time make
+demo``: 1 min 48 s wall, 195 s of CPU (user + system), 180 % CPU; 30 runs ok, with
+sky130 area, clock and energy.  The same demo on the machine shared with other jobs
+took 6-12 minutes (CPU time itself grows about 2x under contention there).
+Before the co-simulation import fix (``fewbits.cosim.runner``) and the two cuts above,
+the brief of issue 13 measured 1018 s of CPU for the whole demo (main at eab0be5).
 
 ``--dataset fashion-mnist``: the first 10000 training images (``limit_train``; the
 report and the printed summary say so), 10 epochs, the full validation and test
