@@ -114,7 +114,6 @@ def _float_conv_out(qs: QuantState, kind: str, site: str, a: QT, b: QT, bias: QT
     then runs the im2col MAC-contract matmul."""
     tag, group = {"forward": (f"{site}:forward", f"{site}.z"), "input_grad": (f"{site}:input_grad", f"{site}.dEdx"),
                   "weight_grad": (f"{site}:weight_grad", f"{site}.dEdw")}[kind]
-    group = qs.aliases.get(group, group)  # e.g. a built-in's dEdx counted in the layer below's dEdy group
     out_fmt = qs.fmt(group)
     if qs.mac_hooks or qs.spec.acc is not None or not fastconv.float_applies(a.fmt, b.fmt, out_fmt) \
             or not fastconv.available() or bias is not None and bias.fmt.kind != "float":
@@ -128,9 +127,7 @@ def _float_conv_out(qs: QuantState, kind: str, site: str, a: QT, b: QT, bias: QT
     if r is None:
         return None
     v, ovf = r
-    if qs.training:
-        qs.controller.observe_counts(group, v.numel(), ovf, ovf, 0.0, out_fmt)
-    return qs._after_matmul(tag, None, None, bias, QT(v, None, out_fmt), None, group)
+    return qs.rounded_out(tag, None, None, bias, group, v, out_fmt, ovf, None)
 
 
 class Conv2dFn(torch.autograd.Function):

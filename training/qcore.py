@@ -201,9 +201,7 @@ class QuantState:
         if fastmac.filtered_float_applies(a, b, bias, out_fmt):
             v, o, ovf = fastmac.filtered_float_mac_counts(a, b, bias, out_fmt, want_flags=bool(self.mac_hooks),
                                                           col_major=col_major)
-            if record and self.training:
-                self.controller.observe_counts(out_group, v.numel(), o, o, 0.0, out_fmt)
-            return self._after_matmul(tag, a, b, bias, QT(v, None, out_fmt), ovf, out_group)
+            return self.rounded_out(tag, a, b, bias, out_group, v, out_fmt, o, ovf, record)
         exact = fastmac.exact_float64_sum(a, b, bias)
         if exact:
             # every partial sum is an integer below 2**53 on the finest grid: the float64 matmul
@@ -261,6 +259,15 @@ class QuantState:
         if ovf is not None:
             ovf = ovf | ~torch.isfinite(s)  # the contract flags a non-finite running sum too
         return self._after_matmul(tag, a, b, bias, qt, ovf, out_group)
+
+    def rounded_out(self, tag, a, b, bias, out_group: str, v: torch.Tensor, out_fmt, overflows: int, ovf,
+                    record: bool = True) -> QT:
+        """A MAC-contract result already rounded to ``out_fmt`` by a float fast path (a filtered matmul or
+        convolution): its ``overflows`` counted in ``out_group``'s range (through its alias), then the hooks."""
+        out_group = self.aliases.get(out_group, out_group)
+        if record and self.training:
+            self.controller.observe_counts(out_group, v.numel(), overflows, overflows, 0.0, out_fmt)
+        return self._after_matmul(tag, a, b, bias, QT(v, None, out_fmt), ovf, out_group)
 
     def _after_matmul(self, tag, a, b, bias, qt, ovf, out_group) -> QT:
         out_group = self.aliases.get(out_group, out_group)
